@@ -1,0 +1,69 @@
+package chaos
+
+import (
+	"context"
+	"io"
+	"syscall"
+	"time"
+)
+
+// LabelRun is the label every container of a run carries; its value is the
+// run ID. LabelTool marks every container zchaos ever made, for cleanup.
+const (
+	LabelTool = "dev.zchaos"
+	LabelRun  = "dev.zchaos.run"
+)
+
+// StartOptions describe a container to start. The runtime always adds the
+// tool and run labels, no network, and no extra privileges.
+type StartOptions struct {
+	Image string            // image reference
+	Name  string            // container name; the runtime makes one if empty
+	RunID string            // value of LabelRun
+	Env   []string          // KEY=VALUE
+	Cmd   []string          // overrides the image's command (nil: image default)
+	Files map[string][]byte // files to place before start (path → content), mode 0755
+}
+
+// ExecResult is the outcome of a command run inside a container.
+type ExecResult struct {
+	Stdout   []byte
+	Stderr   []byte
+	ExitCode int
+}
+
+// Runtime starts containers (or, for the local runtime, process trees that
+// behave like them). Implementations: Docker through dockertest, and local
+// processes.
+type Runtime interface {
+	// Start starts a container and returns once it is running. The caller
+	// owns the container and must Remove it.
+	Start(ctx context.Context, opts StartOptions) (Container, error)
+	// Cleanup removes every container labelled LabelTool (and, if runID is
+	// not empty, only those of that run) and returns their names.
+	Cleanup(ctx context.Context, runID string) ([]string, error)
+	// Name is "docker" or "local".
+	Name() string
+}
+
+// Container is one running container. Every method honours ctx.
+type Container interface {
+	ID() string
+	Name() string
+	// Exec runs argv and waits for it.
+	Exec(ctx context.Context, argv []string, stdin io.Reader) (ExecResult, error)
+	// Stream runs argv and returns its stdout as it comes; the process ends
+	// when ctx is cancelled or it exits. Closing the reader releases it.
+	Stream(ctx context.Context, argv []string) (io.ReadCloser, error)
+	// CopyIn writes files (path → content, mode 0755) into the container.
+	CopyIn(ctx context.Context, files map[string][]byte) error
+	// Signal sends sig to the container's PID 1.
+	Signal(ctx context.Context, sig syscall.Signal) error
+	// Restart stops PID 1 (SIGTERM, then SIGKILL after timeout) and starts
+	// the container again with the same filesystem.
+	Restart(ctx context.Context, timeout time.Duration) error
+	// Logs returns PID 1's combined output so far.
+	Logs(ctx context.Context) ([]byte, error)
+	// Remove kills and removes the container. It is idempotent.
+	Remove(ctx context.Context) error
+}

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"io"
+	"os"
+
+	"golang.org/x/term"
+)
+
+// IOStreams are the injected output streams; TTY says whether Out is a
+// terminal (tables and live progress) or not (plain lines).
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	TTY    bool
+}
+
+// Factory carries what every command needs; tests build their own.
+type Factory struct {
+	IO IOStreams
+	// Executable is the path of the running zchaos binary (copied into
+	// containers as the agent).
+	Executable func() (string, error)
+}
+
+func newFactory() *Factory {
+	return &Factory{
+		IO: IOStreams{
+			In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+			TTY: term.IsTerminal(int(os.Stdout.Fd())),
+		},
+		Executable: os.Executable,
+	}
+}

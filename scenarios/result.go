@@ -1,0 +1,211 @@
+package scenarios
+
+import (
+	"fmt"
+	"time"
+)
+
+// ResultSchemaVersion is bumped on any incompatible change of Result's JSON.
+const ResultSchemaVersion = 1
+
+// Verdict is the outcome of a scenario or of one invariant check.
+type Verdict int
+
+const (
+	VerdictPass         Verdict = iota // every applicable invariant held
+	VerdictFail                        // an invariant was violated
+	VerdictInconclusive                // a fault's effect was never seen, or evidence too thin
+	VerdictError                       // the harness or the infrastructure broke
+	VerdictInfo                        // informational scenario: observed, not judged
+)
+
+var verdictNames = [...]string{"pass", "fail", "inconclusive", "error", "info"}
+
+func (v Verdict) String() string {
+	if v >= 0 && int(v) < len(verdictNames) {
+		return verdictNames[v]
+	}
+	return fmt.Sprintf("verdict(%d)", int(v))
+}
+
+// ParseVerdict reads a verdict's name.
+func ParseVerdict(s string) (Verdict, error) {
+	for i, n := range verdictNames {
+		if n == s {
+			return Verdict(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown verdict %q", s)
+}
+
+func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+func (v *Verdict) UnmarshalText(b []byte) error {
+	x, err := ParseVerdict(string(b))
+	*v = x
+	return err
+}
+
+// Worse orders verdicts for aggregation: error > fail > inconclusive > pass/info.
+func Worse(a, b Verdict) Verdict {
+	rank := func(v Verdict) int {
+		switch v {
+		case VerdictError:
+			return 4
+		case VerdictFail:
+			return 3
+		case VerdictInconclusive:
+			return 2
+		case VerdictPass:
+			return 1
+		}
+		return 0
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+// Result is the one source of truth of a run; every report renders it.
+type Result struct {
+	SchemaVersion int              `json:"schema_version"`
+	Tool          string           `json:"tool"`            // "zchaos <version>"
+	RunID         string           `json:"run_id"`          // also the container label value
+	StartedAt     time.Time        `json:"started_at"`      // wall clock, for people
+	DurationMs    int64            `json:"duration_ms"`     // wall time of the whole run
+	Image         string           `json:"image"`           // image reference the scenarios ran on
+	TimeScale     float64          `json:"time_scale"`      // 1 = production timings
+	Seed          int64            `json:"seed"`            // seed of every random choice
+	Verdict       Verdict          `json:"verdict"`         // worst scenario verdict
+	Params        OracleParams     `json:"oracle_params"`   // pinned parameters the oracle used
+	Services      []ServicePolicy  `json:"services"`        // applied policy and probe per service
+	Ledger        []LedgerEntry    `json:"ledger"`          // migrator fidelity ledger, if migrated
+	Scenarios     []ScenarioResult `json:"scenarios"`       // one per scenario × config × attempt
+	Diff          []BehaviourDiff  `json:"behaviour_diff"`  // legacy vs migrated, with --baseline
+	FirstPassRate *float64         `json:"first_pass_rate"` // with repeats: share passing first time
+}
+
+// OracleParams are the pinned model parameters the oracle assumed.
+type OracleParams struct {
+	FailedChecks  int     `json:"failed_checks"`   // F
+	StopTimeoutMs int64   `json:"stop_timeout_ms"` // S
+	SlackMinMs    int64   `json:"slack_min_ms"`    // ε floor
+	SlackFraction float64 `json:"slack_fraction"`  // ε = max(floor, fraction × expected)
+	CounterResets bool    `json:"counter_resets"`  // whether a healthy run resets the restart counter
+}
+
+// ServicePolicy is a service's applied job model, as the reports show it.
+type ServicePolicy struct {
+	Service        string `json:"service"`
+	Config         string `json:"config"` // "migrated" or "legacy"
+	Oneshot        bool   `json:"oneshot"`
+	Restart        string `json:"restart"` // always, on-failure, never
+	RestartDelayMs int64  `json:"restart_delay_ms"`
+	MaxRestarts    int    `json:"max_restarts"`
+	IntervalMs     int64  `json:"interval_ms"` // 0: no check
+	TimeoutMs      int64  `json:"timeout_ms"`
+	Probe          string `json:"probe"`        // human description: "server.health over /root/hero/var/sockets/x.sock"
+	ProbeSource    string `json:"probe_source"` // where the probe target came from
+}
+
+// LedgerEntry is one line of the migrator's fidelity ledger.
+type LedgerEntry struct {
+	Service  string `json:"service"`
+	Field    string `json:"field"`
+	Fidelity string `json:"fidelity"` // exact, approximated, dropped, behaviour-change
+	Detail   string `json:"detail"`
+}
+
+// BehaviourDiff contrasts a scenario's outcome on legacy and migrated configs.
+type BehaviourDiff struct {
+	Scenario string `json:"scenario"`
+	Service  string `json:"service"`
+	Legacy   string `json:"legacy"`   // e.g. "never restarted"
+	Migrated string `json:"migrated"` // e.g. "restarted after 5.0 s"
+}
+
+// ScenarioResult is one scenario run against one config.
+type ScenarioResult struct {
+	Scenario      string           `json:"scenario"`
+	Description   string           `json:"description"`
+	Tags          []string         `json:"tags"`
+	Config        string           `json:"config"`  // "migrated" or "legacy"
+	Service       string           `json:"service"` // service under test; "" for fleet-wide
+	Attempt       int              `json:"attempt"` // 1-based
+	Seed          int64            `json:"seed"`
+	Verdict       Verdict          `json:"verdict"`
+	Reason        string           `json:"reason"`
+	Checks        []InvariantCheck `json:"checks"`
+	Recovery      Recovery         `json:"recovery"`
+	Policy        *ServicePolicy   `json:"policy"`
+	StartedAt     time.Time        `json:"started_at"`
+	DurationMs    int64            `json:"duration_ms"`
+	PhysicalMinMs int64            `json:"physical_min_ms"` // least possible wall time of the scenario
+	Timeline      []Event          `json:"timeline"`
+	Forensics     string           `json:"forensics"` // bundle dir for a non-pass, relative to the out dir
+}
+
+// InvariantCheck is one invariant judged on one scenario.
+type InvariantCheck struct {
+	ID       string  `json:"id"` // R1…C1 of invariants.md
+	Property string  `json:"property"`
+	Verdict  Verdict `json:"verdict"`
+	Expected string  `json:"expected"`
+	Observed string  `json:"observed"`
+	Reason   string  `json:"reason"`
+}
+
+// Recovery holds the recovery figures; nil fields were not observed.
+type Recovery struct {
+	Detect  *Measure `json:"detect"`  // fault → supervisor acts
+	Restart *Measure `json:"restart"` // fault → new pid
+	Healthy *Measure `json:"healthy"` // fault → first passing probe
+}
+
+// Measure is a duration with its measurement error.
+type Measure struct {
+	Ms      float64 `json:"ms"`
+	ErrorMs float64 `json:"error_ms"`
+}
+
+// EventKind names what an Event records.
+type EventKind string
+
+const (
+	EventSpawn      EventKind = "spawn"       // a process of a job appeared
+	EventExit       EventKind = "exit"        // a process of a job is gone
+	EventCheckSpawn EventKind = "check_spawn" // a check job's process appeared
+	EventCheckExit  EventKind = "check_exit"  // a check job's process is gone
+	EventProbe      EventKind = "probe"       // the agent's own health probe of a service
+	EventStatus     EventKind = "status"      // a zinit status snapshot of one service
+	EventFault      EventKind = "fault"       // a fault was injected
+	EventEffect     EventKind = "effect"      // the fault's effect was seen (or not: OK=false)
+	EventRevert     EventKind = "revert"      // a reversible fault was undone
+	EventZombie     EventKind = "zombie"      // a zombie process was seen
+	EventStray      EventKind = "stray"       // a process of a dead incarnation's group remained
+	EventAction     EventKind = "action"      // the harness did something (zinit start/stop, ...)
+	EventAgentStart EventKind = "agent_start" // first event of an agent stream
+)
+
+// Event is one observation, timestamped where it happened: TNs is
+// nanoseconds on the container's monotonic clock, relative to the agent's
+// start; all events of a scenario share that clock.
+type Event struct {
+	TNs      int64     `json:"t_ns"`
+	Kind     EventKind `json:"kind"`
+	Service  string    `json:"service,omitempty"`
+	Job      string    `json:"job,omitempty"`
+	PID      int       `json:"pid,omitempty"`
+	PGID     int       `json:"pgid,omitempty"`
+	Cmdline  string    `json:"cmdline,omitempty"`
+	Code     *int      `json:"code,omitempty"`
+	Signal   string    `json:"signal,omitempty"`
+	OK       *bool     `json:"ok,omitempty"`
+	State    string    `json:"state,omitempty"`    // status: zinit state
+	Restarts *int      `json:"restarts,omitempty"` // status: zinit's restart count
+	Reason   string    `json:"reason,omitempty"`
+	Fault    string    `json:"fault,omitempty"` // fault/effect/revert: the fault's name
+	Detail   string    `json:"detail,omitempty"`
+	DurNs    int64     `json:"dur_ns,omitempty"` // probe: how long it took
+	ErrNs    int64     `json:"err_ns,omitempty"` // measurement error of TNs (poll period)
+}
