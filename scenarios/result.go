@@ -188,8 +188,10 @@ const (
 )
 
 // Event is one observation, timestamped where it happened: TNs is
-// nanoseconds on the container's monotonic clock, relative to the agent's
-// start; all events of a scenario share that clock.
+// nanoseconds of the container's CLOCK_MONOTONIC (the kernel's, so every
+// process in the container, the agent and the fault injector alike, shares
+// it). The runner makes TNs relative to the scenario's start before it
+// stores a result; ErrNs is the measurement error of TNs.
 type Event struct {
 	TNs      int64     `json:"t_ns"`
 	Kind     EventKind `json:"kind"`
