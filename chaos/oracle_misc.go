@@ -1,0 +1,488 @@
+package chaos
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
+)
+
+// judgeS1: no process of a dead incarnation's group remains.
+func judgeS1(t *timeline) (scenarios.InvariantCheck, bool, string) {
+	deaths := t.fleetDeaths
+	for _, in := range t.incs {
+		if in.exited {
+			deaths++
+		}
+	}
+	if deaths == 0 && len(t.strays) == 0 {
+		return scenarios.InvariantCheck{}, false, "no process died"
+	}
+	var a acc
+	for _, s := range t.strays {
+		what := fmt.Sprintf("stray pid %d", s.PID)
+		if s.PGID != 0 {
+			what += fmt.Sprintf(" (pgid %d)", s.PGID)
+		}
+		if s.Cmdline != "" {
+			what += fmt.Sprintf(" %q", s.Cmdline)
+		}
+		a.fail("%s of a dead incarnation still there at %s", what, fmtNs(s.TNs))
+	}
+	exp := "after each death no process of the old process group remains"
+	obs := fmt.Sprintf("%d death(s), %d stray process(es)", deaths, len(t.strays))
+	return a.check(exp, obs, fmt.Sprintf("no process of an old group left after %d death(s)", deaths)), true, ""
+}
+
+type zombieAge struct {
+	pid   int
+	job   string
+	age   int64 // a lower bound of how long it was a zombie
+	known bool  // whether anything tells the age
+	err   int64
+	seen  int64
+}
+
+// zombieAgeRE reads the age the agent writes into a zombie event's Detail.
+var zombieAgeRE = regexp.MustCompile(`zombie for (\d+) ms`)
+
+// zombieAges folds zombie sightings per pid: the age is the longest of the
+// reported age (DurNs, else "zombie for N ms" in Detail) and the span
+// between the first and last sighting.
+func zombieAges(zs []scenarios.Event) []zombieAge {
+	type sighting struct {
+		first, last, dur, err int64
+		job                   string
+		known                 bool
+	}
+	by := map[int]*sighting{}
+	var order []int
+	for _, z := range zs {
+		a := by[z.PID]
+		if a == nil {
+			a = &sighting{first: z.TNs, job: z.Job}
+			by[z.PID] = a
+			order = append(order, z.PID)
+		}
+		a.last = z.TNs
+		dur := z.DurNs
+		if m := zombieAgeRE.FindStringSubmatch(z.Detail); dur == 0 && m != nil {
+			if v, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+				dur = v * int64(time.Millisecond)
+			}
+		}
+		a.known = a.known || dur > 0 || a.last > a.first
+		a.dur = max(a.dur, dur)
+		a.err = max(a.err, z.ErrNs)
+	}
+	out := make([]zombieAge, 0, len(order))
+	for _, pid := range order {
+		a := by[pid]
+		out = append(out, zombieAge{pid: pid, job: a.job, age: max(a.dur, a.last-a.first), known: a.known, err: a.err, seen: a.first})
+	}
+	return out
+}
+
+// violation says how a zombie breaks the reaping bound, or "". The
+// measured age is a lower bound (it starts at the first sighting), so it
+// is compared with no tolerance; a zombie of unknown age is evidence too
+// (the agent reports only zombies it has seen linger).
+func (z zombieAge) violation() string {
+	switch {
+	case !z.known:
+		return fmt.Sprintf("zombie pid %d seen at %s (age unknown, limit %s)", z.pid, fmtNs(z.seen), fmtDur(zombieLimit))
+	case z.age >= int64(zombieLimit):
+		return fmt.Sprintf("zombie pid %d not reaped for %s (limit %s)", z.pid, fmtNs(z.age), fmtDur(zombieLimit))
+	}
+	return ""
+}
+
+// judgeP1: zombies reparented to zinit are reaped within 1 s.
+func judgeP1(t *timeline) (scenarios.InvariantCheck, bool, string) {
+	if !t.anyExit() && len(t.zombies) == 0 {
+		return scenarios.InvariantCheck{}, false, "no process died"
+	}
+	var a acc
+	zs := zombieAges(t.zombies)
+	for _, z := range zs {
+		if err := z.violation(); err != "" {
+			a.fail("%s", err)
+		}
+	}
+	exp := fmt.Sprintf("every zombie reaped within %s", fmtDur(zombieLimit))
+	obs := fmt.Sprintf("%d zombie(s) seen", len(zs))
+	pass := fmt.Sprintf("no zombie older than %s", fmtDur(zombieLimit))
+	if len(zs) > 0 {
+		pass += fmt.Sprintf(" (%d seen briefly)", len(zs))
+	}
+	return a.check(exp, obs, pass), true, ""
+}
+
+// explicitBetween reports an explicit start/restart (or a supervisor
+// restart) in [from, to], which resets zinit's restart counter.
+func (t *timeline) explicitBetween(from, to int64) bool {
+	for _, r := range t.requests {
+		if (r.kind == "start" || r.kind == "restart") && r.at >= from-t.tolLo(r.err) && r.at <= to {
+			return true
+		}
+	}
+	for _, f := range t.faults {
+		if (f.kind == scenarios.FaultSupervisor || f.kind == scenarios.FaultReload) && f.at >= from && f.at <= to {
+			return true
+		}
+	}
+	return false
+}
+
+// observedRestarts counts the automatic respawns since the counter was
+// last reset (an explicit start, or base) up to at.
+func (t *timeline) observedRestarts(at, base int64) int {
+	from := base
+	for _, r := range t.requests {
+		if (r.kind == "start" || r.kind == "restart") && r.at <= at {
+			from = max(from, r.at)
+		}
+	}
+	for _, f := range t.faults {
+		if (f.kind == scenarios.FaultSupervisor || f.kind == scenarios.FaultReload) && f.at <= at {
+			from = max(from, f.at)
+		}
+	}
+	n := 0
+	for _, in := range t.incs {
+		if in.idx > 0 && !in.manual && in.spawn > from && in.spawn <= at {
+			n++
+		}
+	}
+	return n
+}
+
+// judgeC1: the reported restart count never decreases without a start and
+// equals the observed respawns.
+func judgeC1(t *timeline) (scenarios.InvariantCheck, bool, string) {
+	var sts []scenarios.Event
+	for _, st := range t.statuses {
+		if st.Restarts != nil {
+			sts = append(sts, st)
+		}
+	}
+	if len(sts) == 0 {
+		return scenarios.InvariantCheck{}, false, "zinit reported no restart count"
+	}
+	var a acc
+	base := int64(math.MinInt64)
+	var prev *scenarios.Event
+	lastObs := 0
+	for i := range sts {
+		st := &sts[i]
+		r := *st.Restarts
+		if prev != nil && r < *prev.Restarts && !t.explicitBetween(prev.TNs, st.TNs) {
+			// Later reports count from the reset, so one reset is reported once.
+			base = prev.TNs
+			if t.p.CounterResets {
+				a.note("counter reset from %d to %d at %s", *prev.Restarts, r, fmtNs(st.TNs))
+			} else {
+				a.fail("reported restarts fell from %d to %d at %s with no start (counter reset)", *prev.Restarts, r, fmtNs(st.TNs))
+			}
+		}
+		delta := int64(t.p.SlackMin) + st.ErrNs
+		// The report may be up to ε stale or early (and straddle a reset).
+		early, obs, late := t.observedRestarts(st.TNs-delta, base), t.observedRestarts(st.TNs, base), t.observedRestarts(st.TNs+delta, base)
+		lo, hi := min(early, obs, late), max(early, obs, late)
+		if st.State == zinit.StateRestarting.String() {
+			hi++ // the restart may be counted when it is scheduled
+		}
+		lastObs = obs
+		if r < lo || r > hi {
+			a.fail("zinit reported %d restart(s) at %s, observed %d", r, fmtNs(st.TNs), obs)
+		}
+		prev = st
+	}
+	exp := "reported restarts never decrease (except on start) and equal the observed respawns"
+	obsText := fmt.Sprintf("last report %d, observed %d", *sts[len(sts)-1].Restarts, lastObs)
+	return a.check(exp, obsText, fmt.Sprintf("reported restarts matched the observed respawns (%d) in %d report(s)", lastObs, len(sts))), true, ""
+}
+
+// faultNoun names a fault for reasons: "the kill", "the hang".
+func faultNoun(k scenarios.FaultKind) string {
+	switch k {
+	case scenarios.FaultKill, scenarios.FaultMonkey:
+		return "the kill"
+	case scenarios.FaultHang, scenarios.FaultHealthHang:
+		return "the hang"
+	case scenarios.FaultHealthError:
+		return "the health error"
+	case scenarios.FaultSocket:
+		return "the socket removal"
+	case scenarios.FaultCrashLoop:
+		return "the crash loop"
+	case scenarios.FaultExit:
+		return "the exit"
+	case scenarios.FaultSupervisor:
+		return "the supervisor restart"
+	case scenarios.FaultReload:
+		return "the reload"
+	}
+	return "the " + string(k)
+}
+
+// recoveryModel says whether the model recovers from fault f, how long
+// that should take, and how to name that bound.
+func (t *timeline) recoveryModel(f *faultEv) (bool, time.Duration, string) {
+	d := t.m.RestartDelay
+	restarts := func(failed bool) bool { return !t.m.Oneshot && t.m.Restart.ShouldRestart(failed) }
+	switch {
+	case hangFault(f.kind):
+		if !t.m.HasCheck {
+			return false, 0, noCheck(t)
+		}
+		b := t.hangBound()
+		return restarts(true), b + d, fmt.Sprintf("I+T+d+ε=%s", fmtNs(t.upper(b+d)))
+	case f.kind == scenarios.FaultExit:
+		failed := f.code == nil || *f.code != 0
+		txt := t.policyText()
+		if f.code != nil {
+			txt += fmt.Sprintf(", exit %d", *f.code)
+		}
+		if !restarts(failed) {
+			return false, 0, txt
+		}
+		return true, d, fmt.Sprintf("d=%s", fmtDur(d))
+	case f.kind == scenarios.FaultStart:
+		return true, 0, "a start"
+	case f.kind == scenarios.FaultStop:
+		return false, 0, "stopped"
+	case f.kind == scenarios.FaultSupervisor || f.kind == scenarios.FaultReload:
+		return true, time.Duration(t.w), fmt.Sprintf("W=%s", fmtNs(t.w))
+	}
+	if !restarts(true) {
+		return false, 0, t.policyText()
+	}
+	return true, d, fmt.Sprintf("d=%s", fmtDur(d))
+}
+
+// judgeRecover: after the last fault the target has a new spawn and a
+// passing probe after it, before the end of observation.
+func judgeRecover(t *timeline) scenarios.InvariantCheck {
+	c := scenarios.InvariantCheck{ID: CheckRecover, Property: "the target runs and answers its probe again after the faults"}
+	if len(t.faults) == 0 {
+		c.Verdict, c.Reason = scenarios.VerdictInconclusive, "no fault was injected"
+		c.Observed = c.Reason
+		return c
+	}
+	f := t.faults[len(t.faults)-1]
+	noun := faultNoun(f.kind)
+	can, expDur, bound := t.recoveryModel(f)
+	c.Expected = fmt.Sprintf("a new pid and a passing probe after %s", noun)
+	if can {
+		c.Expected += fmt.Sprintf(" (%s)", bound)
+	}
+	old := t.incAt(f.at)
+	var spawn *incarnation
+	for _, in := range t.incs {
+		if in.spawn > f.at && in != old {
+			spawn = in
+			break
+		}
+	}
+	// A reload or a supervisor restart need not touch the target: living
+	// through it and answering afterwards is a recovery too.
+	if survivable(f.kind) && old != nil && !old.exited {
+		if p := t.passingProbeAfter(f.at); p != nil {
+			c.Verdict = scenarios.VerdictPass
+			c.Reason = fmt.Sprintf("pid %d kept running through %s, healthy after %s", old.pid, noun, fmtNs(p.TNs-f.at))
+			c.Observed = c.Reason
+			return c
+		}
+	}
+	hang := hangFault(f.kind)
+	caught := ""
+	if hang && old != nil && old.exited && old.exit >= f.at {
+		caught = fmt.Sprintf("%s caught after %s (I+T+ε=%s), ", hangWord(f.kind), fmtNs(old.exit-f.at), fmtNs(t.upper(t.hangBound())))
+	}
+	if spawn == nil {
+		deadline := f.at + int64(t.w)
+		if can {
+			deadline = f.at + t.upper(expDur, f.err)
+		}
+		since := t.end - f.at
+		c.Observed = fmt.Sprintf("no new pid %s after %s", fmtNs(since), noun)
+		if t.end < deadline {
+			c.Verdict = scenarios.VerdictInconclusive
+			c.Reason = fmt.Sprintf("observation ended %s after %s, before recovery was due (%s)", fmtNs(since), noun, bound)
+			return c
+		}
+		c.Verdict = scenarios.VerdictFail
+		switch {
+		case hang && caught != "":
+			c.Reason = fmt.Sprintf("%snot restarted within %s (%s)", caught, fmtNs(t.end-old.exit), t.policyText())
+		case hang:
+			c.Reason = fmt.Sprintf("%s undetected: not restarted within %s of %s (%s)", hangWord(f.kind), fmtNs(since), noun, bound)
+		default:
+			c.Reason = fmt.Sprintf("not restarted within %s of %s (%s)", fmtNs(since), noun, bound)
+		}
+		return c
+	}
+	restart := fmt.Sprintf("restarted after %s", fmtNs(spawn.spawn-f.at))
+	if !hang && can && expDur > 0 {
+		restart += fmt.Sprintf(" (%s)", bound)
+	}
+	probe := t.passingProbeAfter(spawn.spawn)
+	if probe == nil {
+		c.Observed = caught + restart + ", no passing probe"
+		if t.end-spawn.spawn >= t.w {
+			c.Verdict = scenarios.VerdictFail
+			c.Reason = fmt.Sprintf("%s%s but no passing probe within %s", caught, restart, fmtNs(t.end-spawn.spawn))
+		} else {
+			c.Verdict = scenarios.VerdictInconclusive
+			c.Reason = fmt.Sprintf("%s%s; observation ended %s later, before a passing probe", caught, restart, fmtNs(t.end-spawn.spawn))
+		}
+		return c
+	}
+	c.Verdict = scenarios.VerdictPass
+	c.Reason = fmt.Sprintf("%s%s, healthy after %s", caught, restart, fmtNs(probe.TNs-f.at))
+	c.Observed = c.Reason
+	return c
+}
+
+func survivable(k scenarios.FaultKind) bool {
+	return k == scenarios.FaultReload || k == scenarios.FaultSupervisor
+}
+
+// passingProbeAfter returns the first passing probe at or after at.
+func (t *timeline) passingProbeAfter(at int64) *scenarios.Event {
+	for i := range t.probes {
+		p := &t.probes[i]
+		if p.TNs >= at && p.OK != nil && *p.OK {
+			return p
+		}
+	}
+	return nil
+}
+
+// judgeEffects requires every fault's effect to have been seen.
+func judgeEffects(t *timeline) (*scenarios.InvariantCheck, bool) {
+	if len(t.faults) == 0 && len(t.in.Scenario.Faults) == 0 {
+		return nil, false
+	}
+	var missing, seen []string
+	for _, f := range t.faults {
+		if f.effect == nil {
+			s := fmt.Sprintf("effect of %s at %s never seen", f.kind, fmtNs(f.at))
+			if f.notSeen != "" {
+				s += ": " + f.notSeen
+			}
+			missing = append(missing, s)
+			continue
+		}
+		s := string(f.kind)
+		if f.effect.Detail != "" {
+			s += ": " + f.effect.Detail
+		}
+		seen = append(seen, s)
+	}
+	if tgt := t.in.Scenario.Target; tgt == "" || tgt == t.m.Service {
+		declared := map[scenarios.FaultKind]int{}
+		var kinds []string
+		for _, f := range t.in.Scenario.Faults {
+			if f.Kind == scenarios.FaultMonkey {
+				continue
+			}
+			if declared[f.Kind] == 0 {
+				kinds = append(kinds, string(f.Kind))
+			}
+			declared[f.Kind]++
+		}
+		sort.Strings(kinds)
+		observed := map[scenarios.FaultKind]int{}
+		for _, f := range t.faults {
+			observed[f.kind]++
+		}
+		for _, k := range kinds {
+			fk := scenarios.FaultKind(k)
+			if observed[fk] < declared[fk] {
+				missing = append(missing, fmt.Sprintf("fault %s injected %d of %d time(s)", k, observed[fk], declared[fk]))
+			}
+		}
+	}
+	c := scenarios.InvariantCheck{
+		ID: CheckEffect, Property: "every fault's effect was seen",
+		Expected: "an effect with ok=true after each fault",
+		Observed: strings.Join(firstN(append(append([]string(nil), seen...), missing...), 4), "; "),
+	}
+	if len(missing) > 0 {
+		c.Verdict, c.Reason = scenarios.VerdictInconclusive, missing[0]
+		if len(missing) > 1 {
+			c.Reason += fmt.Sprintf(" (+%d more)", len(missing)-1)
+		}
+		return &c, true
+	}
+	c.Verdict, c.Reason = scenarios.VerdictPass, fmt.Sprintf("%d fault effect(s) seen", len(seen))
+	return &c, false
+}
+
+// measure is the span between two events with its error bar.
+func (t *timeline) measure(from, fromErr, to, toErr int64) *scenarios.Measure {
+	return &scenarios.Measure{
+		Ms:      float64(to-from) / 1e6,
+		ErrorMs: float64(fromErr+toErr+int64(t.p.Granularity)) / 1e6,
+	}
+}
+
+// recoveryFigures measures detect, restart and healthy from the last
+// disruptive fault (else the last fault).
+func recoveryFigures(t *timeline) scenarios.Recovery {
+	var rec scenarios.Recovery
+	var f *faultEv
+	for _, x := range t.faults {
+		if x.kind != scenarios.FaultStart && x.kind != scenarios.FaultStop {
+			f = x
+		}
+	}
+	if f == nil && len(t.faults) > 0 {
+		f = t.faults[len(t.faults)-1]
+	}
+	if f == nil {
+		return rec
+	}
+	old := t.incAt(f.at)
+	after := f.at
+	switch {
+	case hangFault(f.kind) || f.kind == scenarios.FaultSupervisor || f.kind == scenarios.FaultReload || f.kind == scenarios.FaultStop:
+		if old != nil && old.exited {
+			rec.Detect = t.measure(f.at, f.err, old.exit, old.exitErr)
+			after = old.exit
+		}
+	default:
+		for _, st := range t.statuses {
+			if st.TNs >= f.at && st.State != "" && st.State != zinit.StateRunning.String() {
+				rec.Detect = t.measure(f.at, f.err, st.TNs, st.ErrNs)
+				break
+			}
+		}
+	}
+	var spawn *incarnation
+	for _, in := range t.incs {
+		if in.spawn > after && in != old {
+			spawn = in
+			break
+		}
+	}
+	if spawn == nil {
+		return rec
+	}
+	rec.Restart = t.measure(f.at, f.err, spawn.spawn, spawn.spawnErr)
+	for _, p := range t.probes {
+		if p.TNs >= spawn.spawn && p.OK != nil && *p.OK {
+			rec.Healthy = t.measure(f.at, f.err, p.TNs, p.ErrNs)
+			break
+		}
+	}
+	return rec
+}

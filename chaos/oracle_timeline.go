@@ -1,0 +1,679 @@
+package chaos
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
+)
+
+// exitCause says why an incarnation of the main process ended.
+type exitCause int
+
+const (
+	causeNone       exitCause = iota // still running, or its exit was not seen
+	causeUnknown                     // nothing the harness or a check did explains it
+	causeFault                       // a kill, exit, crash-loop or monkey fault
+	causeCheck                       // a failed check run
+	causeStop                        // a stop request
+	causeRestart                     // a restart request (stop, then start)
+	causeSupervisor                  // a supervisor restart or a reload
+)
+
+// expectKind is what the model says must follow an exit.
+type expectKind int
+
+const (
+	expNone        expectKind = iota // not judged (running, exit unseen, supervisor restart)
+	expRestart                       // a policy restart at exit + d
+	expQuietPolicy                   // the policy says no restart
+	expQuietLimit                    // max-restarts reached: failed, no restart
+	expQuietStop                     // stopped: no restart
+	expCancelled                     // a stop during the restart delay cancelled the restart
+	expManual                        // a restart request: a manual spawn follows
+	expUnsure                        // on-failure, but the exit status is unknown
+)
+
+// incarnation is one life of the start job's process.
+type incarnation struct {
+	idx        int
+	pid, pgid  int
+	spawn      int64
+	spawnErr   int64
+	exit       int64
+	exitErr    int64
+	exited     bool
+	exitUnseen bool // a new spawn came first; the exit time is unknown
+	code       *int
+	signal     string
+	manual     bool // spawned by an explicit start/restart (or the first)
+	epoch      int  // explicit starts delimit epochs; max-restarts counts within one
+	used       int  // automatic restarts in the epoch up to this spawn
+	cause      exitCause
+	causeAt    int64
+	causeFault *faultEv
+	failed     *bool // whether the exit counts as a failure for on-failure
+	expect     expectKind
+	stopReq    *request // the stop that cancelled the pending restart (expCancelled)
+	next       *incarnation
+}
+
+func (in *incarnation) alive(at, tol int64) bool {
+	return in.spawn <= at+tol && (!in.exited || at <= in.exit)
+}
+
+// describe names how the incarnation ended: "exit 1", "SIGKILL", "a check kill".
+func (in *incarnation) describe() string {
+	switch {
+	case in.cause == causeCheck:
+		return "a check kill"
+	case in.signal != "":
+		return in.signal
+	case in.code != nil:
+		return fmt.Sprintf("exit %d", *in.code)
+	case in.causeFault != nil:
+		return string(in.causeFault.kind)
+	}
+	return "an exit"
+}
+
+// checkRun is one run of the check job.
+type checkRun struct {
+	pid      int
+	job      string
+	start    int64
+	startErr int64
+	end      int64
+	endErr   int64
+	ended    bool
+	code     *int
+	signal   string
+}
+
+type faultEv struct {
+	idx         int
+	kind        scenarios.FaultKind
+	ev          scenarios.Event
+	at, err     int64
+	effect      *scenarios.Event // the first effect with OK=true
+	notSeen     string           // Detail of an effect with OK=false
+	reverted    bool
+	revertAt    int64
+	code        *int // exit faults: the code the target was made to exit with
+	declaredIdx int  // index in Scenario.Faults, -1 if unknown
+}
+
+func (f *faultEv) name() string { return string(f.kind) }
+
+type request struct {
+	kind string // start, stop, restart
+	at   int64
+	err  int64
+}
+
+// timeline is the observed timeline of one service, organised for judging.
+type timeline struct {
+	in          JudgeInput
+	m           JobModel
+	p           OracleParams
+	end         int64
+	w           int64 // quiet window
+	incs        []*incarnation
+	runs        []*checkRun
+	faults      []*faultEv
+	requests    []request
+	statuses    []scenarios.Event
+	probes      []scenarios.Event
+	zombies     []scenarios.Event
+	strays      []scenarios.Event
+	explicit    map[string]bool // invariants the scenario asked for by name
+	orphan      int             // exits with no matching spawn
+	fleetDeaths int             // fleet-wide judging: exits of any service
+}
+
+func (t *timeline) slack(expected time.Duration) int64 { return int64(t.p.Slack(expected)) }
+
+// tolLo is the strict lower-bound tolerance: granularity plus the events' errors.
+func (t *timeline) tolLo(errs ...int64) int64 {
+	s := int64(t.p.Granularity)
+	for _, e := range errs {
+		s += e
+	}
+	return s
+}
+
+// upper is the loose upper bound of an expected duration: expected + ε + errors.
+func (t *timeline) upper(expected time.Duration, errs ...int64) int64 {
+	s := int64(expected) + t.slack(expected)
+	for _, e := range errs {
+		s += e
+	}
+	return s
+}
+
+func (t *timeline) d() int64 { return int64(t.m.RestartDelay) }
+
+// forService keeps the events of the service under test and those that
+// name no service (zombies, supervisor-wide faults).
+func (t *timeline) forService(ev scenarios.Event) bool {
+	return ev.Service == "" || t.m.Service == "" || ev.Service == t.m.Service
+}
+
+func buildTimeline(in JudgeInput) *timeline {
+	t := &timeline{in: in, m: in.Model, p: in.Params, end: int64(in.End)}
+	t.w = int64(t.p.QuietWindow(t.m))
+	evs := append([]scenarios.Event(nil), in.Events...)
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].TNs < evs[j].TNs })
+
+	var open []*incarnation
+	openRuns := map[int]*checkRun{}
+	kindSeen := map[scenarios.FaultKind]int{}
+	for _, ev := range evs {
+		if !t.forService(ev) {
+			continue
+		}
+		if t.m.Service == "" && ev.Service != "" {
+			// Fleet-wide: without a per-service model only deaths count
+			// (for S1 and P1); call Judge per service to judge each one.
+			switch ev.Kind {
+			case scenarios.EventSpawn, scenarios.EventExit, scenarios.EventCheckSpawn, scenarios.EventCheckExit,
+				scenarios.EventStatus, scenarios.EventProbe:
+				if ev.Kind == scenarios.EventExit {
+					t.fleetDeaths++
+				}
+				continue
+			}
+		}
+		switch ev.Kind {
+		case scenarios.EventSpawn:
+			if t.m.StartJob != "" && ev.Job != "" && ev.Job != t.m.StartJob {
+				continue
+			}
+			for _, o := range open {
+				o.exited, o.exitUnseen, o.exit = true, true, ev.TNs
+			}
+			in := &incarnation{idx: len(t.incs), pid: ev.PID, pgid: ev.PGID, spawn: ev.TNs, spawnErr: ev.ErrNs}
+			t.incs = append(t.incs, in)
+			open = []*incarnation{in}
+		case scenarios.EventExit:
+			if t.m.StartJob != "" && ev.Job != "" && ev.Job != t.m.StartJob {
+				continue
+			}
+			var hit *incarnation
+			for _, o := range open {
+				if ev.PID == 0 || o.pid == 0 || o.pid == ev.PID {
+					hit = o
+					break
+				}
+			}
+			if hit == nil {
+				// The exit of a process whose successor was seen first.
+				for i := len(t.incs) - 1; i >= 0; i-- {
+					if o := t.incs[i]; o.exitUnseen && o.pid == ev.PID {
+						o.exitUnseen = false
+						o.exit, o.exitErr, o.code, o.signal = ev.TNs, ev.ErrNs, ev.Code, ev.Signal
+						hit = o
+						break
+					}
+				}
+				if hit == nil {
+					t.orphan++
+				}
+				continue
+			}
+			hit.exited, hit.exit, hit.exitErr, hit.code, hit.signal = true, ev.TNs, ev.ErrNs, ev.Code, ev.Signal
+			open = nil
+		case scenarios.EventCheckSpawn:
+			if t.m.CheckJob != "" && ev.Job != "" && ev.Job != t.m.CheckJob {
+				continue
+			}
+			r := &checkRun{pid: ev.PID, job: ev.Job, start: ev.TNs, startErr: ev.ErrNs}
+			t.runs = append(t.runs, r)
+			openRuns[ev.PID] = r
+		case scenarios.EventCheckExit:
+			r := openRuns[ev.PID]
+			if r == nil {
+				continue
+			}
+			delete(openRuns, ev.PID)
+			r.ended, r.end, r.endErr, r.code, r.signal = true, ev.TNs, ev.ErrNs, ev.Code, ev.Signal
+		case scenarios.EventFault:
+			k := scenarios.FaultKind(ev.Fault)
+			f := &faultEv{idx: len(t.faults), kind: k, ev: ev, at: ev.TNs, err: ev.ErrNs, code: ev.Code, declaredIdx: -1}
+			f.declaredIdx = declaredIndex(in.Scenario.Faults, k, kindSeen[k])
+			kindSeen[k]++
+			if f.code == nil && f.declaredIdx >= 0 && k == scenarios.FaultExit {
+				c := in.Scenario.Faults[f.declaredIdx].Code
+				f.code = &c
+			}
+			t.faults = append(t.faults, f)
+			switch k {
+			case scenarios.FaultStop:
+				t.addRequest("stop", ev)
+			case scenarios.FaultStart:
+				t.addRequest("start", ev)
+			}
+		case scenarios.EventEffect:
+			for _, f := range t.faults {
+				if f.name() != ev.Fault || f.effect != nil || ev.TNs+t.tolLo(ev.ErrNs, f.err) < f.at {
+					continue
+				}
+				if ev.OK != nil && *ev.OK {
+					e := ev
+					f.effect = &e
+				} else if ev.Detail != "" {
+					f.notSeen = ev.Detail
+				} else {
+					f.notSeen = "the effect probe gave up"
+				}
+				break
+			}
+		case scenarios.EventRevert:
+			for _, f := range t.faults {
+				if f.name() == ev.Fault && !f.reverted && f.at <= ev.TNs {
+					f.reverted, f.revertAt = true, ev.TNs
+					break
+				}
+			}
+		case scenarios.EventAction:
+			switch d := strings.ToLower(strings.TrimSpace(ev.Detail)); d {
+			case "start", "stop", "restart":
+				t.addRequest(d, ev)
+			}
+		case scenarios.EventStatus:
+			t.statuses = append(t.statuses, ev)
+		case scenarios.EventProbe:
+			t.probes = append(t.probes, ev)
+		case scenarios.EventZombie:
+			t.zombies = append(t.zombies, ev)
+		case scenarios.EventStray:
+			t.strays = append(t.strays, ev)
+		}
+	}
+	t.classify()
+	return t
+}
+
+// declaredIndex finds the n-th fault of kind k in the scenario.
+func declaredIndex(fs []scenarios.Fault, k scenarios.FaultKind, n int) int {
+	for i, f := range fs {
+		if f.Kind == k {
+			if n == 0 {
+				return i
+			}
+			n--
+		}
+	}
+	return -1
+}
+
+// addRequest records an explicit start/stop/restart; the same request seen
+// as both a fault and an action within ε counts once.
+func (t *timeline) addRequest(kind string, ev scenarios.Event) {
+	for _, r := range t.requests {
+		if r.kind == kind && abs64(r.at-ev.TNs) <= int64(t.p.SlackMin) {
+			return
+		}
+	}
+	t.requests = append(t.requests, request{kind: kind, at: ev.TNs, err: ev.ErrNs})
+}
+
+func abs64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// classify marks manual spawns, exit causes, epochs and what each exit
+// must be followed by, simulating the restart counter of the model.
+func (t *timeline) classify() {
+	for i, in := range t.incs {
+		if i == 0 {
+			in.manual = true
+		} else {
+			in.manual = t.manualSpawn(t.incs[i-1], in)
+		}
+		if i+1 < len(t.incs) {
+			in.next = t.incs[i+1]
+		}
+		if in.exited && !in.exitUnseen {
+			t.attributeExit(in)
+		}
+	}
+	epoch, used := -1, 0
+	for i, in := range t.incs {
+		if in.manual {
+			epoch++
+			used = 0
+		} else if i > 0 {
+			used++
+		}
+		if t.p.CounterResets && in.exited && in.exit-in.spawn >= t.w {
+			// A long healthy run resets the counter (when the model says so).
+			used = 0
+		}
+		in.epoch, in.used = epoch, used
+		if !in.exited || in.exitUnseen {
+			continue
+		}
+		in.expect = t.expectAfter(in)
+		if in.expect == expRestart {
+			// A stop that lands before the restart is due cancels it (R4).
+			due := in.exit + t.upper(t.m.RestartDelay, in.exitErr)
+			until := due
+			if in.next != nil && in.next.spawn < until {
+				until = in.next.spawn
+			}
+			for k := range t.requests {
+				r := &t.requests[k]
+				if r.kind == "stop" && r.at >= in.exit && r.at < until {
+					in.expect, in.stopReq = expCancelled, r
+					break
+				}
+			}
+		}
+	}
+}
+
+func (t *timeline) expectAfter(in *incarnation) expectKind {
+	switch in.cause {
+	case causeStop:
+		return expQuietStop
+	case causeRestart:
+		return expManual
+	case causeSupervisor:
+		return expNone
+	}
+	if in.failed == nil && t.m.Restart == zinit.RestartOnFailure {
+		return expUnsure
+	}
+	failed := in.failed != nil && *in.failed
+	if !t.m.Restart.ShouldRestart(failed) || t.m.Oneshot {
+		return expQuietPolicy
+	}
+	if t.m.MaxRestarts > 0 && in.used >= t.m.MaxRestarts {
+		return expQuietLimit
+	}
+	return expRestart
+}
+
+// manualSpawn says whether cur was spawned by an explicit request rather
+// than by the restart policy.
+func (t *timeline) manualSpawn(prev, cur *incarnation) bool {
+	for _, r := range t.requests {
+		tol := t.tolLo(r.err, cur.spawnErr)
+		switch r.kind {
+		case "start":
+			from := prev.spawn
+			if prev.exited && !prev.exitUnseen {
+				from = prev.exit
+			}
+			if r.at >= from-tol && r.at <= cur.spawn+tol {
+				return true
+			}
+		case "restart":
+			if r.at >= prev.spawn-tol && r.at <= cur.spawn+tol {
+				return true
+			}
+		}
+	}
+	for _, f := range t.faults {
+		if (f.kind == scenarios.FaultSupervisor || f.kind == scenarios.FaultReload) &&
+			f.at >= prev.spawn-t.tolLo(f.err) && f.at <= cur.spawn {
+			return true
+		}
+	}
+	return false
+}
+
+// attributeExit decides why an incarnation ended. Harness-driven causes
+// (requests, faults) win over a check failure: a check that fails because
+// the harness just killed the process is a consequence, not the cause.
+func (t *timeline) attributeExit(in *incarnation) {
+	tol := t.tolLo(in.exitErr)
+	lo, hi := in.spawn-t.tolLo(in.spawnErr), in.exit+tol
+	best, bestAt := causeNone, int64(0)
+	var bestFault *faultEv
+	consider := func(c exitCause, at int64, f *faultEv) {
+		if best == causeNone || at >= bestAt {
+			best, bestAt, bestFault = c, at, f
+		}
+	}
+	for _, r := range t.requests {
+		if r.at < lo || r.at > hi {
+			continue
+		}
+		switch r.kind {
+		case "stop":
+			consider(causeStop, r.at, nil)
+		case "restart":
+			consider(causeRestart, r.at, nil)
+		}
+	}
+	for _, f := range t.faults {
+		switch f.kind {
+		case scenarios.FaultKill, scenarios.FaultExit, scenarios.FaultMonkey:
+			if f.at >= lo && f.at <= hi {
+				consider(causeFault, f.at, f)
+			}
+		case scenarios.FaultCrashLoop:
+			if f.at <= hi && (!f.reverted || f.revertAt >= in.spawn) {
+				at := f.at
+				if in.spawn > at {
+					at = in.spawn
+				}
+				consider(causeFault, at, f)
+			}
+		case scenarios.FaultSupervisor, scenarios.FaultReload:
+			if f.at >= lo && f.at <= hi {
+				consider(causeSupervisor, f.at, f)
+			}
+		}
+	}
+	if best == causeNone {
+		for _, r := range t.runsOf(in) {
+			if at, ok := t.runFailure(r); ok && at <= hi {
+				consider(causeCheck, at, nil)
+			}
+		}
+	}
+	if best == causeNone {
+		// The agent, not being the parent, may not know a check's exit
+		// code: a run that ended just before an otherwise unexplained
+		// death is taken as the failed check that caused it.
+		for _, r := range t.runsOf(in) {
+			if !r.ended || r.code != nil || r.signal != "" || r.end > hi {
+				continue
+			}
+			if in.exit-r.end <= t.upper(0, r.endErr, in.exitErr) {
+				consider(causeCheck, r.end, nil)
+			}
+		}
+	}
+	if best == causeNone {
+		best, bestAt = causeUnknown, in.exit
+	}
+	in.cause, in.causeAt, in.causeFault = best, bestAt, bestFault
+	in.failed = t.exitFailed(in)
+}
+
+// exitFailed says whether the exit is a failure for on-failure: what was
+// observed first (signal, code), then what caused it; nil when unknown.
+func (t *timeline) exitFailed(in *incarnation) *bool {
+	b := func(v bool) *bool { return &v }
+	switch {
+	case in.signal != "":
+		return b(true)
+	case in.code != nil:
+		return b(*in.code != 0)
+	case in.cause == causeCheck:
+		return b(true)
+	case in.cause == causeFault && in.causeFault != nil:
+		switch in.causeFault.kind {
+		case scenarios.FaultExit:
+			if in.causeFault.code != nil {
+				return b(*in.causeFault.code != 0)
+			}
+			return nil
+		default:
+			return b(true)
+		}
+	}
+	return nil
+}
+
+// runsOf returns the check runs that started while in was alive.
+func (t *timeline) runsOf(in *incarnation) []*checkRun {
+	var out []*checkRun
+	for _, r := range t.runs {
+		if r.start >= in.spawn-t.tolLo(in.spawnErr, r.startErr) && (!in.exited || r.start <= in.exit) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// runDuration is how long a run lasted, or has lasted by the end.
+func (t *timeline) runDuration(r *checkRun) int64 {
+	if r.ended {
+		return r.end - r.start
+	}
+	return t.end - r.start
+}
+
+// runFailure says whether a check run failed and when: a timeout at
+// start + T (the run outlived T, or was killed at about T), or a non-zero
+// exit. A run killed early by a signal was cleaned up (its service died),
+// it did not fail.
+func (t *timeline) runFailure(r *checkRun) (int64, bool) {
+	T := int64(t.m.Timeout)
+	tol := t.tolLo(r.startErr, r.endErr)
+	dur := t.runDuration(r)
+	if T > 0 {
+		if dur > T+tol {
+			return r.start + T, true // outlived T
+		}
+		// Gone at about T: killed for its timeout, unless it is known to
+		// have exited 0 by itself.
+		if dur >= T-tol && (r.signal != "" || r.code == nil || *r.code != 0) {
+			return r.start + T, true
+		}
+	}
+	if r.ended && r.signal == "" && r.code != nil && *r.code != 0 {
+		return r.end, true
+	}
+	return 0, false
+}
+
+// runPassed says whether a run answered in time with exit 0.
+func (t *timeline) runPassed(r *checkRun) bool {
+	_, failed := t.runFailure(r)
+	return !failed && r.ended && r.signal == "" && r.code != nil && *r.code == 0
+}
+
+// cutAfter is how far past at the absence of automatic spawns can be
+// blamed on the supervisor: the end of observation, or the first explicit
+// start/restart request (or manual spawn) after at.
+func (t *timeline) cutAfter(at int64) (int64, string) {
+	cut, why := t.end, "observation ended"
+	for _, r := range t.requests {
+		if (r.kind == "start" || r.kind == "restart") && r.at > at && r.at < cut {
+			cut, why = r.at, "a "+r.kind+" came"
+		}
+	}
+	for _, in := range t.incs {
+		if in.manual && in.spawn > at && in.spawn < cut {
+			cut, why = in.spawn, "a manual start came"
+		}
+	}
+	return cut, why
+}
+
+// autoNext returns the automatic respawn that followed in, if any.
+func autoNext(in *incarnation) *incarnation {
+	if in.next != nil && !in.next.manual {
+		return in.next
+	}
+	return nil
+}
+
+// quiet judges a negative claim "no automatic respawn after at" over W.
+// It returns the verdict and the observed span.
+func (t *timeline) quiet(in *incarnation, at int64) (scenarios.Verdict, int64, string) {
+	if n := autoNext(in); n != nil {
+		return scenarios.VerdictFail, n.spawn - at, ""
+	}
+	cut, why := t.cutAfter(at)
+	if cut-at < t.w {
+		return scenarios.VerdictInconclusive, cut - at, why
+	}
+	return scenarios.VerdictPass, cut - at, ""
+}
+
+func (t *timeline) incAt(at int64) *incarnation {
+	for _, in := range t.incs {
+		if in.spawn <= at && (!in.exited || at < in.exit) {
+			return in
+		}
+	}
+	return nil
+}
+
+// lastExitBefore returns the last incarnation that exited at or before at
+// with no spawn between its exit and at.
+func (t *timeline) lastExitBefore(at int64) *incarnation {
+	var last *incarnation
+	for _, in := range t.incs {
+		if in.spawn > at {
+			break
+		}
+		last = in
+	}
+	if last == nil || !last.exited || last.exit > at {
+		return nil
+	}
+	return last
+}
+
+// hasFault reports whether the scenario injected a fault of one of kinds.
+func (t *timeline) hasFault(kinds ...scenarios.FaultKind) bool {
+	for _, f := range t.faults {
+		for _, k := range kinds {
+			if f.kind == k {
+				return true
+			}
+		}
+	}
+	for _, f := range t.in.Scenario.Faults {
+		for _, k := range kinds {
+			if f.Kind == k {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (t *timeline) anyExit() bool {
+	if t.fleetDeaths > 0 {
+		return true
+	}
+	for _, in := range t.incs {
+		if in.exited {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *timeline) policyText() string {
+	s := "policy " + t.m.Restart.String()
+	if t.m.Legacy && t.m.Restart == zinit.RestartNever {
+		s += ", legacy"
+	}
+	return s
+}
