@@ -42,6 +42,10 @@ type Runtime interface {
 	// Cleanup removes every container labelled LabelTool (and, if runID is
 	// not empty, only those of that run) and returns their names.
 	Cleanup(ctx context.Context, runID string) ([]string, error)
+	// RemoveAll removes every container this runtime started that is still
+	// there. It runs even when ctx is cancelled (fresh deadline), so the
+	// runner defers it to purge on exit and on SIGINT/SIGTERM. See Tracker.
+	RemoveAll(ctx context.Context) error
 	// Name is "docker" or "local".
 	Name() string
 }

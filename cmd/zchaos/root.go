@@ -26,7 +26,12 @@ Exit codes: 0 all pass, 1 a failure, 2 inconclusive, 3 usage or config error,
 	root.SetErr(f.IO.ErrOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 	root.AddCommand(
-	// commands: one constructor per command, newXCmd(f)
+		// commands: one constructor per command, newXCmd(f)
+		newAgentCmd(f),
+		newImageCmd(f),
+		newCleanupCmd(f),
+		newScenariosCmd(f),
+		newReportCmd(f),
 	)
 	return root
 }

@@ -15,7 +15,7 @@ import (
 // runSupervisor is the only place the CLI touches the supervisor engine.
 // The daemon is I/O bound: unless GOMAXPROCS is set in the environment it
 // runs on one P, which keeps an idle fleet's CPU cost down (measured by
-// zinit/supervisor's BenchmarkIdleFleet) without changing its latencies.
+// zinit/supervisor's BenchmarkIdle29Services) without changing its latencies.
 func runSupervisor(ctx context.Context, cfg daemonConfig) error {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
