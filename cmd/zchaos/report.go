@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zchaos/zchaos/reports"
+	"github.com/zchaos/zchaos/scenarios"
+)
+
+type reportOptions struct {
+	Input  string
+	Format string
+	Output string
+}
+
+func newReportCmd(f *Factory) *cobra.Command {
+	var opts reportOptions
+	cmd := &cobra.Command{
+		Use:   "report RESULT.json",
+		Short: "Render a result as a table, Markdown, JUnit XML, HTML or JSON",
+		Long: `Render the result JSON written by zchaos run or zchaos gate ("-" reads stdin):
+  table     one row per scenario × service × config, with recovery times
+  markdown  the rollout report (policies, verdicts, behaviour diff, fidelity ledger)
+  junit     JUnit XML for CI (fail → failure, inconclusive → skipped, error → error)
+  html      one self-contained page with a timeline per scenario
+  json      the result again, indented (schema: reports/SCHEMA.md)
+
+A result with an unknown schema_version is refused (exit code 3). The exit
+code does not depend on the verdicts inside the result.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(_ *cobra.Command, args []string) error {
+			opts.Input = args[0]
+			return runReport(f, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Format, "format", "table", "table, markdown, junit, html or json")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write to this file instead of stdout")
+	return cmd
+}
+
+func runReport(f *Factory, opts reportOptions) error {
+	if !validReportFormat(opts.Format) {
+		return usageErrorf("unknown format %q: want %s", opts.Format, strings.Join(reports.Formats(), ", "))
+	}
+	var in io.Reader = f.IO.In
+	if opts.Input != "-" {
+		file, err := os.Open(opts.Input)
+		if err != nil {
+			return &usageError{err: err}
+		}
+		defer file.Close()
+		in = file
+	}
+	res, err := scenarios.DecodeResult(in)
+	if err != nil {
+		// A wrong schema_version (*scenarios.SchemaVersionError) or a file that
+		// is not a result is the user's input: exit 3.
+		return usageErrorf("%s: %w", opts.Input, err)
+	}
+	var buf bytes.Buffer
+	if err := reports.Render(&buf, res, opts.Format); err != nil {
+		return err
+	}
+	if opts.Output == "" {
+		_, err := f.IO.Out.Write(buf.Bytes())
+		return err
+	}
+	return writeReportFile(opts.Output, buf.Bytes())
+}
+
+func validReportFormat(format string) bool {
+	for _, f := range reports.Formats() {
+		if f == format {
+			return true
+		}
+	}
+	return false
+}
+
+// writeReportFile writes data to a temporary file next to path and renames
+// it into place, so a reader never sees half a report.
+func writeReportFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}

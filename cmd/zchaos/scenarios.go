@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zchaos/zchaos/reports"
+	"github.com/zchaos/zchaos/scenarios"
+)
+
+func newScenariosCmd(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "scenarios",
+		Short: "List, show and validate chaos scenarios",
+		Long: `Scenarios are YAML experiments: which services run (the hero fleet or jobs
+declared in the file), the steady state to reach, the faults to inject, and
+what each config (migrated, legacy) must show. A catalogue is built in;
+scenarios tagged "gate" make up the promotion gate.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newScenariosListCmd(f), newScenariosShowCmd(f), newScenariosValidateCmd(f))
+	return cmd
+}
+
+type scenariosListOptions struct {
+	Tag  string
+	JSON bool
+}
+
+func newScenariosListCmd(f *Factory) *cobra.Command {
+	var opts scenariosListOptions
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the built-in scenarios",
+		Long: `List the built-in scenarios: a table on a terminal, one tab-separated line
+per scenario (name, tags, configs, target, description) otherwise, or every
+scenario in full with --json.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(*cobra.Command, []string) error { return runScenariosList(f, opts) },
+	}
+	cmd.Flags().StringVar(&opts.Tag, "tag", "", "only scenarios with this tag (e.g. gate)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the scenarios as a JSON array")
+	return cmd
+}
+
+func runScenariosList(f *Factory, opts scenariosListOptions) error {
+	all, err := scenarios.Catalogue()
+	if err != nil {
+		return err
+	}
+	list := scenarios.WithTag(all, opts.Tag)
+	switch {
+	case opts.JSON:
+		if list == nil {
+			list = []scenarios.Scenario{}
+		}
+		enc := json.NewEncoder(f.IO.Out)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(list)
+	case len(list) == 0:
+		return usageErrorf("no scenario has tag %q", opts.Tag)
+	case f.IO.TTY:
+		return reports.Catalogue(f.IO.Out, list)
+	}
+	for _, s := range list {
+		if _, err := fmt.Fprintf(f.IO.Out, "%s\t%s\t%s\t%s\t%s\n", s.Name, strings.Join(s.Tags, ","),
+			strings.Join(s.RunConfigs(), ","), s.Target, s.Description); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newScenariosShowCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Print a built-in scenario's YAML",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(_ *cobra.Command, args []string) error {
+			s, err := scenarios.Lookup(args[0])
+			if errors.Is(err, scenarios.ErrUnknownScenario) {
+				return &usageError{err: err}
+			}
+			if err != nil {
+				return err
+			}
+			_, err = io.WriteString(f.IO.Out, s.Source)
+			return err
+		},
+	}
+}
+
+func newScenariosValidateCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check scenario files against the schema",
+		Long: `Decode each file strictly (unknown fields are errors) and validate it. Every
+problem is printed as FILE:LINE: PATH: MESSAGE on stderr; valid files are
+listed as "ok FILE" on stdout. Exit code 3 when any file is invalid.`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(_ *cobra.Command, args []string) error { return runScenariosValidate(f, args) },
+	}
+}
+
+func runScenariosValidate(f *Factory, files []string) error {
+	bad := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			bad++
+			msg := err.Error()
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				msg = pe.Err.Error()
+			}
+			fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", file, msg)
+			continue
+		}
+		if _, err := scenarios.Parse(file, data); err != nil {
+			bad++
+			for _, ve := range scenarios.ValidationErrors(err) {
+				fmt.Fprintln(f.IO.ErrOut, ve)
+			}
+			continue
+		}
+		fmt.Fprintf(f.IO.Out, "ok %s\n", file)
+	}
+	if bad > 0 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("invalid scenario files: %d of %d", bad, len(files))}
+	}
+	return nil
+}

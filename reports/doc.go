@@ -1,0 +1,10 @@
+// Package reports renders a scenarios.Result as a terminal table, a Markdown
+// rollout report, JUnit XML, indented JSON (the versioned schema of
+// SCHEMA.md) or one self-contained HTML page with a timeline picture per
+// scenario.
+//
+// Every renderer is a pure function of the Result: no clock, no
+// environment, no exec; the same Result always renders to the same bytes.
+// The package imports only scenarios (and libraries); it never imports
+// chaos or Docker.
+package reports

@@ -1,0 +1,791 @@
+package reports
+
+import (
+	"bufio"
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/zchaos/zchaos/scenarios"
+)
+
+// HTML writes one self-contained page: inline CSS, no script, no network.
+// It holds the run's header, a summary table, the behaviour diff, and per
+// scenario result an inline SVG timeline (the target's process
+// incarnations, check runs, probes, faults, and the detection, kill,
+// respawn and healthy marks on a time axis), followed by the services, the
+// fidelity ledger and the oracle's parameters.
+func HTML(w io.Writer, r scenarios.Result) error {
+	b := bufio.NewWriterSize(w, 64<<10)
+	h := &htmlWriter{w: b}
+	h.page(r)
+	return b.Flush()
+}
+
+type htmlWriter struct {
+	w   *bufio.Writer
+	num []byte // scratch for numbers
+}
+
+// n1 writes x with one decimal (like %.1f, rounding half away from zero),
+// without fmt: coordinates are most of a timeline's bytes.
+func (h *htmlWriter) n1(x float64) {
+	v := int64(math.Round(x * 10))
+	b := h.num[:0]
+	if v < 0 {
+		b = append(b, '-')
+		v = -v
+	}
+	b = strconv.AppendInt(b, v/10, 10)
+	b = append(b, '.', byte('0'+v%10))
+	h.num = b
+	h.w.Write(b)
+}
+
+func (h *htmlWriter) s(s string)                { h.w.WriteString(s) }
+func (h *htmlWriter) f(format string, a ...any) { fmt.Fprintf(h.w, format, a...) }
+func (h *htmlWriter) text(s string)             { h.w.WriteString(html.EscapeString(s)) }
+func (h *htmlWriter) tag(name, cls, body string) {
+	h.f("<%s class=\"%s\">%s</%s>", name, cls, esc(body), name)
+}
+
+func esc(s string) string { return html.EscapeString(s) }
+
+const pageCSS = `:root{--pass:#1a7f37;--fail:#cf222e;--inc:#9a6700;--err:#8250df;--info:#0969da;--muted:#57606a;--line:#d0d7de}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1f2328;margin:0;background:#f6f8fa}
+main{max-width:1180px;margin:0 auto;padding:20px}
+h1{font-size:24px;margin:0 0 8px}h2{font-size:18px;margin:28px 0 10px;border-bottom:1px solid var(--line);padding-bottom:4px}
+h3{font-size:15px;margin:0 0 4px}
+.card{background:#fff;border:1px solid var(--line);border-radius:6px;padding:14px 16px;margin:0 0 14px}
+dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:8px 0 0}
+dl.meta dt{color:var(--muted)}dl.meta dd{margin:0}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
+th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#eff1f3;padding:1px 4px;border-radius:4px;overflow-wrap:anywhere}
+td code{white-space:nowrap}
+.v{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px;font-weight:600}
+.v-pass{background:var(--pass)}.v-fail{background:var(--fail)}.v-inconclusive{background:var(--inc)}.v-error{background:var(--err)}.v-info{background:var(--info)}
+.reason{margin:4px 0;color:#1f2328}.sub{color:var(--muted);font-size:12px}
+.figs{display:flex;gap:18px;flex-wrap:wrap;margin:6px 0;font-size:13px}.figs b{color:var(--muted);font-weight:500}
+svg.tl{width:100%;height:auto;display:block;margin:8px 0 4px}
+svg text{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif}
+details{margin-top:6px}summary{cursor:pointer;color:var(--muted)}
+a{color:#0969da;text-decoration:none}
+`
+
+func (h *htmlWriter) page(r scenarios.Result) {
+	counts := CountVerdicts(r)
+	h.s("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
+	h.s("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
+	h.f("<title>zchaos report: %s</title>\n<style>\n%s</style>\n</head>\n<body>\n<main>\n", esc(r.Verdict.String()), pageCSS)
+
+	h.s("<div class=\"card\">\n<h1>zchaos rollout report ")
+	h.badge(r.Verdict)
+	h.s("</h1>\n<dl class=\"meta\">")
+	h.meta("Scenarios", counts.String())
+	h.metaHTML("Image", "<code>"+esc(orDash(r.Image))+"</code>")
+	scale := formatScale(r.TimeScale)
+	if r.TimeScale == 1 {
+		scale += " (production timings)"
+	} else {
+		scale += " (job model and expectations scaled together; figures are as run)"
+	}
+	h.meta("Time scale", scale)
+	h.meta("Seed", fmt.Sprint(r.Seed))
+	h.metaHTML("Run", "<code>"+esc(orDash(r.RunID))+"</code>, started "+esc(formatTime(r.StartedAt))+", took "+esc(formatMs(r.DurationMs)))
+	h.meta("Tool", orDash(r.Tool))
+	if r.FirstPassRate != nil {
+		h.meta("First-pass rate", fmt.Sprintf("%.1f %%", *r.FirstPassRate*100))
+	}
+	h.s("</dl>\n</div>\n")
+
+	h.s("<h2>Scenarios</h2>\n<table>\n<tr><th>Scenario</th><th>Service</th><th>Config</th><th>Verdict</th><th>Detect</th><th>Restart</th><th>Healthy</th><th>Reason</th></tr>\n")
+	for i, s := range r.Scenarios {
+		h.f("<tr><td><a href=\"#r%d\">%s</a></td><td><code>%s</code></td><td>%s</td><td>", i, esc(scenarioLabel(s)), esc(serviceLabel(s.Service)), esc(s.Config))
+		h.badge(s.Verdict)
+		h.f("</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", esc(FormatMeasure(s.Recovery.Detect)),
+			esc(FormatMeasure(s.Recovery.Restart)), esc(FormatMeasure(s.Recovery.Healthy)), esc(s.Reason))
+	}
+	h.s("</table>\n")
+
+	if len(r.Diff) > 0 {
+		h.s("<h2>Behaviour before and after</h2>\n<table>\n<tr><th>Scenario</th><th>Service</th><th>Legacy (before)</th><th>Migrated (after)</th></tr>\n")
+		for _, d := range r.Diff {
+			h.f("<tr><td>%s</td><td><code>%s</code></td><td>%s</td><td>%s</td></tr>\n", esc(d.Scenario), esc(serviceLabel(d.Service)), esc(d.Legacy), esc(d.Migrated))
+		}
+		h.s("</table>\n")
+	}
+
+	h.s("<h2>Timelines</h2>\n")
+	h.legend()
+	for i, s := range r.Scenarios {
+		h.scenario(i, s)
+	}
+
+	h.s("<h2>Services</h2>\n")
+	if len(r.Services) == 0 {
+		h.s("<p class=\"sub\">No service policy recorded.</p>\n")
+	} else {
+		h.s("<table>\n<tr><th>Service</th><th>Config</th><th>Policy</th><th>Check</th><th>Probe</th><th>Probe from</th></tr>\n")
+		for _, p := range r.Services {
+			h.f("<tr><td><code>%s</code></td><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td></tr>\n",
+				esc(p.Service), esc(p.Config), esc(policyLine(p)), esc(checkLine(p)), esc(orDash(p.Probe)), esc(orDash(p.ProbeSource)))
+		}
+		h.s("</table>\n")
+	}
+
+	if len(r.Ledger) > 0 {
+		h.f("<h2>Migration fidelity ledger</h2>\n<p class=\"sub\">%s</p>\n<table>\n<tr><th>Service</th><th>Field</th><th>Fidelity</th><th>Detail</th></tr>\n", esc(ledgerCounts(r.Ledger)))
+		for _, e := range r.Ledger {
+			h.f("<tr><td><code>%s</code></td><td><code>%s</code></td><td>%s</td><td>%s</td></tr>\n", esc(e.Service), esc(e.Field), esc(e.Fidelity), esc(e.Detail))
+		}
+		h.s("</table>\n")
+	}
+
+	p := r.Params
+	h.f("<h2>Oracle parameters</h2>\n<p class=\"sub\">F = %d failed check(s) before a kill · S = %s stop timeout · ε = max(%s, %s × expected) · restart counter resets after a healthy run: %t</p>\n",
+		p.FailedChecks, esc(formatMs(p.StopTimeoutMs)), esc(formatMs(p.SlackMinMs)), esc(formatScale(p.SlackFraction)), p.CounterResets)
+	h.s("</main>\n</body>\n</html>\n")
+}
+
+func scenarioLabel(s scenarios.ScenarioResult) string {
+	if s.Attempt > 1 {
+		return fmt.Sprintf("%s #%d", s.Scenario, s.Attempt)
+	}
+	return s.Scenario
+}
+
+func (h *htmlWriter) badge(v scenarios.Verdict) {
+	h.f("<span class=\"v v-%s\">%s</span>", esc(v.String()), esc(v.String()))
+}
+
+func (h *htmlWriter) meta(k, v string) { h.f("<dt>%s</dt><dd>%s</dd>", esc(k), esc(v)) }
+
+func (h *htmlWriter) metaHTML(k, v string) { h.f("<dt>%s</dt><dd>%s</dd>", esc(k), v) }
+
+func (h *htmlWriter) scenario(i int, s scenarios.ScenarioResult) {
+	h.f("<div class=\"card\" id=\"r%d\">\n<h3>%s <span class=\"sub\">[%s] %s</span> ", i, esc(scenarioLabel(s)), esc(s.Config), esc(serviceLabel(s.Service)))
+	h.badge(s.Verdict)
+	h.s("</h3>\n")
+	if s.Description != "" {
+		h.tag("div", "sub", s.Description)
+		h.s("\n")
+	}
+	if s.Reason != "" {
+		h.tag("div", "reason", s.Reason)
+		h.s("\n")
+	}
+	h.f("<div class=\"figs\"><span><b>detect</b> %s</span><span><b>restart</b> %s</span><span><b>healthy</b> %s</span>",
+		esc(FormatMeasure(s.Recovery.Detect)), esc(FormatMeasure(s.Recovery.Restart)), esc(FormatMeasure(s.Recovery.Healthy)))
+	if s.Policy != nil {
+		h.f("<span><b>policy</b> %s; check %s</span>", esc(policyLine(*s.Policy)), esc(checkLine(*s.Policy)))
+	}
+	h.s("</div>\n")
+	h.timeline(s)
+	if len(s.Checks) > 0 {
+		open := ""
+		if s.Verdict != scenarios.VerdictPass && s.Verdict != scenarios.VerdictInfo {
+			open = " open"
+		}
+		h.f("<details%s><summary>invariant checks (%d)</summary>\n<table>\n<tr><th>Check</th><th>Property</th><th>Verdict</th><th>Expected</th><th>Observed</th><th>Reason</th></tr>\n", open, len(s.Checks))
+		for _, c := range s.Checks {
+			h.f("<tr><td>%s</td><td>%s</td><td>", esc(c.ID), esc(c.Property))
+			h.badge(c.Verdict)
+			h.f("</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", esc(c.Expected), esc(c.Observed), esc(c.Reason))
+		}
+		h.s("</table>\n</details>\n")
+	}
+	if s.Forensics != "" {
+		h.f("<div class=\"sub\">forensics: <code>%s</code></div>\n", esc(s.Forensics))
+	}
+	h.s("</div>\n")
+}
+
+// legend draws one sample of every glyph the timelines use.
+func (h *htmlWriter) legend() {
+	h.s(`<div class="card"><svg class="tl" viewBox="0 0 1100 44" role="img" aria-label="legend">` + "\n")
+	x := 10.0
+	item := func(glyph func(x float64), label string) {
+		glyph(x)
+		h.f(`<text x="%.0f" y="26" font-size="12" fill="#1f2328">%s</text>`, x+26, esc(label))
+		x += 34 + float64(len(label))*6.6
+	}
+	item(func(x float64) {
+		h.f(`<rect x="%.0f" y="14" width="20" height="14" rx="2" fill="%s"/>`, x, colIncarnation)
+	}, "process incarnation")
+	item(func(x float64) { h.f(`<rect x="%.0f" y="16" width="20" height="10" fill="%s"/>`, x, colOK) }, "check ok")
+	item(func(x float64) { h.f(`<rect x="%.0f" y="16" width="20" height="10" fill="%s"/>`, x, colBad) }, "check failed")
+	item(func(x float64) {
+		h.f(`<line x1="%.0f" y1="14" x2="%.0f" y2="28" stroke="%s" stroke-width="2"/><line x1="%.0f" y1="14" x2="%.0f" y2="28" stroke="%s" stroke-width="2"/>`,
+			x+6, x+6, colOK, x+14, x+14, colBad)
+	}, "probe ok / failed")
+	item(func(x float64) { h.diamond(x+10, 21, colBad, true) }, "fault")
+	item(func(x float64) { h.f(`<circle cx="%.0f" cy="21" r="5" fill="%s"/>`, x+10, colOK) }, "effect seen")
+	item(func(x float64) {
+		h.f(`<circle cx="%.0f" cy="21" r="5" fill="none" stroke="%s" stroke-width="2"/>`, x+10, colMuted)
+	}, "effect not seen")
+	item(func(x float64) {
+		h.f(`<line x1="%.0f" y1="10" x2="%.0f" y2="34" stroke="%s" stroke-width="2" stroke-dasharray="4 3"/>`, x+10, x+10, colMark)
+	}, "marks: detect, kill, respawn, healthy (± error)")
+	h.s("</svg></div>\n")
+}
+
+func (h *htmlWriter) diamond(cx, cy float64, color string, filled bool) {
+	fill, stroke := color, "none"
+	if !filled {
+		fill, stroke = "#fff", color
+	}
+	h.f(`<path d="M%.1f %.1fl6 6l-6 6l-6 -6z" fill="%s" stroke="%s" stroke-width="2"/>`, cx, cy-6, fill, stroke)
+}
+
+// Timeline colours.
+const (
+	colIncarnation = "#54aeff"
+	colOK          = "#2da44e"
+	colBad         = "#cf222e"
+	colMuted       = "#8c959f"
+	colMark        = "#6e7781"
+	colAction      = "#0969da"
+	colAnomaly     = "#e16f24"
+	colGrid        = "#eaeef2"
+)
+
+var stateColors = map[string]string{
+	"running": "#dafbe1", "restarting": "#fff1c2", "failed": "#ffd8d3", "inactive": "#eaeef2",
+	"stopping": "#fbefff", "blocked": "#ddf4ff",
+}
+
+// Geometry of a timeline.
+const (
+	tlWidth  = 1100.0
+	tlLabelW = 128.0
+	tlRightW = 16.0
+	tlLaneH  = 24.0
+	tlAxisH  = 26.0
+)
+
+type lane struct {
+	label string
+	draw  func(y float64)
+}
+
+type mark struct {
+	label string
+	tNs   int64
+	errNs int64
+	color string
+}
+
+func (h *htmlWriter) timeline(s scenarios.ScenarioResult) {
+	tl := buildTimeline(s)
+	end := tl.end
+	plotW := tlWidth - tlLabelW - tlRightW
+	x := func(tNs int64) float64 {
+		if tNs < 0 {
+			tNs = 0
+		}
+		return tlLabelW + float64(tNs)/float64(end)*plotW
+	}
+
+	var lanes []lane
+	if s.Service != "" {
+		if len(tl.states) > 0 {
+			lanes = append(lanes, lane{"zinit state", func(y float64) { h.stateLane(tl.states, end, x, y) }})
+		}
+		lanes = append(lanes,
+			lane{"process", func(y float64) { h.incarnations(tl.procs[s.Service], x, y, true) }},
+			lane{"checks", func(y float64) { h.checks(tl.checks, x, y) }},
+			lane{"probes", func(y float64) { h.probes(tl.probes[s.Service], x, y, tlLaneH) }},
+		)
+	} else {
+		names := tl.serviceOrder
+		const maxLanes = 40
+		more := 0
+		if len(names) > maxLanes {
+			more, names = len(names)-maxLanes, names[:maxLanes]
+		}
+		for _, name := range names {
+			lanes = append(lanes, lane{shorten(strings.TrimPrefix(name, "user."), 17), func(y float64) {
+				h.incarnations(tl.procs[name], x, y, false)
+				h.probes(tl.probes[name], x, y+tlLaneH-8, 7)
+			}})
+		}
+		if more > 0 {
+			lanes = append(lanes, lane{fmt.Sprintf("+%d more", more), func(float64) {}})
+		}
+	}
+	lanes = append(lanes, lane{"faults", func(y float64) { h.faults(tl.faults, x, y) }})
+	if len(tl.anomalies) > 0 {
+		lanes = append(lanes, lane{"zombie / stray", func(y float64) { h.anomalies(tl.anomalies, x, y) }})
+	}
+
+	labels, rows := layoutMarkLabels(tl.marks(s), x)
+	top := 8 + float64(rows)*13
+	if rows == 0 {
+		top = 10
+	}
+	height := top + float64(len(lanes))*tlLaneH + tlAxisH
+	bottom := top + float64(len(lanes))*tlLaneH
+	h.f(`<svg class="tl" viewBox="0 0 %.0f %.0f" role="img" aria-label="timeline of %s">`+"\n", tlWidth, height, esc(caseName(s)))
+
+	// Grid and axis.
+	step := niceStep(end)
+	topS, bottomS := strconv.FormatFloat(top, 'f', 0, 64), strconv.FormatFloat(bottom, 'f', 0, 64)
+	tickS, labelS := strconv.FormatFloat(bottom+4, 'f', 0, 64), strconv.FormatFloat(bottom+16, 'f', 0, 64)
+	for t := int64(0); t <= end; t += step {
+		xx := x(t)
+		h.s(`<line x1="`)
+		h.n1(xx)
+		h.s(`" y1="` + topS + `" x2="`)
+		h.n1(xx)
+		h.s(`" y2="` + bottomS + `" stroke="` + colGrid + `"/><line x1="`)
+		h.n1(xx)
+		h.s(`" y1="` + bottomS + `" x2="`)
+		h.n1(xx)
+		h.s(`" y2="` + tickS + `" stroke="` + colMark + `"/><text x="`)
+		h.n1(xx)
+		h.s(`" y="` + labelS + `" font-size="11" text-anchor="middle" fill="` + colMark + `">` + axisLabel(t, step) + `</text>`)
+	}
+	h.f(`<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s"/>`+"\n", tlLabelW, bottom, tlLabelW+plotW, bottom, colMark)
+
+	// Lanes.
+	for i, l := range lanes {
+		y := top + float64(i)*tlLaneH
+		if i%2 == 1 {
+			h.f(`<rect x="0" y="%.0f" width="%.0f" height="%.0f" fill="#f6f8fa" opacity="0.6"/>`, y, tlLabelW, tlLaneH)
+		}
+		h.f(`<text x="%.0f" y="%.1f" font-size="12" text-anchor="end" fill="#1f2328">%s</text>`, tlLabelW-8, y+tlLaneH/2+4, esc(l.label))
+		l.draw(y)
+		h.s("\n")
+	}
+
+	// Marks across every lane; their labels are placed in the top rows.
+	for _, m := range tl.marks(s) {
+		xx := x(m.tNs)
+		if m.errNs > 0 {
+			x0, x1 := x(m.tNs-m.errNs), x(m.tNs+m.errNs)
+			h.f(`<rect x="%.1f" y="%.0f" width="%.1f" height="%.0f" fill="%s" opacity="0.10"/>`, x0, top, x1-x0, bottom-top, m.color)
+		}
+		h.f(`<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="%s" stroke-width="1.5" stroke-dasharray="4 3"><title>%s at %s</title></line>`+"\n",
+			xx, top-4, xx, bottom, m.color, esc(m.label), esc(formatNs(m.tNs)))
+	}
+	for _, l := range labels {
+		h.f(`<text x="%.1f" y="%.0f" font-size="11" font-weight="600" fill="%s"%s>%s</text>`+"\n", l.x, 12+float64(l.row)*13, l.color, l.anchor, esc(l.text))
+	}
+	h.s("</svg>\n")
+}
+
+type markLabel struct {
+	text, color, anchor string
+	x                   float64
+	row                 int
+}
+
+// layoutMarkLabels merges the labels of marks closer than a few pixels
+// ("fault / detect / kill") and puts each in the first of up to four rows
+// where it does not overlap the previous label; it returns the labels and
+// the number of rows used.
+func layoutMarkLabels(marks []mark, x func(int64) float64) ([]markLabel, int) {
+	type group struct {
+		x     float64
+		text  string
+		color string
+	}
+	var groups []group
+	for _, m := range marks {
+		xx := x(m.tNs)
+		if n := len(groups); n > 0 && xx-groups[n-1].x < 4 {
+			groups[n-1].text += " / " + m.label
+			continue
+		}
+		groups = append(groups, group{x: xx, text: m.label, color: m.color})
+	}
+	const maxRows = 4
+	var ends [maxRows]float64
+	for i := range ends {
+		ends[i] = -1e9
+	}
+	var out []markLabel
+	rows := 0
+	for _, g := range groups {
+		w := float64(len(g.text))*6.3 + 6
+		lx, anchor := g.x+2, ""
+		if lx+w > tlWidth {
+			lx, anchor = g.x-2, ` text-anchor="end"`
+		}
+		row := maxRows - 1
+		for r := 0; r < maxRows; r++ {
+			if lx > ends[r] {
+				row = r
+				break
+			}
+		}
+		start, end := lx, lx+w
+		if anchor != "" {
+			start, end = lx-w, lx
+		}
+		if start <= ends[row] {
+			// Every row is taken: stack on the last one anyway.
+			row = maxRows - 1
+		}
+		ends[row] = end
+		out = append(out, markLabel{text: g.text, color: g.color, anchor: anchor, x: lx, row: row})
+		if row+1 > rows {
+			rows = row + 1
+		}
+	}
+	return out, rows
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func (h *htmlWriter) stateLane(states []stateSpan, end int64, x func(int64) float64, y float64) {
+	for _, st := range states {
+		x0, x1 := x(st.from), x(st.to)
+		c, ok := stateColors[st.state]
+		if !ok {
+			c = "#eaeef2"
+		}
+		h.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="%s"><title>%s</title></rect>`, x0, y+4, max(x1-x0, 1), tlLaneH-8, c, esc(st.title()))
+		if x1-x0 > float64(len(st.state))*6.5+6 {
+			h.f(`<text x="%.1f" y="%.1f" font-size="11" fill="#1f2328">%s</text>`, x0+3, y+tlLaneH/2+4, esc(st.state))
+		}
+	}
+}
+
+func (h *htmlWriter) incarnations(procs []incarnation, x func(int64) float64, y float64, labels bool) {
+	for _, p := range procs {
+		x0, x1 := x(p.spawn), x(p.exit)
+		w := max(x1-x0, 2)
+		h.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" rx="2" fill="%s"><title>%s</title></rect>`, x0, y+4, w, tlLaneH-10, colIncarnation, esc(p.title()))
+		if labels && w > 48 {
+			h.f(`<text x="%.1f" y="%.1f" font-size="11" fill="#0b2e4f">pid %d</text>`, x0+4, y+tlLaneH/2+2, p.pid)
+		}
+		if p.exited {
+			c := colMuted
+			if p.failed() {
+				c = colBad
+			}
+			h.f(`<path d="M%.1f %.1fl6 6m0 -6l-6 6" stroke="%s" stroke-width="2"><title>%s</title></path>`, x1-3, y+tlLaneH/2-5, c, esc(p.exitText()))
+		}
+	}
+}
+
+func (h *htmlWriter) checks(runs []checkRun, x func(int64) float64, y float64) {
+	for _, c := range runs {
+		x0, x1 := x(c.from), x(c.to)
+		color := colOK
+		if !c.ok {
+			color = colBad
+		}
+		h.s(`<rect x="`)
+		h.n1(x0)
+		h.s(`" y="`)
+		h.n1(y + 6)
+		h.s(`" width="`)
+		h.n1(max(x1-x0, 2.5))
+		h.s(`" height="12" fill="` + color + `"><title>`)
+		h.text(c.title())
+		h.s(`</title></rect>`)
+	}
+}
+
+func (h *htmlWriter) probes(ps []scenarios.Event, x func(int64) float64, y, height float64) {
+	for _, p := range ps {
+		color, what := colOK, "probe ok"
+		if p.OK == nil || !*p.OK {
+			color, what = colBad, "probe failed"
+		}
+		if p.Detail != "" {
+			what += ": " + p.Detail
+		}
+		xx := x(p.TNs)
+		pad := (tlLaneH - height) / 2
+		if height < tlLaneH/2 {
+			pad = 0
+		}
+		// Written piecewise: probes are the most numerous element.
+		h.s(`<line x1="`)
+		h.n1(xx)
+		h.s(`" y1="`)
+		h.n1(y + pad + 2)
+		h.s(`" x2="`)
+		h.n1(xx)
+		h.s(`" y2="`)
+		h.n1(y + pad + height - 2)
+		h.s(`" stroke="` + color + `" stroke-width="2"><title>`)
+		h.text(what)
+		h.s(" at ")
+		h.s(formatNs(p.TNs))
+		h.s("</title></line>")
+	}
+}
+
+func (h *htmlWriter) faults(evs []scenarios.Event, x func(int64) float64, y float64) {
+	cy := y + tlLaneH/2
+	lastLabelEnd := -1e9
+	for _, e := range evs {
+		xx := x(e.TNs)
+		title := fmt.Sprintf("%s %s at %s", e.Kind, e.Fault, formatNs(e.TNs))
+		if e.Detail != "" {
+			title += ": " + e.Detail
+		}
+		h.f("<g><title>%s</title>", esc(title))
+		switch e.Kind {
+		case scenarios.EventFault:
+			h.diamond(xx, cy, colBad, true)
+		case scenarios.EventRevert:
+			h.diamond(xx, cy, colBad, false)
+		case scenarios.EventEffect:
+			if e.OK != nil && *e.OK {
+				h.f(`<circle cx="%.1f" cy="%.1f" r="5" fill="%s"/>`, xx, cy, colOK)
+			} else {
+				h.f(`<circle cx="%.1f" cy="%.1f" r="5" fill="#fff" stroke="%s" stroke-width="2"/>`, xx, cy, colMuted)
+			}
+		case scenarios.EventAction:
+			h.f(`<rect x="%.1f" y="%.1f" width="9" height="9" fill="%s"/>`, xx-4.5, cy-4.5, colAction)
+		}
+		h.s("</g>")
+		if e.Kind == scenarios.EventFault || e.Kind == scenarios.EventAction {
+			label := e.Fault
+			if label == "" {
+				label = e.Detail
+			}
+			if xx+8 > lastLabelEnd && label != "" {
+				label = shorten(label, 28)
+				h.f(`<text x="%.1f" y="%.1f" font-size="11" fill="%s">%s</text>`, xx+9, cy+4, colBad, esc(label))
+				lastLabelEnd = xx + 9 + float64(len(label))*6.2
+			}
+		}
+	}
+}
+
+func (h *htmlWriter) anomalies(evs []scenarios.Event, x func(int64) float64, y float64) {
+	for _, e := range evs {
+		xx := x(e.TNs)
+		h.f(`<path d="M%.1f %.1fl6 11h-12z" fill="%s"><title>%s pid %d at %s: %s</title></path>`, xx, y+6, colAnomaly, esc(string(e.Kind)), e.PID, esc(formatNs(e.TNs)), esc(e.Detail))
+	}
+}
+
+// niceStep picks a 1-2-5 tick step giving at most about 12 ticks.
+func niceStep(endNs int64) int64 {
+	step := int64(1e6) // 1 ms
+	for {
+		for _, m := range []int64{1, 2, 5} {
+			if endNs/(step*m) <= 12 {
+				return step * m
+			}
+		}
+		step *= 10
+	}
+}
+
+func axisLabel(tNs, stepNs int64) string {
+	if stepNs >= 1e9 {
+		return fmt.Sprintf("%g s", float64(tNs)/1e9)
+	}
+	if tNs == 0 {
+		return "0"
+	}
+	if tNs%1e9 == 0 {
+		return fmt.Sprintf("%d s", tNs/1e9)
+	}
+	return fmt.Sprintf("%g s", float64(tNs)/1e9)
+}
+
+func formatNs(tNs int64) string {
+	ms := float64(tNs) / 1e6
+	if ms < 1000 && ms > -1000 {
+		return strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
+	}
+	return strconv.FormatFloat(ms/1000, 'f', 3, 64) + " s"
+}
+
+// --- the model of a timeline, built from the events before drawing ---
+
+type incarnation struct {
+	pid         int
+	spawn, exit int64
+	exited      bool
+	code        *int
+	signal      string
+}
+
+func (p incarnation) failed() bool { return p.signal != "" || (p.code != nil && *p.code != 0) }
+
+func (p incarnation) exitText() string {
+	switch {
+	case p.signal != "":
+		return fmt.Sprintf("pid %d killed by %s at %s", p.pid, p.signal, formatNs(p.exit))
+	case p.code != nil:
+		return fmt.Sprintf("pid %d exited %d at %s", p.pid, *p.code, formatNs(p.exit))
+	}
+	return fmt.Sprintf("pid %d gone at %s", p.pid, formatNs(p.exit))
+}
+
+func (p incarnation) title() string {
+	s := fmt.Sprintf("pid %d spawned at %s", p.pid, formatNs(p.spawn))
+	if p.exited {
+		s += "; " + p.exitText()
+	}
+	return s
+}
+
+type checkRun struct {
+	pid      int
+	from, to int64
+	ok       bool
+	code     *int
+}
+
+func (c checkRun) title() string {
+	s := fmt.Sprintf("check pid %d, %s → %s", c.pid, formatNs(c.from), formatNs(c.to))
+	if c.code != nil {
+		s += fmt.Sprintf(", exit %d", *c.code)
+	}
+	if !c.ok {
+		s += " (failed)"
+	}
+	return s
+}
+
+type stateSpan struct {
+	state    string
+	reason   string
+	restarts *int
+	from, to int64
+}
+
+func (s stateSpan) title() string {
+	t := s.state
+	if s.reason != "" {
+		t += " (" + s.reason + ")"
+	}
+	if s.restarts != nil {
+		t += fmt.Sprintf(", restarts %d", *s.restarts)
+	}
+	return t + ", from " + formatNs(s.from)
+}
+
+type timelineModel struct {
+	target       string
+	end          int64
+	procs        map[string][]incarnation
+	serviceOrder []string
+	checks       []checkRun
+	probes       map[string][]scenarios.Event
+	states       []stateSpan
+	faults       []scenarios.Event
+	anomalies    []scenarios.Event
+}
+
+func buildTimeline(s scenarios.ScenarioResult) *timelineModel {
+	end := s.DurationMs * 1e6
+	for _, e := range s.Timeline {
+		if t := e.TNs + e.DurNs; t > end {
+			end = t
+		}
+	}
+	if end <= 0 {
+		end = 1e9
+	}
+	m := &timelineModel{target: s.Service, end: end, procs: map[string][]incarnation{}, probes: map[string][]scenarios.Event{}}
+	open := map[int]int{}      // pid → index in procs[service]
+	openCheck := map[int]int{} // pid → index in checks
+	for _, e := range s.Timeline {
+		switch e.Kind {
+		case scenarios.EventSpawn:
+			if _, seen := m.procs[e.Service]; !seen {
+				m.serviceOrder = append(m.serviceOrder, e.Service)
+			}
+			open[e.PID] = len(m.procs[e.Service])
+			m.procs[e.Service] = append(m.procs[e.Service], incarnation{pid: e.PID, spawn: e.TNs, exit: end})
+		case scenarios.EventExit:
+			list := m.procs[e.Service]
+			if i, ok := open[e.PID]; ok && i < len(list) && list[i].pid == e.PID {
+				list[i].exit, list[i].exited, list[i].code, list[i].signal = e.TNs, true, e.Code, e.Signal
+				delete(open, e.PID)
+			}
+		case scenarios.EventCheckSpawn:
+			if s.Service == "" || e.Service == s.Service {
+				openCheck[e.PID] = len(m.checks)
+				m.checks = append(m.checks, checkRun{pid: e.PID, from: e.TNs, to: end, ok: true})
+			}
+		case scenarios.EventCheckExit:
+			if i, ok := openCheck[e.PID]; ok {
+				c := &m.checks[i]
+				c.to, c.code = e.TNs, e.Code
+				c.ok = (e.OK == nil || *e.OK) && (e.Code == nil || *e.Code == 0)
+				delete(openCheck, e.PID)
+			}
+		case scenarios.EventProbe:
+			m.probes[e.Service] = append(m.probes[e.Service], e)
+		case scenarios.EventStatus:
+			if e.Service != s.Service {
+				continue
+			}
+			if n := len(m.states); n > 0 {
+				last := &m.states[n-1]
+				if last.state == e.State && last.reason == e.Reason {
+					last.restarts = e.Restarts
+					continue
+				}
+				last.to = e.TNs
+			}
+			m.states = append(m.states, stateSpan{state: e.State, reason: e.Reason, restarts: e.Restarts, from: e.TNs, to: end})
+		case scenarios.EventFault, scenarios.EventEffect, scenarios.EventRevert, scenarios.EventAction:
+			m.faults = append(m.faults, e)
+		case scenarios.EventZombie, scenarios.EventStray:
+			m.anomalies = append(m.anomalies, e)
+		}
+	}
+	sort.Strings(m.serviceOrder)
+	return m
+}
+
+// marks derives the vertical marks: the first fault, detection, the first
+// kill of the target after it, respawn and healthy (from the recovery
+// figures, with their error as a band).
+func (m *timelineModel) marks(s scenarios.ScenarioResult) []mark {
+	var out []mark
+	faultAt := int64(-1)
+	for _, e := range m.faults {
+		if e.Kind == scenarios.EventFault {
+			faultAt = e.TNs
+			break
+		}
+	}
+	if faultAt < 0 {
+		return nil
+	}
+	out = append(out, mark{label: "fault", tNs: faultAt, color: colBad})
+	add := func(label string, meas *scenarios.Measure, color string) {
+		if meas != nil {
+			out = append(out, mark{label: label, tNs: faultAt + int64(meas.Ms*1e6), errNs: int64(meas.ErrorMs * 1e6), color: color})
+		}
+	}
+	add("detect", s.Recovery.Detect, "#bc4c00")
+	if m.target != "" {
+		for _, p := range m.procs[m.target] {
+			if p.exited && p.exit >= faultAt && p.signal != "" {
+				out = append(out, mark{label: "kill", tNs: p.exit, color: "#a40e26"})
+				break
+			}
+		}
+	}
+	add("respawn", s.Recovery.Restart, colAction)
+	add("healthy", s.Recovery.Healthy, "#1a7f37")
+	sort.SliceStable(out, func(i, j int) bool { return out[i].tNs < out[j].tNs })
+	return out
+}
