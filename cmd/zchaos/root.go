@@ -32,6 +32,8 @@ Exit codes: 0 all pass, 1 a failure, 2 inconclusive, 3 usage or config error,
 		newCleanupCmd(f),
 		newScenariosCmd(f),
 		newReportCmd(f),
+		newLintCmd(f),
+		newMigrateCmd(f),
 	)
 	return root
 }

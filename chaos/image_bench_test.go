@@ -1,0 +1,126 @@
+package chaos_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zchaos/zchaos/chaos"
+)
+
+// BenchmarkDockerBaseBuildCold rebuilds the Debian base from scratch
+// (debootstrap + import). It replaces the cached base, so it runs only with
+// ZCHAOS_BENCH_COLD=1.
+func BenchmarkDockerBaseBuildCold(b *testing.B) {
+	if os.Getenv("ZCHAOS_BENCH_COLD") != "1" {
+		b.Skip("SKIP: set ZCHAOS_BENCH_COLD=1 to rebuild the base image (replaces the cache)")
+	}
+	dockerRuntime(b)
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		_, err := chaos.BuildBase(context.Background(), chaos.BaseOptions{NoCache: true})
+		require.NoError(b, err)
+		total += time.Since(start)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/build")
+}
+
+// BenchmarkDockerImageBuildWarm rebuilds only the hero layer on a cached
+// base (the binaries are built once, outside the timing).
+func BenchmarkDockerImageBuildWarm(b *testing.B) {
+	rt := dockerRuntime(b)
+	testImage(b) // base cached
+	dir := b.TempDir()
+	ctx := context.Background()
+	bins, err := chaos.BuildBinaries(ctx, moduleRoot(b), filepath.Join(dir, "bin"))
+	require.NoError(b, err)
+	opts := chaos.ImageOptions{Binaries: bins, Fleet: testFleet}
+	ref, err := chaos.BuildImage(ctx, opts) // the tag, and the base, outside the timing
+	require.NoError(b, err)
+	opts.NoCache = true
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		prev, err := rt.Client().InspectImage(ref)
+		require.NoError(b, err)
+		start := time.Now()
+		_, err = chaos.BuildImage(ctx, opts)
+		total += time.Since(start)
+		require.NoError(b, err)
+		b.StopTimer()
+		if img, err := rt.Client().InspectImage(ref); err == nil && img.ID != prev.ID {
+			_ = chaos.RemoveImage(ctx, rt.Client(), prev.ID) // the replaced, now untagged image
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/build")
+}
+
+// BenchmarkDockerStartToFirstExec measures Start (create, copy a file,
+// start) until a first exec is answered, and until zinit answers
+// `zinit list` (target: ≤ 1 s).
+func BenchmarkDockerStartToFirstExec(b *testing.B) {
+	rt := dockerRuntime(b)
+	ref := testImage(b)
+	ctx := context.Background()
+	var toExec, toZinit time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		c, err := rt.Start(ctx, chaos.StartOptions{Image: ref, RunID: "bench", Files: map[string][]byte{"/run/zchaos/x": []byte("x")}})
+		require.NoError(b, err)
+		res, err := c.Exec(ctx, []string{"true"}, nil)
+		require.NoError(b, err)
+		require.Equal(b, 0, res.ExitCode)
+		toExec += time.Since(start)
+		for {
+			res, err := c.Exec(ctx, []string{"zinit", "list"}, nil)
+			require.NoError(b, err)
+			if res.ExitCode == 0 {
+				break
+			}
+			require.Less(b, time.Since(start), 30*time.Second, "zinit never answered: %s", res.Stderr)
+		}
+		toZinit += time.Since(start)
+		b.StopTimer()
+		require.NoError(b, c.Remove(ctx))
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(toExec.Milliseconds())/float64(b.N), "ms-to-exec")
+	b.ReportMetric(float64(toZinit.Milliseconds())/float64(b.N), "ms-to-zinit")
+}
+
+// BenchmarkLocalStartToFirstExec is the same for the local runtime.
+func BenchmarkLocalStartToFirstExec(b *testing.B) {
+	dir := b.TempDir()
+	ctx := context.Background()
+	bins, err := chaos.BuildBinaries(ctx, moduleRoot(b), filepath.Join(dir, "bin"))
+	require.NoError(b, err)
+	img, err := chaos.BuildLocalImage(filepath.Join(dir, "img"), chaos.ImageOptions{Binaries: bins, Fleet: testFleet})
+	require.NoError(b, err)
+	sd, err := os.MkdirTemp("", "zl")
+	require.NoError(b, err)
+	defer os.RemoveAll(sd)
+	rt, err := chaos.NewLocalRuntime(sd)
+	require.NoError(b, err)
+	defer rt.RemoveAll(ctx)
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		c, err := rt.Start(ctx, chaos.StartOptions{Image: img})
+		require.NoError(b, err)
+		res, err := c.Exec(ctx, []string{"zinit", "list"}, nil)
+		require.NoError(b, err)
+		require.Equal(b, 0, res.ExitCode, "%s", res.Stderr)
+		total += time.Since(start)
+		b.StopTimer()
+		require.NoError(b, c.Remove(ctx))
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-zinit")
+}

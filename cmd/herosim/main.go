@@ -1,0 +1,156 @@
+// Command herosim is a stand-in hero service for the chaos harness: it
+// answers JSON-RPC 2.0 server.health and server.ping on a Unix socket (and
+// optionally GET /health over HTTP), appends one line per start to a ledger,
+// and carries fault knobs (slow start, crash after a delay, crash loop,
+// health hang and health error toggled by signals or a control file).
+//
+//	herosim serve --name NAME --socket PATH [--http-port N] [--ledger FILE]
+//	      [--slow-start DUR] [--exit-code N] [--crash-after DUR] [--crash-loop]
+//	      [--control FILE] [--health-hang-signal USR1] [--health-error-signal USR2]
+//	herosim oneshot --name NAME [--exit-code N] [--ledger FILE]
+//	herosim version
+//
+// Environment: HEROSIM_FAULT=hang|error sets the initial health mode.
+// SIGTERM and SIGINT end serve with exit code 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// Exit codes of herosim itself (a crash uses --exit-code instead).
+const (
+	exitOK    = 0
+	exitUsage = 2
+	exitError = 3
+)
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: herosim serve|oneshot|version [flags]")
+		return exitUsage
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintln(stdout, "herosim", version)
+		return exitOK
+	case "serve":
+		cfg, err := parseServe(args[1:], stderr)
+		if err != nil {
+			return exitUsage
+		}
+		return serveMain(cfg, stderr)
+	case "oneshot":
+		return oneshotMain(args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "herosim: unknown command %q (want serve, oneshot or version)\n", args[0])
+		return exitUsage
+	}
+}
+
+func parseServe(args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("herosim serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg Config
+	var hangSig, errSig string
+	fs.StringVar(&cfg.Name, "name", "", "service name (required)")
+	fs.StringVar(&cfg.Socket, "socket", "", "Unix socket path (required)")
+	fs.IntVar(&cfg.HTTPPort, "http-port", 0, "also serve GET /health on 127.0.0.1:N")
+	fs.StringVar(&cfg.Ledger, "ledger", "", "append one JSON line per start to this file")
+	fs.DurationVar(&cfg.SlowStart, "slow-start", 0, "wait this long before the socket appears")
+	fs.IntVar(&cfg.ExitCode, "exit-code", 1, "exit code of a crash (--crash-after, --crash-loop)")
+	fs.DurationVar(&cfg.CrashAfter, "crash-after", 0, "exit with --exit-code after this long")
+	fs.BoolVar(&cfg.CrashLoop, "crash-loop", false, "exit with --exit-code at once, every start")
+	fs.StringVar(&cfg.Control, "control", "", "file whose content (ok, hang, error) sets the health mode at each request")
+	fs.StringVar(&hangSig, "health-hang-signal", "USR1", "signal that toggles health hang")
+	fs.StringVar(&errSig, "health-error-signal", "USR2", "signal that toggles health error")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	var errs []error
+	if cfg.Name == "" {
+		errs = append(errs, errors.New("--name is required"))
+	}
+	if cfg.Socket == "" {
+		errs = append(errs, errors.New("--socket is required"))
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	var err error
+	if cfg.HangSignal, err = parseSignal(hangSig); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.ErrorSignal, err = parseSignal(errSig); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.InitialMode, err = parseMode(os.Getenv("HEROSIM_FAULT")); err != nil {
+		errs = append(errs, fmt.Errorf("HEROSIM_FAULT: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintln(stderr, "herosim serve:", err)
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// serveMain runs the server until a crash knob fires or SIGTERM/SIGINT.
+func serveMain(cfg Config, stderr io.Writer) int {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, cfg.HangSignal, cfg.ErrorSignal)
+	defer signal.Stop(sigs)
+	cfg.Log = stderr
+	code, err := Serve(context.Background(), cfg, sigs, time.Now)
+	if err != nil {
+		fmt.Fprintln(stderr, "herosim:", err)
+	}
+	return code
+}
+
+func oneshotMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("herosim oneshot", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "service name (required)")
+	code := fs.Int("exit-code", 0, "exit code")
+	ledger := fs.String("ledger", "", "append one JSON line per start to this file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *name == "" {
+		fmt.Fprintln(stderr, "herosim oneshot: --name is required")
+		return exitUsage
+	}
+	if *ledger != "" {
+		if err := appendLedger(*ledger, *name, os.Getpid(), time.Now()); err != nil {
+			fmt.Fprintln(stderr, "herosim:", err)
+			return exitError
+		}
+	}
+	fmt.Fprintf(stdout, "herosim oneshot %s done (exit %d)\n", *name, *code)
+	return *code
+}
+
+func parseSignal(s string) (syscall.Signal, error) {
+	switch s {
+	case "USR1", "SIGUSR1":
+		return syscall.SIGUSR1, nil
+	case "USR2", "SIGUSR2":
+		return syscall.SIGUSR2, nil
+	case "HUP", "SIGHUP":
+		return syscall.SIGHUP, nil
+	}
+	return 0, fmt.Errorf("unsupported signal %q (want USR1, USR2 or HUP)", s)
+}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMain lets a test re-execute this binary as the real herosim.
+func TestMain(m *testing.M) {
+	if os.Getenv("HEROSIM_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+var fixedNow = func() time.Time { return time.Date(2026, 3, 13, 12, 0, 0, 0, time.UTC) }
+
+// shortSock returns a socket path short enough for sun_path.
+func shortSock(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "hs")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return filepath.Join(d, "s.sock")
+}
+
+type served struct {
+	sigs chan os.Signal
+	done chan int
+	err  chan error
+}
+
+func startServe(t *testing.T, cfg Config) *served {
+	t.Helper()
+	s := &served{sigs: make(chan os.Signal, 4), done: make(chan int, 1), err: make(chan error, 1)}
+	if cfg.HangSignal == 0 {
+		cfg.HangSignal, cfg.ErrorSignal = syscall.SIGUSR1, syscall.SIGUSR2
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		code, err := Serve(ctx, cfg, s.sigs, fixedNow)
+		s.err <- err
+		s.done <- code
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.done:
+		case <-time.After(5 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	return s
+}
+
+// call sends one line and half-closes, as socat does, and returns the answer.
+func call(t *testing.T, sock, method string, timeout time.Duration) (map[string]any, error) {
+	t.Helper()
+	c, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	fmt.Fprintf(c, `{"jsonrpc":"2.0","method":%q,"id":7}`+"\n", method)
+	_ = c.(*net.UnixConn).CloseWrite()
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("answer %q: %w", b, err)
+	}
+	return m, nil
+}
+
+func waitSocket(t *testing.T, sock string) {
+	t.Helper()
+	require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 5*time.Second, 5*time.Millisecond)
+}
+
+func TestHealthAndPing(t *testing.T) {
+	sock := shortSock(t)
+	ledger := filepath.Join(t.TempDir(), "ledger.jsonl")
+	startServe(t, Config{Name: "user.hero_x", Socket: sock, Ledger: ledger})
+	waitSocket(t, sock)
+
+	got, err := call(t, sock, "server.health", 2*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"jsonrpc": "2.0", "id": float64(7),
+		"result": map[string]any{"status": "ok", "name": "user.hero_x", "pid": float64(os.Getpid())}}, got)
+
+	got, err = call(t, sock, "server.ping", 2*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "pong", got["result"])
+
+	got, err = call(t, sock, "nope", 2*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, float64(-32601), got["error"].(map[string]any)["code"])
+
+	b, err := os.ReadFile(ledger)
+	require.NoError(t, err)
+	var e LedgerEntry
+	require.NoError(t, json.Unmarshal(bytes.TrimSpace(b), &e))
+	assert.Equal(t, LedgerEntry{Name: "user.hero_x", PID: os.Getpid(), Start: "2026-03-13T12:00:00Z", StartUnixMs: fixedNow().UnixMilli()}, e)
+}
+
+func TestSignalsToggleHangAndError(t *testing.T) {
+	sock := shortSock(t)
+	s := startServe(t, Config{Name: "svc", Socket: sock})
+	waitSocket(t, sock)
+
+	s.sigs <- syscall.SIGUSR1 // hang on
+	require.Eventually(t, func() bool {
+		_, err := call(t, sock, "server.health", 200*time.Millisecond)
+		return err != nil
+	}, 3*time.Second, 10*time.Millisecond, "health should hang")
+
+	// A request made while hung is answered once the hang is toggled off.
+	answered := make(chan error, 1)
+	go func() {
+		_, err := call(t, sock, "server.health", 5*time.Second)
+		answered <- err
+	}()
+	s.sigs <- syscall.SIGUSR1 // hang off
+	select {
+	case err := <-answered:
+		assert.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("hung request not released")
+	}
+
+	s.sigs <- syscall.SIGUSR2 // error on
+	require.Eventually(t, func() bool {
+		got, err := call(t, sock, "server.health", time.Second)
+		return err == nil && got["error"] != nil
+	}, 3*time.Second, 10*time.Millisecond)
+	s.sigs <- syscall.SIGUSR2 // error off
+	require.Eventually(t, func() bool {
+		got, err := call(t, sock, "server.health", time.Second)
+		return err == nil && got["result"] != nil
+	}, 3*time.Second, 10*time.Millisecond)
+}
+
+func TestControlFileAndInitialMode(t *testing.T) {
+	sock := shortSock(t)
+	ctl := filepath.Join(t.TempDir(), "ctl")
+	startServe(t, Config{Name: "svc", Socket: sock, Control: ctl, InitialMode: ModeError})
+	waitSocket(t, sock)
+
+	got, err := call(t, sock, "server.health", time.Second)
+	require.NoError(t, err)
+	assert.NotNil(t, got["error"], "initial mode error (no control file yet)")
+
+	require.NoError(t, os.WriteFile(ctl, []byte("ok\n"), 0o644))
+	got, err = call(t, sock, "server.health", time.Second)
+	require.NoError(t, err)
+	assert.NotNil(t, got["result"])
+
+	require.NoError(t, os.WriteFile(ctl, []byte("hang"), 0o644))
+	_, err = call(t, sock, "server.health", 300*time.Millisecond)
+	assert.Error(t, err, "control file hang")
+}
+
+func TestHTTPHealth(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	sock := shortSock(t)
+	s := startServe(t, Config{Name: "ui", Socket: sock, HTTPPort: port})
+	waitSocket(t, sock)
+	url := fmt.Sprintf("http://127.0.0.1:%d/health", port)
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	s.sigs <- syscall.SIGUSR2
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	}, 3*time.Second, 10*time.Millisecond)
+}
+
+func TestCrashAfterLeavesSocketAndExitCode(t *testing.T) {
+	sock := shortSock(t)
+	s := startServe(t, Config{Name: "svc", Socket: sock, CrashAfter: 150 * time.Millisecond, ExitCode: 42})
+	select {
+	case code := <-s.done:
+		s.done <- code // for cleanup
+		assert.Equal(t, 42, code)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no crash")
+	}
+	_, err := os.Stat(sock)
+	assert.NoError(t, err, "a crash leaves the socket file behind")
+}
+
+func TestSlowStart(t *testing.T) {
+	sock := shortSock(t)
+	startServe(t, Config{Name: "svc", Socket: sock, SlowStart: 300 * time.Millisecond})
+	_, err := os.Stat(sock)
+	assert.True(t, os.IsNotExist(err), "socket must not exist during slow start")
+	waitSocket(t, sock)
+}
+
+// helper runs the real main in a subprocess.
+func helper(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "HEROSIM_TEST_MAIN=1"), env...)
+	return cmd
+}
+
+func TestProcessSigtermCleanExit(t *testing.T) {
+	sock := shortSock(t)
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	cmd := helper(t, []string{"HEROSIM_FAULT=error"}, "serve", "--name", "p", "--socket", sock, "--ledger", ledger)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	waitSocket(t, sock)
+	got, err := call(t, sock, "server.health", 2*time.Second)
+	require.NoError(t, err)
+	assert.NotNil(t, got["error"], "HEROSIM_FAULT=error")
+	// USR2 toggles the error off in the real process.
+	require.NoError(t, cmd.Process.Signal(syscall.SIGUSR2))
+	require.Eventually(t, func() bool {
+		got, err := call(t, sock, "server.health", time.Second)
+		return err == nil && got["result"] != nil
+	}, 3*time.Second, 10*time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	err = cmd.Wait()
+	assert.NoError(t, err, "SIGTERM is a clean exit 0; stderr: %s", stderr.String())
+	_, err = os.Stat(sock)
+	assert.True(t, os.IsNotExist(err), "clean exit removes the socket")
+	b, err := os.ReadFile(ledger)
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(b), "\n"))
+}
+
+func TestProcessCrashLoopAndOneshot(t *testing.T) {
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	for i := 0; i < 3; i++ {
+		cmd := helper(t, nil, "serve", "--name", "c", "--socket", "/nonexistent/x.sock", "--crash-loop", "--exit-code", "7", "--ledger", ledger)
+		err := cmd.Run()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, 7, ee.ExitCode())
+	}
+	f, err := os.Open(ledger)
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	pids := map[int]bool{}
+	for sc.Scan() {
+		var e LedgerEntry
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &e))
+		assert.Equal(t, "c", e.Name)
+		pids[e.PID] = true
+	}
+	assert.Len(t, pids, 3, "one ledger line per start, each with its own pid")
+
+	cmd := helper(t, nil, "oneshot", "--name", "o", "--exit-code", "3")
+	err = cmd.Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 3, ee.ExitCode())
+	out, err := helper(t, nil, "oneshot", "--name", "o").Output()
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "herosim oneshot o done")
+}
+
+func TestUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	assert.Equal(t, exitUsage, run([]string{"serve", "--name", "x"}, &out, &errb))
+	assert.Contains(t, errb.String(), "--socket is required")
+	assert.Equal(t, exitUsage, run([]string{"bogus"}, &out, &errb))
+	assert.Equal(t, exitOK, run([]string{"version"}, &out, &errb))
+	assert.Contains(t, out.String(), "herosim dev")
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zchaos/zchaos/chaos"
+)
+
+func TestImageAndCleanupHelpGolden(t *testing.T) {
+	for name, args := range map[string][]string{
+		"image_build_help": {"image", "build", "--help"},
+		"cleanup_help":     {"cleanup", "--help"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := runZchaosCLI(t, false, "", args...)
+			require.Equal(t, exitPass, r.code, r.err)
+			cliGolden(t).Assert(t, name, []byte(r.out))
+		})
+	}
+}
+
+func TestImageBuildUsageErrors(t *testing.T) {
+	r := runZchaosCLI(t, false, "", "image", "build", "--bin-dir", t.TempDir())
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.err, "needs zinit, herosim and zchaos")
+	r = runZchaosCLI(t, false, "", "image", "build", "extra")
+	assert.Equal(t, exitUsage, r.code)
+	r = runZchaosCLI(t, false, "", "cleanup", "--bogus")
+	assert.Equal(t, exitUsage, r.code)
+}
+
+func dockerOrSkip(t *testing.T) *chaos.DockerRuntime {
+	t.Helper()
+	if os.Getenv("ZCHAOS_NO_DOCKER") == "1" {
+		t.Skipf("SKIP %s: ZCHAOS_NO_DOCKER=1", t.Name())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rt, err := chaos.NewDockerRuntime(ctx)
+	if errors.Is(err, chaos.ErrNoEngine) {
+		t.Skipf("SKIP %s: no Docker engine answers: %v", t.Name(), err)
+	}
+	require.NoError(t, err)
+	return rt
+}
+
+func TestDockerImageBuildCommand(t *testing.T) {
+	rt := dockerOrSkip(t)
+	r := runZchaosCLI(t, false, "", "image", "build", "--json", "--module-dir", "../..")
+	require.Equal(t, exitPass, r.code, r.err)
+	var refs imageRefs
+	require.NoError(t, json.Unmarshal([]byte(r.out), &refs))
+	assert.Equal(t, chaos.BaseOptions{}.Ref(), refs.Base)
+	assert.Regexp(t, `^zchaos/hero:[0-9a-f]{16}$`, refs.Image)
+	_, err := rt.Client().InspectImage(refs.Image)
+	assert.NoError(t, err, "the image exists in the engine")
+	assert.Contains(t, r.err, "base: "+refs.Base+" cached", "progress goes to stderr")
+
+	r = runZchaosCLI(t, false, "", "image", "build", "--base-only")
+	require.Equal(t, exitPass, r.code, r.err)
+	assert.Equal(t, "base  "+refs.Base+"\n", r.out)
+
+	// Cleanup removes exactly the labelled leftovers of one run.
+	ctx := context.Background()
+	runID := "cmd-cleanup-" + time.Now().Format("150405.000000")
+	c, err := rt.Start(ctx, chaos.StartOptions{Image: refs.Image, RunID: runID})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Remove(ctx) })
+	r = runZchaosCLI(t, false, "", "cleanup", "--run", runID, "--json", "--local-dir", t.TempDir()+"/none")
+	require.Equal(t, exitPass, r.code, r.err)
+	var res cleanupResult
+	require.NoError(t, json.Unmarshal([]byte(r.out), &res))
+	assert.Equal(t, cleanupResult{Docker: []string{c.Name()}, Local: []string{}, RunID: runID, RemovedTotal: 1}, res)
+	r = runZchaosCLI(t, false, "", "cleanup", "--run", runID, "--local-dir", t.TempDir()+"/none")
+	require.Equal(t, exitPass, r.code, r.err)
+	assert.Equal(t, "nothing to remove (run "+runID+")\n", r.out)
+}
