@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/migrator"
+	"github.com/zchaos/zchaos/zinit"
+)
+
+// TestDockerMigrateApplyRollback migrates the hero fleet inside a real
+// container of the reference image (zinit as PID 1, the fleet in
+// /etc/zinit) through `zchaos migrate apply --container`, applies again
+// (zero changes), and rolls back: /etc/zinit is byte-identical again and
+// zinit runs the legacy services.
+func TestDockerMigrateApplyRollback(t *testing.T) {
+	if os.Getenv("ZCHAOS_NO_DOCKER") == "1" {
+		t.Skipf("SKIP %s: ZCHAOS_NO_DOCKER=1", t.Name())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	rt, err := chaos.NewDockerRuntime(ctx)
+	if errors.Is(err, chaos.ErrNoEngine) {
+		t.Skipf("SKIP %s: no Docker engine answers: %v", t.Name(), err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, rt.RemoveAll(context.Background())) })
+
+	_, file, _, _ := runtime.Caller(0)
+	bins, err := chaos.BuildBinaries(ctx, filepath.Join(filepath.Dir(file), "..", ".."), t.TempDir())
+	require.NoError(t, err)
+	ref, err := chaos.BuildImage(ctx, chaos.ImageOptions{Binaries: bins, Fleet: migrator.FleetFS()})
+	require.NoError(t, err)
+	c, err := rt.Start(ctx, chaos.StartOptions{Image: ref, RunID: "migrator-test"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Remove(context.Background()) })
+
+	exec := func(argv ...string) chaos.ExecResult {
+		r, err := c.Exec(ctx, argv, nil)
+		require.NoError(t, err)
+		return r
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for exec("zinit", "list", "--json").ExitCode != 0 {
+		select {
+		case <-wctx.Done():
+			t.Fatal("zinit never answered in the container")
+		case <-tick.C:
+		}
+	}
+	sums := func() string { return string(exec("sh", "-c", "cd /etc/zinit && sha256sum *.toml").Stdout) }
+	before := sums()
+	require.Equal(t, 2*migrator.FleetSize, strings.Count(before, "\n"))
+
+	first := runZchaosCLI(t, false, "", "migrate", "apply", fleetDir, "--container", c.Name(), "--time-scale", "0.05", "--json")
+	require.Equal(t, exitPass, first.code, first.err)
+	var rep migrator.ApplyReport
+	require.NoError(t, json.Unmarshal([]byte(first.out), &rep))
+	require.NotEmpty(t, rep.Backup)
+	assert.True(t, strings.HasPrefix(rep.Backup, "/etc/zinit.zchaos-backup/"))
+	assert.Empty(t, strings.TrimSpace(string(exec("sh", "-c", "ls /etc/zinit").Stdout)))
+
+	var st []struct {
+		Name   string `json:"name"`
+		Legacy bool   `json:"legacy"`
+	}
+	require.NoError(t, json.Unmarshal(exec("zinit", "list", "--json").Stdout, &st))
+	assert.Len(t, st, migrator.FleetSize)
+	for _, s := range st {
+		assert.False(t, s.Legacy, s.Name)
+	}
+
+	// The migrated checks really probe herosim: each long-running service
+	// reports a passing check within a few (scaled, 3 s) intervals.
+	plan := runZchaosCLI(t, false, "", "migrate", "plan", fleetDir, "--json")
+	var p migrator.Plan
+	require.NoError(t, json.Unmarshal([]byte(plan.out), &p))
+	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+	defer ccancel()
+	for {
+		var full []zinit.ServiceStatus
+		require.NoError(t, json.Unmarshal(exec("zinit", "list", "--json").Stdout, &full))
+		passing, want := 0, 0
+		var failing []string
+		for _, s := range full {
+			if sp := p.Lookup(s.Name); sp == nil || sp.Oneshot {
+				continue
+			}
+			want++
+			for _, j := range s.Jobs {
+				if j.Name == "check" && j.LastCheck != nil {
+					if j.LastCheck.OK {
+						passing++
+					} else if j.LastCheck.Error != nil {
+						failing = append(failing, s.Name+": "+*j.LastCheck.Error)
+					}
+				}
+			}
+		}
+		if passing == want {
+			break
+		}
+		select {
+		case <-cctx.Done():
+			t.Fatalf("%d of %d checks passing; failing: %v", passing, want, failing)
+		case <-tick.C:
+		}
+	}
+
+	second := runZchaosCLI(t, false, "", "migrate", "apply", fleetDir, "--container", c.Name(), "--time-scale", "0.05")
+	require.Equal(t, exitPass, second.code, second.err)
+	assert.Contains(t, second.out, "applied 0 changes")
+
+	rb := runZchaosCLI(t, false, "", "migrate", "rollback", "--backup", rep.Backup, "--container", c.Name())
+	require.Equal(t, exitPass, rb.code, rb.err)
+	assert.Equal(t, before, sums(), "legacy files restored byte for byte")
+}

@@ -1,0 +1,529 @@
+package migrator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"path"
+	"slices"
+	"time"
+
+	"github.com/zchaos/zchaos/zinit"
+)
+
+// Actions recorded in reports.
+const (
+	ActionBackup     = "backup"      // a legacy file copied to the backup dir (checksum verified)
+	ActionMove       = "move"        // a legacy file moved out of zinit's config dir
+	ActionStop       = "stop"        // a unit stopped
+	ActionRemove     = "remove"      // a unit removed from zinit
+	ActionAddService = "add-service" // zinit add service
+	ActionAddJob     = "add-job"     // zinit add job
+	ActionStart      = "start"       // zinit start
+	ActionRestore    = "restore"     // a legacy file copied back (rollback)
+	ActionDisplace   = "displace"    // a file in the way moved into the backup (rollback)
+	ActionReload     = "reload"      // zinit reload (rollback)
+)
+
+// Change is one change made (or, in a dry run, that would be made).
+type Change struct {
+	Action string `json:"action"`
+	Unit   string `json:"unit"` // service, service/job, or file name
+	Detail string `json:"detail,omitempty"`
+}
+
+// ApplyReport says what Apply did. Zero Changes means the target already
+// matched the plan.
+type ApplyReport struct {
+	Target  string   `json:"target"`
+	DryRun  bool     `json:"dry_run"`
+	Backup  string   `json:"backup,omitempty"` // the backup dir, when files were backed up
+	Changes []Change `json:"changes"`
+	// Unchanged lists migrated services that already matched the plan.
+	Unchanged []string `json:"unchanged"`
+	// Failed is the step that failed, if any; Changes are the ones done
+	// before it.
+	Failed *Change `json:"failed,omitempty"`
+}
+
+// ApplyOptions shape Apply.
+type ApplyOptions struct {
+	// ConfigDir is zinit's legacy config dir on the target (required): the
+	// plan's files found there are backed up and moved out.
+	ConfigDir string
+	// BackupRoot holds one timestamped backup dir per apply; default
+	// "<ConfigDir>.zchaos-backup" next to the config dir.
+	BackupRoot string
+	// DryRun computes the changes without making any.
+	DryRun bool
+	// Now names the backup dir (default time.Now).
+	Now func() time.Time
+	// Log receives one line per change as it is made (nil: none).
+	Log io.Writer
+}
+
+// StepError is a failed step of Apply or Rollback. Backup names the
+// backup dir to roll back with ("" when nothing was changed yet).
+type StepError struct {
+	Step   Change
+	Backup string
+	Err    error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("%s %s: %v", e.Step.Action, e.Step.Unit, e.Err)
+}
+func (e *StepError) Unwrap() error { return e.Err }
+
+// ErrBackup is wrapped when the backup cannot be made; nothing was changed.
+var ErrBackup = errors.New("backup failed, nothing changed")
+
+// ManifestName is the manifest file in a backup dir.
+const ManifestName = "manifest.json"
+
+// Manifest describes a backup dir: files/ holds the verified copies of the
+// legacy files, moved/ the originals moved out of the config dir.
+type Manifest struct {
+	Version   int    `json:"version"`
+	CreatedAt string `json:"created_at"`
+	ConfigDir string `json:"config_dir"`
+	// Services are the migrated services (removed again on rollback).
+	Services []string `json:"services"`
+	// Retired are the legacy units not re-created (health files).
+	Retired []string       `json:"retired"`
+	Files   []ManifestFile `json:"files"`
+}
+
+// ManifestFile is one backed-up legacy file.
+type ManifestFile struct {
+	Name   string `json:"name"`
+	Unit   string `json:"unit"`
+	SHA256 string `json:"sha256"`
+}
+
+// desired compares a running service with its plan.
+func matches(st zinit.ServiceStatus, sp ServicePlan) bool {
+	if st.Legacy || st.Persist != sp.Service.Persist || !slices.Equal(normAfter(st.After), normAfter(sp.Service.After)) {
+		return false
+	}
+	if len(st.Jobs) != len(sp.Jobs) {
+		return false
+	}
+	for _, j := range sp.Jobs {
+		var js *zinit.JobStatus
+		for i := range st.Jobs {
+			if st.Jobs[i].Name == j.Name {
+				js = &st.Jobs[i]
+			}
+		}
+		if js == nil || !jobMatches(*js, j) {
+			return false
+		}
+	}
+	return true
+}
+
+func normAfter(a []string) []string {
+	out := slices.Clone(a)
+	slices.Sort(out)
+	return out
+}
+
+func jobMatches(js zinit.JobStatus, j zinit.Job) bool {
+	if js.Trigger != j.Trigger || js.Exec != j.Exec || js.Persist != j.Persist {
+		return false
+	}
+	if len(js.Env) != len(j.Env) || (len(j.Env) > 0 && !maps.Equal(js.Env, j.Env)) {
+		return false
+	}
+	eqMs := func(p *int64, d time.Duration) bool {
+		if d == 0 {
+			return true // not given: the daemon's default, whatever it reports
+		}
+		return p != nil && *p == zinit.Millis(d)
+	}
+	if j.Trigger == zinit.TriggerStart {
+		if js.Restart == nil || *js.Restart != j.Restart {
+			return false
+		}
+		if j.MaxRestarts != 0 && (js.MaxRestarts == nil || *js.MaxRestarts != j.MaxRestarts) {
+			return false
+		}
+	}
+	return eqMs(js.RestartDelayMs, j.RestartDelay) && eqMs(js.IntervalMs, j.Interval) && eqMs(js.TimeoutMs, j.Timeout)
+}
+
+type applier struct {
+	t    Target
+	fs   FileSystem
+	rep  *ApplyReport
+	log  io.Writer
+	back string
+}
+
+func (a *applier) do(ctx context.Context, c Change, f func(context.Context) error) error {
+	if err := f(ctx); err != nil {
+		a.rep.Failed = &c
+		return &StepError{Step: c, Backup: a.back, Err: err}
+	}
+	a.rep.Changes = append(a.rep.Changes, c)
+	if a.log != nil {
+		fmt.Fprintf(a.log, "%s %s\n", c.Action, c.Unit)
+	}
+	return nil
+}
+
+// Apply migrates the target to the plan:
+//
+//  1. checks that zinit answers (else an error wrapping ErrNotRunning,
+//     nothing changed);
+//  2. copies the plan's legacy files found in opts.ConfigDir to a new
+//     timestamped dir under opts.BackupRoot, verifies every copy's SHA-256
+//     and writes a manifest (an unwritable backup dir: an error wrapping
+//     ErrBackup, nothing changed);
+//  3. moves those files out of the config dir (into the backup's moved/);
+//  4. stops and removes the legacy units (services and health files) and
+//     any earlier migrated service that differs from the plan;
+//  5. adds each service that is not already as planned, with its jobs
+//     (persisted as the plan says), and starts it, dependencies first.
+//
+// It is idempotent: against a target that matches the plan it changes
+// nothing and reports zero changes. A service that matches but was never
+// started (an earlier apply stopped before starting it) is started. On a
+// failed step it stops at once and returns the report of what was done
+// with a *StepError naming the step and the backup dir; Rollback with that
+// dir restores the legacy state. No legacy file is deleted or overwritten.
+func Apply(ctx context.Context, plan *Plan, t Target, opts ApplyOptions) (ApplyReport, error) {
+	rep := ApplyReport{Target: t.String(), DryRun: opts.DryRun, Changes: []Change{}, Unchanged: []string{}}
+	if opts.ConfigDir == "" {
+		return rep, errors.New("apply: the config dir is required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.BackupRoot == "" {
+		opts.BackupRoot = path.Clean(opts.ConfigDir) + ".zchaos-backup"
+	}
+	if err := t.Ping(ctx); err != nil {
+		return rep, err
+	}
+	status, err := t.List(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("list services: %w", err)
+	}
+	byName := map[string]zinit.ServiceStatus{}
+	for _, st := range status {
+		byName[st.Name] = st
+	}
+	fs := t.Files()
+	present := map[string]bool{}
+	if ok, err := fs.Exists(ctx, opts.ConfigDir); err != nil {
+		return rep, fmt.Errorf("config dir: %w", err)
+	} else if ok {
+		names, err := fs.List(ctx, opts.ConfigDir)
+		if err != nil {
+			return rep, fmt.Errorf("config dir: %w", err)
+		}
+		for _, n := range names {
+			present[n] = true
+		}
+	}
+	var toMove []SourceFile
+	for _, f := range plan.Files {
+		if present[f.Name] {
+			toMove = append(toMove, f)
+		}
+	}
+
+	// What to take down and what to add.
+	var remove []string
+	readd := map[string]bool{}
+	for _, r := range plan.Retired {
+		if _, ok := byName[r.Name]; ok {
+			remove = append(remove, r.Name)
+		}
+	}
+	for i := len(plan.Services) - 1; i >= 0; i-- {
+		sp := plan.Services[i]
+		st, ok := byName[sp.Service.Name]
+		switch {
+		case !ok:
+			readd[sp.Service.Name] = true
+		case !matches(st, sp):
+			remove = append(remove, sp.Service.Name)
+			readd[sp.Service.Name] = true
+		}
+	}
+	var start []string
+	for _, sp := range plan.Services {
+		n := sp.Service.Name
+		st := byName[n]
+		switch {
+		case readd[n]:
+			start = append(start, n)
+		case st.StartedAtMs == nil && st.LastExit == nil && st.State == zinit.StateInactive:
+			start = append(start, n)
+		default:
+			rep.Unchanged = append(rep.Unchanged, n)
+		}
+	}
+
+	ap := &applier{t: t, fs: fs, rep: &rep, log: opts.Log}
+	if opts.DryRun {
+		for _, f := range toMove {
+			rep.Changes = append(rep.Changes, Change{Action: ActionBackup, Unit: f.Name}, Change{Action: ActionMove, Unit: f.Name})
+		}
+		for _, n := range remove {
+			rep.Changes = append(rep.Changes, Change{Action: ActionStop, Unit: n}, Change{Action: ActionRemove, Unit: n})
+		}
+		for _, sp := range plan.Services {
+			if readd[sp.Service.Name] {
+				rep.Changes = append(rep.Changes, Change{Action: ActionAddService, Unit: sp.Service.Name})
+				for _, j := range sp.Jobs {
+					rep.Changes = append(rep.Changes, Change{Action: ActionAddJob, Unit: j.Service + "/" + j.Name})
+				}
+			}
+		}
+		for _, n := range start {
+			rep.Changes = append(rep.Changes, Change{Action: ActionStart, Unit: n})
+		}
+		return rep, nil
+	}
+
+	// 2. Backup, verified, before anything changes.
+	if len(toMove) > 0 {
+		dir := path.Join(opts.BackupRoot, opts.Now().UTC().Format("20060102T150405.000000000Z"))
+		if err := ap.backup(ctx, plan, opts.ConfigDir, dir, toMove); err != nil {
+			return rep, err
+		}
+		rep.Backup = dir
+		ap.back = dir
+		// 3. Move the legacy files out of the config dir.
+		for _, f := range toMove {
+			src, dst := path.Join(opts.ConfigDir, f.Name), path.Join(dir, "moved", f.Name)
+			if err := ap.do(ctx, Change{Action: ActionMove, Unit: f.Name, Detail: "to " + dst}, func(ctx context.Context) error {
+				return fs.Move(ctx, src, dst)
+			}); err != nil {
+				return rep, err
+			}
+		}
+	}
+	// 4. Take down legacy units and stale migrated services.
+	for _, n := range remove {
+		if err := ap.do(ctx, Change{Action: ActionStop, Unit: n}, func(ctx context.Context) error {
+			return ignoreNotFound(t.Stop(ctx, n))
+		}); err != nil {
+			return rep, err
+		}
+		if err := ap.do(ctx, Change{Action: ActionRemove, Unit: n}, func(ctx context.Context) error {
+			return ignoreNotFound(t.RemoveService(ctx, n))
+		}); err != nil {
+			return rep, err
+		}
+	}
+	// 5. Add, then start, dependencies first.
+	for _, sp := range plan.Services {
+		if !readd[sp.Service.Name] {
+			continue
+		}
+		if err := ap.do(ctx, Change{Action: ActionAddService, Unit: sp.Service.Name}, func(ctx context.Context) error {
+			return t.AddService(ctx, sp.Service)
+		}); err != nil {
+			return rep, err
+		}
+		for _, j := range sp.Jobs {
+			if err := ap.do(ctx, Change{Action: ActionAddJob, Unit: j.Service + "/" + j.Name}, func(ctx context.Context) error {
+				return t.AddJob(ctx, j)
+			}); err != nil {
+				return rep, err
+			}
+		}
+	}
+	for _, n := range start {
+		if err := ap.do(ctx, Change{Action: ActionStart, Unit: n}, func(ctx context.Context) error {
+			return t.Start(ctx, n)
+		}); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, zinit.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// backup copies the files into dir/files, checks each copy and writes the
+// manifest. Any failure wraps ErrBackup: nothing else has changed.
+func (a *applier) backup(ctx context.Context, plan *Plan, configDir, dir string, files []SourceFile) error {
+	fail := func(c Change, err error) error {
+		a.rep.Failed = &c
+		return &StepError{Step: c, Err: fmt.Errorf("%w: %w", ErrBackup, err)}
+	}
+	for _, d := range []string{path.Join(dir, "files"), path.Join(dir, "moved")} {
+		if err := a.fs.MkdirAll(ctx, d); err != nil {
+			return fail(Change{Action: ActionBackup, Unit: dir}, err)
+		}
+	}
+	m := Manifest{Version: 1, CreatedAt: path.Base(dir), ConfigDir: configDir, Services: plan.Names(), Retired: []string{}}
+	for _, r := range plan.Retired {
+		m.Retired = append(m.Retired, r.Name)
+	}
+	var done []Change
+	for _, f := range files {
+		src, dst := path.Join(configDir, f.Name), path.Join(dir, "files", f.Name)
+		c := Change{Action: ActionBackup, Unit: f.Name, Detail: "to " + dst}
+		if err := a.fs.Copy(ctx, src, dst); err != nil {
+			return fail(c, err)
+		}
+		s1, err1 := a.fs.Sum(ctx, src)
+		s2, err2 := a.fs.Sum(ctx, dst)
+		if err := errors.Join(err1, err2); err != nil {
+			return fail(c, err)
+		}
+		if s1 != s2 {
+			return fail(c, fmt.Errorf("copy of %s differs from the original", src))
+		}
+		m.Files = append(m.Files, ManifestFile{Name: f.Name, Unit: f.Unit, SHA256: s1})
+		done = append(done, c)
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fail(Change{Action: ActionBackup, Unit: ManifestName}, err)
+	}
+	if err := a.fs.WriteFile(ctx, path.Join(dir, ManifestName), append(b, '\n')); err != nil {
+		return fail(Change{Action: ActionBackup, Unit: ManifestName}, err)
+	}
+	if err := a.fs.Sync(ctx, dir); err != nil {
+		return fail(Change{Action: ActionBackup, Unit: dir}, err)
+	}
+	for _, c := range done {
+		a.rep.Changes = append(a.rep.Changes, c)
+		if a.log != nil {
+			fmt.Fprintf(a.log, "%s %s\n", c.Action, c.Unit)
+		}
+	}
+	return nil
+}
+
+// RollbackReport says what Rollback did.
+type RollbackReport struct {
+	Target  string   `json:"target"`
+	Backup  string   `json:"backup"`
+	Changes []Change `json:"changes"`
+	Failed  *Change  `json:"failed,omitempty"`
+}
+
+// Rollback undoes an apply from its backup dir (on the target's file
+// system): it verifies every backed-up file against the manifest (a
+// mismatch changes nothing), stops and removes the migrated services,
+// copies the legacy files back into the config dir byte for byte (a
+// different file in the way is first moved into the backup's displaced/),
+// and runs `zinit reload` so zinit starts the legacy services again. It is
+// idempotent. A failed step stops it with a *StepError.
+func Rollback(ctx context.Context, backupDir string, t Target) (RollbackReport, error) {
+	rep := RollbackReport{Target: t.String(), Backup: backupDir, Changes: []Change{}}
+	if err := t.Ping(ctx); err != nil {
+		return rep, err
+	}
+	fs := t.Files()
+	raw, err := fs.ReadFile(ctx, path.Join(backupDir, ManifestName))
+	if err != nil {
+		return rep, &ConfigError{File: path.Join(backupDir, ManifestName), Err: fmt.Errorf("not a zchaos backup dir: %w", err)}
+	}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil || m.Version != 1 || m.ConfigDir == "" {
+		return rep, &ConfigError{File: path.Join(backupDir, ManifestName), Err: fmt.Errorf("%w: bad manifest", ErrMalformed)}
+	}
+	for _, f := range m.Files {
+		if path.Base(f.Name) != f.Name || f.Name == "." || f.Name == ".." {
+			return rep, &ConfigError{File: path.Join(backupDir, ManifestName), Key: "files", Err: fmt.Errorf("%w: file name %q", ErrMalformed, f.Name)}
+		}
+		sum, err := fs.Sum(ctx, path.Join(backupDir, "files", f.Name))
+		if err != nil {
+			return rep, fmt.Errorf("verify backup: %w", err)
+		}
+		if sum != f.SHA256 {
+			return rep, fmt.Errorf("verify backup: %s: checksum %s, manifest says %s: nothing changed", f.Name, sum, f.SHA256)
+		}
+	}
+	status, err := t.List(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("list services: %w", err)
+	}
+	byName := map[string]zinit.ServiceStatus{}
+	for _, st := range status {
+		byName[st.Name] = st
+	}
+	do := func(c Change, f func(context.Context) error) error {
+		if err := f(ctx); err != nil {
+			rep.Failed = &c
+			return &StepError{Step: c, Backup: backupDir, Err: err}
+		}
+		rep.Changes = append(rep.Changes, c)
+		return nil
+	}
+	for i := len(m.Services) - 1; i >= 0; i-- {
+		n := m.Services[i]
+		st, ok := byName[n]
+		if !ok || st.Legacy {
+			continue
+		}
+		if err := do(Change{Action: ActionStop, Unit: n}, func(ctx context.Context) error { return ignoreNotFound(t.Stop(ctx, n)) }); err != nil {
+			return rep, err
+		}
+		if err := do(Change{Action: ActionRemove, Unit: n}, func(ctx context.Context) error { return ignoreNotFound(t.RemoveService(ctx, n)) }); err != nil {
+			return rep, err
+		}
+	}
+	if err := fs.MkdirAll(ctx, m.ConfigDir); err != nil {
+		return rep, &StepError{Step: Change{Action: ActionRestore, Unit: m.ConfigDir}, Backup: backupDir, Err: err}
+	}
+	for _, f := range m.Files {
+		src, dst := path.Join(backupDir, "files", f.Name), path.Join(m.ConfigDir, f.Name)
+		exists, err := fs.Exists(ctx, dst)
+		if err != nil {
+			return rep, &StepError{Step: Change{Action: ActionRestore, Unit: f.Name}, Backup: backupDir, Err: err}
+		}
+		if exists {
+			sum, err := fs.Sum(ctx, dst)
+			if err == nil && sum == f.SHA256 {
+				continue // already restored
+			}
+			disp := path.Join(backupDir, "displaced", f.Name)
+			if err := do(Change{Action: ActionDisplace, Unit: f.Name, Detail: "to " + disp}, func(ctx context.Context) error {
+				if err := fs.MkdirAll(ctx, path.Dir(disp)); err != nil {
+					return err
+				}
+				return fs.Move(ctx, dst, disp)
+			}); err != nil {
+				return rep, err
+			}
+		}
+		if err := do(Change{Action: ActionRestore, Unit: f.Name, Detail: "to " + dst}, func(ctx context.Context) error {
+			if err := fs.Copy(ctx, src, dst); err != nil {
+				return err
+			}
+			sum, err := fs.Sum(ctx, dst)
+			if err != nil {
+				return err
+			}
+			if sum != f.SHA256 {
+				return fmt.Errorf("restored %s has checksum %s, want %s", dst, sum, f.SHA256)
+			}
+			return nil
+		}); err != nil {
+			return rep, err
+		}
+	}
+	if err := do(Change{Action: ActionReload, Unit: "zinit"}, t.Reload); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}

@@ -1,0 +1,357 @@
+package migrator_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zchaos/zchaos/migrator"
+	"github.com/zchaos/zchaos/zinit"
+	"github.com/zchaos/zchaos/zinit/supervisor"
+)
+
+var fixedNow = func() time.Time { return time.Date(2026, 3, 13, 12, 40, 22, 0, time.UTC) }
+
+// fakeHerosim stands in for /usr/local/bin/herosim on a machine without it:
+// serve sleeps until killed, oneshot exits 0.
+const fakeHerosim = "#!/bin/sh\ncase \"$1\" in serve) exec sleep 300 ;; *) exit 0 ;; esac\n"
+
+// fleetConfigDir copies the fleet fixture into a temp config dir, pointing
+// its execs at a fake herosim, and returns the dir and its files' bytes.
+func fleetConfigDir(t testing.TB) (string, map[string][]byte) {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "zinit")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	hs := filepath.Join(root, "herosim")
+	require.NoError(t, os.WriteFile(hs, []byte(fakeHerosim), 0o755))
+	files := map[string][]byte{}
+	require.NoError(t, fs.WalkDir(migrator.FleetFS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(migrator.FleetFS(), p)
+		if err != nil {
+			return err
+		}
+		b = []byte(strings.ReplaceAll(string(b), "/usr/local/bin/herosim", hs))
+		files[p] = b
+		return os.WriteFile(filepath.Join(dir, p), b, 0o640)
+	}))
+	return dir, files
+}
+
+// startDaemon runs the reference supervisor in-process on a temp socket
+// and returns a connected target; both end with the test.
+func startDaemon(t testing.TB, configDir string) (*migrator.SocketTarget, string) {
+	t.Helper()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "zinit.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- supervisor.Run(ctx, supervisor.Config{Socket: sock, ConfigDir: configDir, StateDir: filepath.Join(dir, "state")})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(2 * zinit.ShutdownTimeout):
+			t.Error("daemon did not stop")
+		}
+	})
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		tg, err := migrator.DialSocket(wctx, sock)
+		if err == nil {
+			if err = tg.Ping(wctx); err == nil {
+				t.Cleanup(func() { tg.Close() })
+				return tg, sock
+			}
+			tg.Close()
+		}
+		select {
+		case <-wctx.Done():
+			t.Fatalf("daemon never answered: %v", err)
+		case <-tick.C:
+		}
+	}
+}
+
+func readDir(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		out[e.Name()] = b
+	}
+	return out
+}
+
+func listNames(t testing.TB, tg migrator.Target) (legacy, migrated []string) {
+	t.Helper()
+	st, err := tg.List(context.Background())
+	require.NoError(t, err)
+	for _, s := range st {
+		if s.Legacy {
+			legacy = append(legacy, s.Name)
+		} else {
+			migrated = append(migrated, s.Name)
+		}
+	}
+	sort.Strings(legacy)
+	sort.Strings(migrated)
+	return legacy, migrated
+}
+
+func sortedNames(p *migrator.Plan) []string {
+	n := p.Names()
+	sort.Strings(n)
+	return n
+}
+
+func legacyNames(p *migrator.Plan) []string {
+	n := p.Names()
+	for _, r := range p.Retired {
+		n = append(n, r.Name)
+	}
+	sort.Strings(n)
+	return n
+}
+
+func TestApplyRollbackRoundTrip(t *testing.T) {
+	cfg, orig := fleetConfigDir(t)
+	tg, _ := startDaemon(t, cfg)
+	ctx := context.Background()
+	inv, err := migrator.LoadDir(cfg)
+	require.NoError(t, err)
+	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
+	require.NoError(t, err)
+	legacy, migrated := listNames(t, tg)
+	require.Equal(t, legacyNames(plan), legacy, "the daemon booted the legacy fleet")
+	require.Empty(t, migrated)
+
+	backupRoot := filepath.Join(t.TempDir(), "backups")
+	opts := migrator.ApplyOptions{ConfigDir: cfg, BackupRoot: backupRoot, Now: fixedNow}
+
+	// Dry run: reports, changes nothing.
+	dry, err := migrator.Apply(ctx, plan, tg, migrator.ApplyOptions{ConfigDir: cfg, BackupRoot: backupRoot, Now: fixedNow, DryRun: true})
+	require.NoError(t, err)
+	assert.True(t, dry.DryRun)
+	assert.NotEmpty(t, dry.Changes)
+	assert.Equal(t, orig, readDir(t, cfg))
+	_, err = os.Stat(backupRoot)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "a dry run makes no backup")
+
+	rep, err := migrator.Apply(ctx, plan, tg, opts)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(backupRoot, "20260313T124022.000000000Z"), rep.Backup)
+	assert.Equal(t, len(dry.Changes), len(rep.Changes), "the dry run announced exactly what apply did")
+	assert.Empty(t, readDir(t, cfg), "every legacy file moved out")
+	assert.Equal(t, orig, readDir(t, filepath.Join(rep.Backup, "files")), "backup is byte-exact")
+	assert.Equal(t, orig, readDir(t, filepath.Join(rep.Backup, "moved")))
+	legacy, migrated = listNames(t, tg)
+	assert.Empty(t, legacy)
+	assert.Equal(t, sortedNames(plan), migrated)
+	st, err := tg.List(ctx)
+	require.NoError(t, err)
+	for _, s := range st {
+		sp := plan.Lookup(s.Name)
+		require.NotNil(t, sp)
+		require.Len(t, s.Jobs, len(sp.Jobs), s.Name)
+		for i, j := range sp.Jobs {
+			assert.Equal(t, j.Exec, s.Jobs[i].Exec)
+			assert.Equal(t, j.Trigger, s.Jobs[i].Trigger)
+		}
+		assert.True(t, s.Persist)
+		assert.ElementsMatch(t, sp.Service.After, s.After)
+		if !sp.Oneshot {
+			assert.NotEqual(t, zinit.StateInactive, s.State, "%s was started", s.Name)
+		}
+	}
+
+	again, err := migrator.Apply(ctx, plan, tg, opts)
+	require.NoError(t, err)
+	assert.Empty(t, again.Changes, "a second apply changes nothing")
+	assert.Len(t, again.Unchanged, migrator.FleetSize)
+	assert.Empty(t, again.Backup)
+
+	rb, err := migrator.Rollback(ctx, rep.Backup, tg)
+	require.NoError(t, err)
+	assert.NotEmpty(t, rb.Changes)
+	assert.Equal(t, orig, readDir(t, cfg), "legacy files restored byte for byte")
+	legacy, migrated = listNames(t, tg)
+	assert.Equal(t, legacyNames(plan), legacy, "reload brought the legacy services back")
+	assert.Empty(t, migrated)
+
+	rb2, err := migrator.Rollback(ctx, rep.Backup, tg)
+	require.NoError(t, err)
+	assert.Equal(t, []migrator.Change{{Action: migrator.ActionReload, Unit: "zinit"}}, rb2.Changes, "rollback is idempotent")
+}
+
+func TestApplyUnwritableBackupChangesNothing(t *testing.T) {
+	cfg, orig := fleetConfigDir(t)
+	tg, _ := startDaemon(t, cfg)
+	inv, err := migrator.LoadDir(cfg)
+	require.NoError(t, err)
+	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
+	require.NoError(t, err)
+	before, err := tg.List(context.Background())
+	require.NoError(t, err)
+
+	// A file where the backup root should be: no directory can be made
+	// there (root ignores permission bits, so mode 0500 would not do).
+	blocker := filepath.Join(t.TempDir(), "not-a-dir")
+	require.NoError(t, os.WriteFile(blocker, nil, 0o600))
+	rep, err := migrator.Apply(context.Background(), plan, tg, migrator.ApplyOptions{ConfigDir: cfg, BackupRoot: blocker, Now: fixedNow})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, migrator.ErrBackup)
+	var se *migrator.StepError
+	require.ErrorAs(t, err, &se)
+	assert.Empty(t, se.Backup, "nothing to roll back")
+	assert.Empty(t, rep.Changes)
+	assert.Equal(t, orig, readDir(t, cfg))
+	after, err := tg.List(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, names(before), names(after))
+	for _, s := range after {
+		assert.True(t, s.Legacy, s.Name)
+	}
+}
+
+func names(st []zinit.ServiceStatus) []string {
+	var out []string
+	for _, s := range st {
+		out = append(out, s.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// failingTarget fails AddJob for one service, to stop apply half-way.
+type failingTarget struct {
+	migrator.Target
+	failOn string
+}
+
+var errInjected = errors.New("injected failure")
+
+func (f failingTarget) AddJob(ctx context.Context, j zinit.Job) error {
+	if j.Service == f.failOn && j.Name == "check" {
+		return errInjected
+	}
+	return f.Target.AddJob(ctx, j)
+}
+
+func TestApplyStopsOnFailureAndRollsBack(t *testing.T) {
+	cfg, orig := fleetConfigDir(t)
+	tg, _ := startDaemon(t, cfg)
+	inv, err := migrator.LoadDir(cfg)
+	require.NoError(t, err)
+	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
+	require.NoError(t, err)
+	ft := failingTarget{Target: tg, failOn: "user.hero_books_server"}
+	rep, err := migrator.Apply(context.Background(), plan, ft, migrator.ApplyOptions{
+		ConfigDir: cfg, BackupRoot: filepath.Join(t.TempDir(), "b"), Now: fixedNow})
+	require.ErrorIs(t, err, errInjected)
+	var se *migrator.StepError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, migrator.Change{Action: migrator.ActionAddJob, Unit: "user.hero_books_server/check"}, se.Step)
+	assert.Equal(t, rep.Backup, se.Backup)
+	require.NotNil(t, rep.Failed)
+	assert.Equal(t, se.Step, *rep.Failed)
+	last := rep.Changes[len(rep.Changes)-1]
+	assert.Equal(t, migrator.Change{Action: migrator.ActionAddJob, Unit: "user.hero_books_server/main"}, last)
+	for _, c := range rep.Changes {
+		assert.NotEqual(t, migrator.ActionStart, c.Action, "nothing started after the failure")
+	}
+
+	_, err = migrator.Rollback(context.Background(), se.Backup, tg)
+	require.NoError(t, err)
+	assert.Equal(t, orig, readDir(t, cfg))
+	legacy, migrated := listNames(t, tg)
+	assert.Equal(t, legacyNames(plan), legacy)
+	assert.Empty(t, migrated)
+}
+
+func TestApplyResumesAfterFailure(t *testing.T) {
+	cfg, _ := fleetConfigDir(t)
+	tg, _ := startDaemon(t, cfg)
+	inv, err := migrator.LoadDir(cfg)
+	require.NoError(t, err)
+	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
+	require.NoError(t, err)
+	opts := migrator.ApplyOptions{ConfigDir: cfg, BackupRoot: filepath.Join(t.TempDir(), "b"), Now: fixedNow}
+	_, err = migrator.Apply(context.Background(), plan, failingTarget{Target: tg, failOn: "user.hero_os_ui"}, opts)
+	require.ErrorIs(t, err, errInjected)
+	// A second apply finishes the job: the half-added service is replaced,
+	// every never-started service is started.
+	rep, err := migrator.Apply(context.Background(), plan, tg, opts)
+	require.NoError(t, err)
+	assert.NotEmpty(t, rep.Changes)
+	st, err := tg.List(context.Background())
+	require.NoError(t, err)
+	for _, s := range st {
+		sp := plan.Lookup(s.Name)
+		require.NotNil(t, sp, s.Name)
+		assert.Len(t, s.Jobs, len(sp.Jobs), s.Name)
+		assert.NotNil(t, s.StartedAtMs, "%s started", s.Name)
+	}
+	again, err := migrator.Apply(context.Background(), plan, tg, opts)
+	require.NoError(t, err)
+	assert.Empty(t, again.Changes)
+}
+
+func TestApplyZinitNotRunning(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	_, err := migrator.DialSocket(context.Background(), sock)
+	require.ErrorIs(t, err, migrator.ErrNotRunning)
+	assert.Contains(t, err.Error(), sock)
+
+	cli := &migrator.CLITarget{Exec: func(context.Context, []string) ([]byte, []byte, int, error) {
+		return nil, []byte("zinit: daemon not running: nothing listens on /run/zinit.sock\n"), 2, nil
+	}}
+	plan := fleetPlan(t)
+	rep, err := migrator.Apply(context.Background(), plan, cli, migrator.ApplyOptions{ConfigDir: "/etc/zinit"})
+	require.ErrorIs(t, err, migrator.ErrNotRunning)
+	assert.Empty(t, rep.Changes)
+}
+
+func TestRollbackRefusesATamperedBackup(t *testing.T) {
+	cfg, _ := fleetConfigDir(t)
+	tg, _ := startDaemon(t, cfg)
+	inv, err := migrator.LoadDir(cfg)
+	require.NoError(t, err)
+	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
+	require.NoError(t, err)
+	rep, err := migrator.Apply(context.Background(), plan, tg, migrator.ApplyOptions{ConfigDir: cfg, BackupRoot: filepath.Join(t.TempDir(), "b"), Now: fixedNow})
+	require.NoError(t, err)
+	victim := filepath.Join(rep.Backup, "files", "hero_books_server.toml")
+	require.NoError(t, os.WriteFile(victim, []byte("tampered"), 0o600))
+	rb, err := migrator.Rollback(context.Background(), rep.Backup, tg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "hero_books_server.toml")
+	assert.Empty(t, rb.Changes, "nothing changed")
+	_, migrated := listNames(t, tg)
+	assert.Equal(t, sortedNames(plan), migrated)
+
+	_, err = migrator.Rollback(context.Background(), t.TempDir(), tg)
+	var ce *migrator.ConfigError
+	assert.ErrorAs(t, err, &ce, "not a backup dir")
+}
