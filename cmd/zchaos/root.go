@@ -29,6 +29,7 @@ Exit codes: 0 all pass, 1 a failure, 2 inconclusive, 3 usage or config error,
 		// commands: one constructor per command, newXCmd(f)
 		newAgentCmd(f),
 		newRunCmd(f),
+		newGateCmd(f),
 		newImageCmd(f),
 		newCleanupCmd(f),
 		newScenariosCmd(f),

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zchaos/zchaos/migrator"
+	"github.com/zchaos/zchaos/reports"
+	"github.com/zchaos/zchaos/scenarios"
+)
+
+type gateOptions struct {
+	harnessOptions
+	Baseline bool
+	Require  int
+	Tag      string
+	JSON     bool
+}
+
+func newGateCmd(f *Factory) *cobra.Command {
+	var o gateOptions
+	cmd := &cobra.Command{
+		Use:   "gate",
+		Short: "Decide whether an image may be promoted (the CI entry point)",
+		Long: `Migrate the fleet (the built-in hero fleet, or --config DIR) to the zinit
+job model, run every catalogue scenario tagged "gate" against it in
+containers, and decide. With --baseline the legacy config runs too, and the
+behaviour difference (legacy: never restarted; migrated: restarted after
+250 ms ...) is printed and reported.
+
+Writes result.json, report.md, junit.xml and report.html to --out, and a
+forensics bundle for every scenario that did not pass.
+
+With --repeat K, a scenario passes when --require of its K attempts passed
+(default: all of them); the first-attempt pass rate is reported next to the
+verdict.
+
+Exit codes: 0 promote, 1 a scenario failed, 2 inconclusive (no failure),
+3 usage or config error, 4 harness or infrastructure error (safe to retry).`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.SeedGiven = cmd.Flags().Changed("seed")
+			return runGate(cmd.Context(), f, o)
+		},
+	}
+	fl := cmd.Flags()
+	o.addFlags(fl, 2)
+	fl.BoolVar(&o.Baseline, "baseline", false, "also run the legacy config and print the behaviour diff")
+	fl.IntVar(&o.Require, "require", 0, "passes needed out of --repeat attempts per scenario (default: all)")
+	fl.StringVar(&o.Tag, "tag", scenarios.TagGate, "run the catalogue scenarios with this tag")
+	fl.BoolVar(&o.JSON, "json", false, "print the result JSON instead of the table")
+	return cmd
+}
+
+// reportFiles are the renderings gate writes next to result.json.
+var reportFiles = []struct{ name, format string }{
+	{"report.md", "markdown"}, {"junit.xml", "junit"}, {"report.html", "html"},
+}
+
+func runGate(ctx context.Context, f *Factory, o gateOptions) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if o.Require < 0 || o.Require > o.Repeat {
+		return usageErrorf("--require %d: must be between 1 and --repeat (%d)", o.Require, o.Repeat)
+	}
+	ledger, err := fleetLedger(o.ConfigDir)
+	if err != nil {
+		return &usageError{err: err}
+	}
+	all, err := scenarios.Catalogue()
+	if err != nil {
+		return err
+	}
+	scs := scenarios.WithTag(all, o.Tag)
+	if len(scs) == 0 {
+		return usageErrorf("--tag %q: no catalogue scenario has it", o.Tag)
+	}
+	configs := []string{scenarios.ConfigMigrated}
+	if o.Baseline {
+		configs = append(configs, scenarios.ConfigLegacy)
+	}
+
+	r, release, err := newHarness(ctx, f, o.harnessOptions)
+	if err != nil {
+		return err
+	}
+	defer release()
+	fmt.Fprintf(f.IO.ErrOut, "zchaos gate: %d scenario(s) × %v, image %s, time scale %g, seed %d\n",
+		len(scs), configs, r.Image, o.TimeScale, o.Seed)
+	prog := newProgress(f.IO.ErrOut, f.IO.TTY)
+	r.Progress = prog.update
+	res, runErr := r.Run(ctx, scs, configs)
+	prog.finish()
+
+	res.Ledger = ledger
+	res.Diff = scenarios.BehaviourDiffs(res)
+	d := scenarios.Gate(res, o.Require)
+	res.Verdict = d.Verdict
+	if o.Repeat > 1 {
+		rate := d.FirstPassRate
+		res.FirstPassRate = &rate
+	}
+	if err := writeReports(o.Out, res); err != nil {
+		return &exitError{code: exitInfra, err: err}
+	}
+	if err := printGate(f.IO.Out, res, d, o); err != nil {
+		return err
+	}
+	if runErr != nil {
+		return &exitError{code: exitInfra, err: fmt.Errorf("gate interrupted: %w", runErr)}
+	}
+	return verdictExit(d.Verdict)
+}
+
+// fleetLedger plans the gate's fleet once, for the fidelity ledger of the
+// reports; a config the migrator cannot plan is a config error.
+func fleetLedger(configDir string) ([]scenarios.LedgerEntry, error) {
+	var inv *migrator.Inventory
+	var err error
+	if configDir == "" {
+		inv, err = migrator.Load(migrator.FleetFS(), "fleet")
+	} else {
+		inv, err = migrator.LoadDir(configDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(inv.Errors) > 0 {
+		errs := make([]error, len(inv.Errors))
+		for i, e := range inv.Errors {
+			errs[i] = e
+		}
+		return nil, errors.Join(errs...)
+	}
+	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
+	if err != nil {
+		return nil, err
+	}
+	var out []scenarios.LedgerEntry
+	for _, sp := range plan.Services {
+		for _, e := range sp.Ledger {
+			detail := e.Detail
+			if e.Source != "" {
+				detail += " (" + e.Source + ")"
+			}
+			out = append(out, scenarios.LedgerEntry{Service: e.Service, Field: e.Field,
+				Fidelity: string(e.Fidelity), Detail: detail})
+		}
+	}
+	return out, nil
+}
+
+// writeReports writes result.json and every rendering of it into dir.
+func writeReports(dir string, res scenarios.Result) error {
+	if err := writeResult(filepath.Join(dir, "result.json"), res); err != nil {
+		return err
+	}
+	for _, rf := range reportFiles {
+		p := filepath.Join(dir, rf.name)
+		fh, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		err = errors.Join(reports.Render(fh, res, rf.format), fh.Close())
+		if err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func printGate(w io.Writer, res scenarios.Result, d scenarios.GateDecision, o gateOptions) error {
+	if o.JSON {
+		return reports.JSON(w, res)
+	}
+	if err := reports.Table(w, res, reports.TableOptions{Reason: true}); err != nil {
+		return err
+	}
+	if len(res.Diff) > 0 {
+		fmt.Fprintln(w, "\nBehaviour, legacy → migrated:")
+		if err := reports.BehaviourDiffText(w, res.Diff); err != nil {
+			return err
+		}
+	}
+	for _, s := range d.Surprises {
+		fmt.Fprintln(w, "warning:", s)
+	}
+	passed := 0
+	for _, g := range d.Groups {
+		if g.Verdict == scenarios.VerdictPass {
+			passed++
+		}
+	}
+	word := map[scenarios.Verdict]string{scenarios.VerdictPass: "PROMOTE", scenarios.VerdictFail: "BLOCK",
+		scenarios.VerdictInconclusive: "INCONCLUSIVE", scenarios.VerdictError: "ERROR (retry)"}[d.Verdict]
+	fmt.Fprintf(w, "\ngate: %s — %d/%d scenarios passed on the migrated config", word, passed, len(d.Groups))
+	if o.Repeat > 1 {
+		need := o.Require
+		if need == 0 {
+			need = o.Repeat
+		}
+		fmt.Fprintf(w, " (%d of %d attempts each; first-attempt pass rate %.0f%%)", need, o.Repeat, 100*d.FirstPassRate)
+	}
+	fmt.Fprintf(w, "; time scale %g; reports in %s\n", o.TimeScale, o.Out)
+	return nil
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/migrator"
+)
+
+// harnessOptions are the flags run and gate share.
+type harnessOptions struct {
+	ConfigDir     string
+	Image         string
+	TimeScale     float64
+	Parallel      int
+	Repeat        int
+	Seed          int64
+	SeedGiven     bool
+	Out           string
+	KeepOnFailure bool
+}
+
+func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int) {
+	fl.StringVar(&o.ConfigDir, "config", "", "legacy config dir to use instead of the hero fleet fixture")
+	fl.StringVar(&o.Image, "image", "", "image to run (default: build or reuse the reference image)")
+	fl.Float64Var(&o.TimeScale, "time-scale", 0.05, "scale every duration of the job model and of the expectations")
+	fl.IntVar(&o.Parallel, "parallel", parallel, "scenarios run at once")
+	fl.IntVar(&o.Repeat, "repeat", 1, "attempts per scenario and config")
+	fl.Int64Var(&o.Seed, "seed", 0, "seed of every random choice (default: random, printed)")
+	fl.StringVar(&o.Out, "out", "zchaos-out", "directory for result.json, reports and forensics")
+	fl.BoolVar(&o.KeepOnFailure, "keep-on-failure", false, "keep the containers of non-passing scenarios")
+}
+
+func (o *harnessOptions) validate() error {
+	switch {
+	case !(o.TimeScale > 0):
+		return usageErrorf("--time-scale %v: must be > 0", o.TimeScale)
+	case o.Parallel < 1:
+		return usageErrorf("--parallel %d: must be >= 1", o.Parallel)
+	case o.Repeat < 1:
+		return usageErrorf("--repeat %d: must be >= 1", o.Repeat)
+	}
+	if o.ConfigDir != "" {
+		if st, err := os.Stat(o.ConfigDir); err != nil || !st.IsDir() {
+			return usageErrorf("--config %s: not a directory", o.ConfigDir)
+		}
+	}
+	if !o.SeedGiven {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		o.Seed = int64(binary.LittleEndian.Uint64(b[:]) >> 1)
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return &usageError{err: fmt.Errorf("--out: %w", err)}
+	}
+	return nil
+}
+
+// newHarness builds the runner run and gate share: the Docker runtime, the
+// reference image (built or reused) or the user's image with this binary
+// copied in as its agent, and the migrator's fleet setup. The returned
+// release removes every container the runner made, even after ctx is
+// cancelled (SIGINT); callers defer it.
+func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runner, func(), error) {
+	rt, err := chaos.NewDockerRuntime(ctx)
+	if err != nil {
+		return nil, nil, &exitError{code: exitInfra, err: err}
+	}
+	release := func() { _ = rt.RemoveAll(context.WithoutCancel(ctx)) }
+	r := &chaos.Runner{Runtime: rt, Image: o.Image, Setup: fleetSetup(migrator.DefaultPolicy(), o.ConfigDir),
+		TimeScale: o.TimeScale, Parallel: o.Parallel, Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
+		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version}
+	if o.Image == "" {
+		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{}, progressWriter(f))
+		if err != nil {
+			release()
+			return nil, nil, &exitError{code: exitInfra, err: fmt.Errorf("reference image: %w", err)}
+		}
+		r.Image = refs.Image
+	} else {
+		// A user's image has no agent: copy this (static) binary in.
+		self, err := f.Executable()
+		if err == nil {
+			r.AgentBinary, err = os.ReadFile(self)
+		}
+		if err != nil {
+			release()
+			return nil, nil, &exitError{code: exitInfra, err: fmt.Errorf("agent binary: %w", err)}
+		}
+	}
+	return r, release, nil
+}
