@@ -245,6 +245,7 @@ func TestStopDuringDelayCancelsRestart(t *testing.T) {
 	assert.Equal(t, zinit.StateInactive, r.status("svc").State)
 	r.step(10 * d)
 	assert.Len(t, r.spawnsOf("svc"), 1, "the pending restart was cancelled")
+	assert.Equal(t, 0, r.status("svc").Restarts, "a cancelled restart is not reported (C1)")
 }
 
 func TestStopSequence(t *testing.T) {

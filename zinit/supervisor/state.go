@@ -140,7 +140,9 @@ func transition(from zinit.State, ev event, now time.Time) (zinit.State, []actio
 		switch ev.kind {
 		case evRestartDue:
 			// restart-delay elapsed: respawn (dependencies are not re-checked).
-			return zinit.StateRunning, []action{{kind: actSpawn}}, nil
+			// The restart is counted here, when it happens, so a restart that a
+			// stop cancelled is never reported (C1).
+			return zinit.StateRunning, []action{{kind: actCountRestart}, {kind: actSpawn}}, nil
 		case evStop:
 			// A stop during the delay cancels the pending restart (R4).
 			return zinit.StateInactive, []action{{kind: actCancelRestart}}, nil
@@ -199,8 +201,5 @@ func exitEdge(ev event, now time.Time) (zinit.State, []action, error) {
 		return zinit.StateFailed, []action{{kind: actSetReason, reason: zinit.ReasonRestartLimit}}, nil
 	}
 	// A restart is due exactly d after the exit: fixed delay, no backoff (R1).
-	return zinit.StateRestarting, []action{
-		{kind: actCountRestart},
-		{kind: actScheduleRestart, at: now.Add(ev.delay)},
-	}, nil
+	return zinit.StateRestarting, []action{{kind: actScheduleRestart, at: now.Add(ev.delay)}}, nil
 }
