@@ -423,6 +423,35 @@ func TestJudgeInvariants(t *testing.T) {
 				b.status(at+300, "failed", 3, "restart_limit").status(at+5200, "failed", 3, "restart_limit")
 			}, endMs: 14000, verdict: P,
 			checks: map[string]scenarios.Verdict{"R5": P, "R6": P, "R7": P, "R1": P}},
+		{name: "C1 lifetime restart count across a start", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
+			model: limited,
+			build: func(b *tl) {
+				crashLoop(4, "failed", "restart_limit")(b)
+				b.fault(7100, scenarios.FaultStart)
+				at := 7110.0
+				for i := 0; i < 4; i++ {
+					p := b.spawn(at)
+					b.exit(at+10, p, 1)
+					at += 260
+				}
+				// The reference zinit reports restarts over the service's life.
+				b.status(at+300, "failed", 6, "restart_limit").status(at+5200, "failed", 6, "restart_limit")
+			}, endMs: 14000, verdict: P,
+			checks: map[string]scenarios.Verdict{"R7": P, "C1": P}},
+		{name: "C1 lifetime count off by one across a start", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
+			model: limited,
+			build: func(b *tl) {
+				crashLoop(4, "failed", "restart_limit")(b)
+				b.fault(7100, scenarios.FaultStart)
+				at := 7110.0
+				for i := 0; i < 4; i++ {
+					p := b.spawn(at)
+					b.exit(at+10, p, 1)
+					at += 260
+				}
+				b.status(at+300, "failed", 7, "restart_limit")
+			}, endMs: 14000, verdict: F,
+			checks: map[string]scenarios.Verdict{"C1": F}},
 		{name: "R7 no fresh restarts after start", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
 			model: limited,
 			build: func(b *tl) {

@@ -1,0 +1,281 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+	"k8s.io/utils/clock"
+
+	"github.com/zchaos/zchaos/scenarios"
+)
+
+// Paths of the agent inside a container.
+const (
+	// AgentPath is where the reference image holds the static zchaos
+	// binary; for a user's image the runner copies it there.
+	AgentPath = "/usr/local/bin/zchaos"
+	// AgentSpecPath is where the runner writes the watch spec.
+	AgentSpecPath = "/run/zchaos/agent-spec.json"
+	// AgentPidFile is where a watching agent writes its pid, so that
+	// `zchaos agent stop` can end it.
+	AgentPidFile = "/run/zchaos/agent.pid"
+	// ControlDir is the herosim control-file convention: herosim reads
+	// ControlDir/<name> when HEROSIM_CONTROL_DIR names it (or --control is
+	// given).
+	ControlDir = "/root/hero/var/control"
+)
+
+// AgentSpec tells `zchaos agent watch` what to observe. It is JSON;
+// durations are milliseconds.
+type AgentSpec struct {
+	Jobs   []AgentJob   `json:"jobs"`   // processes to match to jobs
+	Probes []AgentProbe `json:"probes"` // services the agent probes itself
+	// Status lists the services whose `zinit status <svc> --json` is polled.
+	Status []string `json:"status"`
+	// ZinitCLI is the path (or name on PATH) of the target's zinit CLI.
+	ZinitCLI string `json:"zinit_cli"`
+
+	ProcPeriodMs   float64 `json:"proc_period_ms"`   // /proc poll period (default 5; an exec of a watched binary also wakes it)
+	ProbePeriodMs  float64 `json:"probe_period_ms"`  // own probe period (default 100)
+	ProbeTimeoutMs float64 `json:"probe_timeout_ms"` // own probe timeout (default 1000)
+	StatusPeriodMs float64 `json:"status_period_ms"` // zinit status period (default 100); an unchanged status is repeated every 4 periods
+	ZombieAfterMs  float64 `json:"zombie_after_ms"`  // report zombies older than this (default 1000)
+	StrayAfterMs   float64 `json:"stray_after_ms"`   // report group members left this long after their leader (default 500)
+	// MaxDurationMs ends the watch after this long (0: no bound), so an
+	// agent left in a kept container stops burning CPU.
+	MaxDurationMs float64 `json:"max_duration_ms"`
+	// Proc is the proc root (default /proc); tests point it at a fake tree.
+	Proc string `json:"proc,omitempty"`
+}
+
+// AgentJob is one job whose processes the agent reports.
+type AgentJob struct {
+	Service string `json:"service"`
+	Job     string `json:"job"`
+	Trigger string `json:"trigger"` // start, stop or check
+	Exec    string `json:"exec"`
+}
+
+// AgentProbe is one service the agent probes: JSON-RPC server.health over
+// a Unix socket, or GET /health over HTTP on 127.0.0.1.
+type AgentProbe struct {
+	Service  string `json:"service"`
+	Socket   string `json:"socket,omitempty"`
+	HTTPPort int    `json:"http_port,omitempty"`
+}
+
+func ms(v float64, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return time.Duration(v * float64(time.Millisecond))
+}
+
+func (s AgentSpec) procPeriod() time.Duration   { return ms(s.ProcPeriodMs, 5*time.Millisecond) }
+func (s AgentSpec) probePeriod() time.Duration  { return ms(s.ProbePeriodMs, 100*time.Millisecond) }
+func (s AgentSpec) probeTimeout() time.Duration { return ms(s.ProbeTimeoutMs, time.Second) }
+func (s AgentSpec) statusPeriod() time.Duration { return ms(s.StatusPeriodMs, 100*time.Millisecond) }
+func (s AgentSpec) zombieAfter() time.Duration  { return ms(s.ZombieAfterMs, time.Second) }
+func (s AgentSpec) strayAfter() time.Duration   { return ms(s.StrayAfterMs, 500*time.Millisecond) }
+func (s AgentSpec) procRoot() string {
+	if s.Proc == "" {
+		return "/proc"
+	}
+	return s.Proc
+}
+func (s AgentSpec) zinitCLI() string {
+	if s.ZinitCLI == "" {
+		return "zinit"
+	}
+	return s.ZinitCLI
+}
+
+// ReadAgentSpec reads a spec file.
+func ReadAgentSpec(path string) (AgentSpec, error) {
+	var s AgentSpec
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, fmt.Errorf("agent spec: %w", err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("agent spec %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Mono is a CLOCK_MONOTONIC reading in nanoseconds: the clock every event
+// of a container shares.
+type Mono func() int64
+
+// MonoNow reads the kernel's CLOCK_MONOTONIC.
+func MonoNow() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		// CLOCK_MONOTONIC cannot fail on Linux; keep a sane value anyway.
+		return time.Now().UnixNano()
+	}
+	return ts.Nano()
+}
+
+// WatchOptions are the injectables of Watch.
+type WatchOptions struct {
+	Clock clock.WithTicker // tickers of the poll loops (default: real)
+	Mono  Mono             // event timestamps (default MonoNow)
+	// Exec runs a command and returns its stdout (default: os/exec); the
+	// status poller uses it for `zinit status`.
+	Exec func(ctx context.Context, argv []string) ([]byte, error)
+}
+
+// Watch streams the agent's observations as JSON lines (scenarios.Event) on
+// out until ctx ends or spec.MaxDurationMs passes; it returns nil then. The
+// first event is agent_start. It blocks, and every goroutine it starts has
+// ended when it returns. Events of one kind are written in time order.
+func Watch(ctx context.Context, spec AgentSpec, out io.Writer, opts WatchOptions) error {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Mono == nil {
+		opts.Mono = MonoNow
+	}
+	if opts.Exec == nil {
+		opts.Exec = execOutput
+	}
+	if spec.MaxDurationMs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ms(spec.MaxDurationMs, 0))
+		defer cancel()
+	}
+	em := newEmitter(out)
+	em.emit(scenarios.Event{TNs: opts.Mono(), Kind: scenarios.EventAgentStart,
+		Detail: fmt.Sprintf("pid=%d proc_period_ms=%g", os.Getpid(), spec.procPeriod().Seconds()*1000)})
+
+	events := make(chan scenarios.Event, 256)
+	g, gctx := errgroup.WithContext(ctx)
+	var producers sync.WaitGroup
+	produce := func(f func(ctx context.Context, emit func(scenarios.Event))) {
+		producers.Add(1)
+		g.Go(func() error {
+			defer producers.Done()
+			f(gctx, func(e scenarios.Event) {
+				select {
+				case events <- e:
+				case <-gctx.Done():
+				}
+			})
+			return nil
+		})
+	}
+	if len(spec.Jobs) > 0 {
+		ps := newProcScanner(spec)
+		produce(func(ctx context.Context, emit func(scenarios.Event)) {
+			ps.loop(ctx, opts.Clock, opts.Mono, emit)
+		})
+	}
+	for _, p := range spec.Probes {
+		pr := prober{probe: p, timeout: spec.probeTimeout(), mono: opts.Mono}
+		produce(func(ctx context.Context, emit func(scenarios.Event)) {
+			pr.loop(ctx, opts.Clock, spec.probePeriod(), emit)
+		})
+	}
+	if len(spec.Status) > 0 {
+		sp := statusPoller{cli: spec.zinitCLI(), services: spec.Status, mono: opts.Mono, exec: opts.Exec,
+			last: map[string]statusKey{}, heartbeat: 4 * spec.statusPeriod()}
+		produce(func(ctx context.Context, emit func(scenarios.Event)) {
+			sp.loop(ctx, opts.Clock, spec.statusPeriod(), emit)
+		})
+	}
+	// The writer drains events until every producer has ended.
+	done := make(chan struct{})
+	go func() { producers.Wait(); close(done) }()
+	for {
+		select {
+		case e := <-events:
+			em.emit(e)
+			continue
+		case <-done:
+		}
+		break
+	}
+	// Drain what was queued before the producers ended.
+	for {
+		select {
+		case e := <-events:
+			em.emit(e)
+			continue
+		default:
+		}
+		break
+	}
+	_ = g.Wait()
+	return em.err
+}
+
+// emitter writes events as JSON lines, flushing each.
+type emitter struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	enc *json.Encoder
+	err error
+}
+
+func newEmitter(out io.Writer) *emitter {
+	w := bufio.NewWriter(out)
+	return &emitter{w: w, enc: json.NewEncoder(w)}
+}
+
+func (e *emitter) emit(ev scenarios.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err != nil {
+		return
+	}
+	if err := e.enc.Encode(ev); err != nil {
+		e.err = err
+		return
+	}
+	e.err = e.w.Flush()
+}
+
+// WriteEvent writes one event as a JSON line.
+func WriteEvent(w io.Writer, ev scenarios.Event) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// ReadEvents decodes JSON-line events until EOF, calling f for each. A
+// line that is not an event is returned as an error.
+func ReadEvents(r io.Reader, f func(scenarios.Event)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			continue
+		}
+		var ev scenarios.Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return fmt.Errorf("agent output %q: %w", abbrev(line), err)
+		}
+		f(ev)
+	}
+	return sc.Err()
+}
+
+func abbrev(b []byte) string {
+	if len(b) > 120 {
+		return string(b[:120]) + "…"
+	}
+	return string(b)
+}

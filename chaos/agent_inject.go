@@ -1,0 +1,638 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/zchaos/zchaos/scenarios"
+)
+
+// InjectOptions describe one fault performed inside the container by
+// `zchaos agent inject`.
+type InjectOptions struct {
+	Kind    scenarios.FaultKind
+	Service string
+	Signal  string // kill: signal name (default SIGKILL)
+	Code    int    // exit: the exit code
+	Spec    AgentSpec
+	// Revert undoes a reversible fault (hang, health-hang, health-error,
+	// crash-loop); PGID, PID and Start name what the fault touched.
+	Revert bool
+	PGID   int
+	PID    int
+	Start  uint64
+	// Control is the control file a health fault wrote (revert removes it).
+	Control string
+	// AfterRestart: for supervisor-restart, wait until the supervisor
+	// answers again and report the effect (the restart itself is done by
+	// the runtime).
+	AfterRestart bool
+	// EffectTimeout bounds the effect probe (default 3 s).
+	EffectTimeout time.Duration
+	// CrashMinAge: crash-loop kills a new incarnation once it is this old,
+	// so the watching agent sees every spawn (default 25 ms).
+	CrashMinAge time.Duration
+	// PidFileDir holds crash-loop killers' pid files (default /run/zchaos).
+	PidFileDir string
+}
+
+// InjectEnv are the injectables of RunInject.
+type InjectEnv struct {
+	Mono Mono
+	Exec func(ctx context.Context, argv []string) ([]byte, error)
+	// Self is argv prefix that runs this binary's agent (default: the
+	// running executable); crash-loop starts `Self agent crashloop ...`.
+	Self []string
+}
+
+// ErrUnsupportedFault is returned for a fault the target offers no way to
+// perform (the effect event then says so too).
+var ErrUnsupportedFault = errors.New("unsupported fault")
+
+// target is a job incarnation found in /proc.
+type target struct {
+	leader  *procInfo
+	members []*procInfo // every process of the leader's group, leader included
+}
+
+// findTarget finds the running incarnation of a service's start job, by
+// matching /proc against the spec's jobs, else by asking zinit for the pid.
+func findTarget(ctx context.Context, spec AgentSpec, service string, env InjectEnv) (target, error) {
+	var jobs []AgentJob
+	for _, j := range spec.Jobs {
+		if j.Service == service && (j.Trigger == "start" || j.Trigger == "") {
+			jobs = append(jobs, j)
+		}
+	}
+	s := newProcScanner(AgentSpec{Jobs: jobs, Proc: spec.Proc})
+	s.step(env.Mono())
+	var t target
+	for _, p := range s.procs {
+		if p.incarnation && p.st.state != 'Z' {
+			t.leader = p
+			break
+		}
+	}
+	if t.leader == nil {
+		b, err := env.Exec(ctx, []string{spec.zinitCLI(), "status", service, "--json"})
+		if err != nil {
+			return t, fmt.Errorf("target %s not found: %w", service, err)
+		}
+		var st looseStatus
+		if err := json.Unmarshal(b, &st); err != nil || st.PID == nil || *st.PID <= 0 {
+			return t, fmt.Errorf("target %s not running", service)
+		}
+		p, ok := s.procs[*st.PID]
+		if !ok {
+			return t, fmt.Errorf("target %s: pid %d not found", service, *st.PID)
+		}
+		t.leader = p
+	}
+	for _, p := range s.procs {
+		if p.st.pgid == t.leader.st.pgid && p.st.state != 'Z' {
+			t.members = append(t.members, p)
+		}
+	}
+	return t, nil
+}
+
+// workers are the group's members that are not shells: the processes a
+// per-process knob (signal) is meant for.
+func (t target) workers() []*procInfo {
+	var out []*procInfo
+	for _, p := range t.members {
+		if len(p.argv) > 0 && !shells[filepath.Base(p.argv[0])] {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, t.leader)
+	}
+	return out
+}
+
+// flagValue returns the value of --name (or --name=v) in argv.
+func flagValue(argv []string, name string) string {
+	for i, a := range argv {
+		if a == name && i+1 < len(argv) {
+			return argv[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// probeFor returns how to probe service: the spec's probe, else the
+// --socket / --http-port flags of its processes.
+func probeFor(spec AgentSpec, service string, t target) AgentProbe {
+	for _, p := range spec.Probes {
+		if p.Service == service {
+			return p
+		}
+	}
+	for _, m := range t.members {
+		if s := flagValue(m.argv, "--socket"); s != "" {
+			return AgentProbe{Service: service, Socket: s}
+		}
+		if v := flagValue(m.argv, "--http-port"); v != "" {
+			if n, err := strconv.Atoi(v); err == nil {
+				return AgentProbe{Service: service, HTTPPort: n}
+			}
+		}
+	}
+	return AgentProbe{Service: service}
+}
+
+// ParseSignal reads a signal name ("SIGKILL", "KILL") or number.
+func ParseSignal(s string) (syscall.Signal, error) {
+	if s == "" {
+		return unix.SIGKILL, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
+}
+
+func sigName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return strconv.Itoa(int(sig))
+}
+
+// injector performs one inject command.
+type injector struct {
+	opts InjectOptions
+	env  InjectEnv
+	out  io.Writer
+}
+
+func (in *injector) emit(ev scenarios.Event) error {
+	ev.Fault = string(in.opts.Kind)
+	if ev.Service == "" {
+		ev.Service = in.opts.Service
+	}
+	return WriteEvent(in.out, ev)
+}
+
+// effect emits the effect event: ok, when it was seen (or given up).
+func (in *injector) effect(ok bool, detail string) error {
+	return in.emit(scenarios.Event{TNs: in.env.Mono(), Kind: scenarios.EventEffect, OK: &ok, Detail: detail})
+}
+
+// pollFor checks cond every millisecond until it holds or the effect
+// timeout passes. It reports whether cond held, and the last detail.
+func (in *injector) pollFor(ctx context.Context, cond func() (bool, string)) (bool, string) {
+	deadline := in.env.Mono() + int64(in.opts.EffectTimeout)
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		ok, d := cond()
+		if ok || in.env.Mono() >= deadline {
+			return ok, d
+		}
+		select {
+		case <-ctx.Done():
+			return false, "cancelled: " + d
+		case <-t.C:
+		}
+	}
+}
+
+// procGone reports whether process pid (with starttime start) no longer
+// runs: absent, reused, or a zombie.
+func procGone(root string, pid int, start uint64) bool {
+	b, err := os.ReadFile(root + "/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	st, err := parseProcStat(b)
+	return err != nil || st.start != start || st.state == 'Z'
+}
+
+func procState(root string, pid int) byte {
+	b, err := os.ReadFile(root + "/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	st, err := parseProcStat(b)
+	if err != nil {
+		return 0
+	}
+	return st.state
+}
+
+// RunInject performs one fault (or its revert) and writes its events as
+// JSON lines on out: the fault event, timestamped right at the injection,
+// then the effect event after the effect probe (or a revert event). It
+// blocks until the effect is seen or EffectTimeout passes.
+func RunInject(ctx context.Context, opts InjectOptions, out io.Writer, env InjectEnv) error {
+	if env.Mono == nil {
+		env.Mono = MonoNow
+	}
+	if env.Exec == nil {
+		env.Exec = execOutput
+	}
+	if opts.EffectTimeout <= 0 {
+		opts.EffectTimeout = 3 * time.Second
+	}
+	if opts.CrashMinAge <= 0 {
+		opts.CrashMinAge = 25 * time.Millisecond
+	}
+	if opts.PidFileDir == "" {
+		opts.PidFileDir = "/run/zchaos"
+	}
+	in := &injector{opts: opts, env: env, out: out}
+	if opts.Revert {
+		return in.revert(ctx)
+	}
+	switch opts.Kind {
+	case scenarios.FaultReload:
+		return in.cli(ctx, "reload")
+	case scenarios.FaultStop:
+		return in.cli(ctx, "stop", opts.Service)
+	case scenarios.FaultStart:
+		return in.cli(ctx, "start", opts.Service)
+	case scenarios.FaultSupervisor:
+		return in.supervisor(ctx)
+	}
+	t, err := findTarget(ctx, opts.Spec, opts.Service, env)
+	if err != nil {
+		_ = in.emit(scenarios.Event{TNs: env.Mono(), Kind: scenarios.EventFault, Detail: err.Error()})
+		_ = in.effect(false, err.Error())
+		return nil
+	}
+	root := opts.Spec.procRoot()
+	ld := t.leader
+	base := scenarios.Event{Kind: scenarios.EventFault, PID: ld.pid, PGID: ld.st.pgid, Cmdline: ld.cmdline}
+	switch opts.Kind {
+	case scenarios.FaultKill:
+		sig, err := ParseSignal(opts.Signal)
+		if err != nil {
+			return err
+		}
+		base.Signal = sigName(sig)
+		base.TNs = env.Mono()
+		kerr := unix.Kill(-ld.st.pgid, sig)
+		return in.afterGroupSignal(ctx, base, kerr, func() (bool, string) {
+			return procGone(root, ld.pid, ld.st.start), "pid " + strconv.Itoa(ld.pid)
+		})
+	case scenarios.FaultHang:
+		base.Signal = "SIGSTOP"
+		base.Detail = fmt.Sprintf("start=%d", ld.st.start)
+		base.TNs = env.Mono()
+		kerr := unix.Kill(-ld.st.pgid, unix.SIGSTOP)
+		return in.afterGroupSignal(ctx, base, kerr, func() (bool, string) {
+			s := procState(root, ld.pid)
+			return s == 'T' || s == 't', fmt.Sprintf("pid %d state %q", ld.pid, s)
+		})
+	case scenarios.FaultHealthHang, scenarios.FaultHealthError:
+		return in.health(ctx, t, base)
+	case scenarios.FaultSocket:
+		p := probeFor(opts.Spec, opts.Service, t)
+		if p.Socket == "" {
+			base.TNs = env.Mono()
+			base.Detail = "no socket known for " + opts.Service
+			_ = in.emit(base)
+			_ = in.effect(false, base.Detail)
+			return fmt.Errorf("remove-socket %s: %w", opts.Service, ErrUnsupportedFault)
+		}
+		base.Detail = p.Socket
+		base.TNs = env.Mono()
+		rerr := os.Remove(p.Socket)
+		if err := in.emit(base); err != nil {
+			return err
+		}
+		if rerr != nil && !os.IsNotExist(rerr) {
+			return in.effect(false, rerr.Error())
+		}
+		ok, d := in.pollFor(ctx, func() (bool, string) {
+			_, err := os.Lstat(p.Socket)
+			return os.IsNotExist(err), p.Socket
+		})
+		return in.effect(ok, d)
+	case scenarios.FaultCrashLoop:
+		return in.crashLoop(ctx, t, base)
+	case scenarios.FaultExit:
+		if opts.Code != 0 {
+			base.TNs = env.Mono()
+			base.Code = &opts.Code
+			base.Detail = fmt.Sprintf("no knob makes %s exit with code %d", opts.Service, opts.Code)
+			_ = in.emit(base)
+			_ = in.effect(false, base.Detail)
+			return fmt.Errorf("exit %d: %w", opts.Code, ErrUnsupportedFault)
+		}
+		code := 0
+		base.Code = &code
+		base.Signal = "SIGTERM"
+		base.TNs = env.Mono()
+		var errs []error
+		for _, w := range t.workers() {
+			errs = append(errs, unix.Kill(w.pid, unix.SIGTERM))
+		}
+		return in.afterGroupSignal(ctx, base, errors.Join(errs...), func() (bool, string) {
+			return procGone(root, ld.pid, ld.st.start), "pid " + strconv.Itoa(ld.pid)
+		})
+	}
+	return fmt.Errorf("fault %q: %w", opts.Kind, ErrUnsupportedFault)
+}
+
+func (in *injector) afterGroupSignal(ctx context.Context, fault scenarios.Event, kerr error, cond func() (bool, string)) error {
+	if kerr != nil {
+		fault.Detail = strings.TrimSpace(fault.Detail + " signal: " + kerr.Error())
+	}
+	if err := in.emit(fault); err != nil {
+		return err
+	}
+	if kerr != nil {
+		return in.effect(false, kerr.Error())
+	}
+	ok, d := in.pollFor(ctx, cond)
+	return in.effect(ok, d)
+}
+
+// health switches a herosim's health endpoint to hang or error: through
+// its control file when it has one (--control, or HEROSIM_CONTROL_DIR),
+// else by toggling with SIGUSR1 (hang) / SIGUSR2 (error) the group's
+// non-shell processes. The effect probe calls server.health until it
+// times out (hang) or answers an error.
+func (in *injector) health(ctx context.Context, t target, base scenarios.Event) error {
+	mode, sig, want := "hang", unix.SIGUSR1, ProbeTimeout
+	if in.opts.Kind == scenarios.FaultHealthError {
+		mode, sig, want = "error", unix.SIGUSR2, ProbeFailed
+	}
+	control := ""
+	for _, m := range t.workers() {
+		if c := flagValue(m.argv, "--control"); c != "" {
+			control = c
+			break
+		}
+		if dir := procEnv(in.opts.Spec.procRoot(), m.pid, "HEROSIM_CONTROL_DIR"); dir != "" {
+			if name := flagValue(m.argv, "--name"); name != "" {
+				control = filepath.Join(dir, name)
+				break
+			}
+		}
+	}
+	var ierr error
+	if control != "" {
+		base.Detail = "mechanism=control file=" + control
+		base.TNs = in.env.Mono()
+		if err := os.MkdirAll(filepath.Dir(control), 0o755); err != nil {
+			ierr = err
+		} else {
+			ierr = os.WriteFile(control, []byte(mode+"\n"), 0o644)
+		}
+	} else {
+		ws := t.workers()
+		w := ws[0]
+		base.PID = w.pid
+		base.Signal = sigName(sig)
+		base.Detail = fmt.Sprintf("mechanism=signal pid=%d start=%d", w.pid, w.st.start)
+		base.TNs = in.env.Mono()
+		ierr = unix.Kill(w.pid, sig)
+	}
+	if ierr != nil {
+		base.Detail += " error: " + ierr.Error()
+	}
+	if err := in.emit(base); err != nil {
+		return err
+	}
+	if ierr != nil {
+		return in.effect(false, ierr.Error())
+	}
+	p := probeFor(in.opts.Spec, in.opts.Service, t)
+	timeout := min(max(in.opts.Spec.probeTimeout(), 100*time.Millisecond), in.opts.EffectTimeout)
+	ok, d := in.pollFor(ctx, func() (bool, string) {
+		out, detail := Probe(ctx, p, timeout)
+		return out == want, out.String() + ": " + detail
+	})
+	return in.effect(ok, d)
+}
+
+// procEnv reads one variable of a process's environment.
+func procEnv(root string, pid int, key string) string {
+	b, err := os.ReadFile(root + "/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return ""
+	}
+	for _, kv := range strings.Split(string(b), "\x00") {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// crashLoop starts a detached killer that SIGKILLs every new incarnation
+// of the service once it is CrashMinAge old, then kills the current one:
+// every start now crashes at once, whatever the service is. The revert
+// stops the killer.
+func (in *injector) crashLoop(ctx context.Context, t target, base scenarios.Event) error {
+	pidfile := filepath.Join(in.opts.PidFileDir, "crashloop-"+in.opts.Service+".pid")
+	self := in.env.Self
+	if len(self) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("crash-loop: %w", err)
+		}
+		self = []string{exe}
+	}
+	specFile := filepath.Join(in.opts.PidFileDir, "crashloop-"+in.opts.Service+".json")
+	if err := os.MkdirAll(in.opts.PidFileDir, 0o755); err != nil {
+		return fmt.Errorf("crash-loop: %w", err)
+	}
+	b, err := json.Marshal(in.opts.Spec)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(specFile, b, 0o644); err != nil {
+		return fmt.Errorf("crash-loop: %w", err)
+	}
+	argv := append(append([]string(nil), self...), "agent", "crashloop", "--service", in.opts.Service,
+		"--spec", specFile, "--pidfile", pidfile, "--min-age-ms", strconv.FormatInt(in.opts.CrashMinAge.Milliseconds(), 10))
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("crash-loop: start killer: %w", err)
+	}
+	_ = cmd.Process.Release()
+	ld := t.leader
+	base.Signal = "SIGKILL"
+	base.Detail = "killer=" + pidfile
+	base.TNs = in.env.Mono()
+	kerr := unix.Kill(-ld.st.pgid, unix.SIGKILL)
+	return in.afterGroupSignal(ctx, base, kerr, func() (bool, string) {
+		return procGone(in.opts.Spec.procRoot(), ld.pid, ld.st.start), "pid " + strconv.Itoa(ld.pid)
+	})
+}
+
+// CrashLoop is the detached killer behind the crash-loop fault: it
+// SIGKILLs the group of every incarnation of service once it is minAge
+// old, until ctx ends. It writes its pid to pidfile and removes it on exit.
+func CrashLoop(ctx context.Context, spec AgentSpec, service, pidfile string, minAge time.Duration, mono Mono) error {
+	if mono == nil {
+		mono = MonoNow
+	}
+	if err := os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("crashloop: %w", err)
+	}
+	defer os.Remove(pidfile)
+	var jobs []AgentJob
+	for _, j := range spec.Jobs {
+		if j.Service == service && (j.Trigger == "start" || j.Trigger == "") {
+			jobs = append(jobs, j)
+		}
+	}
+	s := newProcScanner(AgentSpec{Jobs: jobs, Proc: spec.Proc})
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		now := mono()
+		s.step(now)
+		for _, p := range s.procs {
+			if p.incarnation && !p.exited && p.st.state != 'Z' && now-p.firstSeen >= int64(minAge) {
+				_ = unix.Kill(-p.st.pgid, unix.SIGKILL)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// cli runs a zinit CLI command as the fault; its effect is the command's
+// success.
+func (in *injector) cli(ctx context.Context, args ...string) error {
+	argv := append([]string{in.opts.Spec.zinitCLI()}, args...)
+	fault := scenarios.Event{TNs: in.env.Mono(), Kind: scenarios.EventFault, Detail: strings.Join(argv, " ")}
+	_, err := in.env.Exec(ctx, argv)
+	if werr := in.emit(fault); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return in.effect(false, err.Error())
+	}
+	return in.effect(true, "exit 0")
+}
+
+// supervisor marks a supervisor restart (the runtime restarts PID 1), or,
+// with AfterRestart, waits until the supervisor answers again.
+func (in *injector) supervisor(ctx context.Context) error {
+	if !in.opts.AfterRestart {
+		return in.emit(scenarios.Event{TNs: in.env.Mono(), Kind: scenarios.EventFault, Detail: "restart PID 1"})
+	}
+	argv := []string{in.opts.Spec.zinitCLI(), "list", "--json"}
+	ok, d := in.pollFor(ctx, func() (bool, string) {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := in.env.Exec(cctx, argv)
+		if err != nil {
+			return false, err.Error()
+		}
+		return true, "supervisor answers"
+	})
+	return in.effect(ok, d)
+}
+
+// revert undoes a reversible fault and writes a revert event.
+func (in *injector) revert(ctx context.Context) error {
+	ev := scenarios.Event{Kind: scenarios.EventRevert}
+	var err error
+	switch in.opts.Kind {
+	case scenarios.FaultHang:
+		// Continue the group that was stopped, and the current incarnation
+		// in case it is a process the group spawned since.
+		ev.PGID = in.opts.PGID
+		ev.TNs = in.env.Mono()
+		var errs []error
+		if in.opts.PGID > 0 {
+			if e := unix.Kill(-in.opts.PGID, unix.SIGCONT); e != nil && !errors.Is(e, unix.ESRCH) {
+				errs = append(errs, e)
+			}
+		}
+		if t, e := findTarget(ctx, in.opts.Spec, in.opts.Service, in.env); e == nil && t.leader.st.pgid != in.opts.PGID {
+			_ = unix.Kill(-t.leader.st.pgid, unix.SIGCONT)
+		}
+		err = errors.Join(errs...)
+		ev.Signal = "SIGCONT"
+	case scenarios.FaultHealthHang, scenarios.FaultHealthError:
+		ev.TNs = in.env.Mono()
+		err = in.revertHealth(&ev)
+	case scenarios.FaultCrashLoop:
+		pidfile := filepath.Join(in.opts.PidFileDir, "crashloop-"+in.opts.Service+".pid")
+		ev.TNs = in.env.Mono()
+		b, rerr := os.ReadFile(pidfile)
+		if rerr != nil {
+			ev.Detail = "killer already gone"
+			break
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if pid > 0 {
+			if e := unix.Kill(pid, unix.SIGTERM); e != nil && !errors.Is(e, unix.ESRCH) {
+				err = e
+			}
+			ev.PID = pid
+			ev.Detail = "killer stopped"
+		}
+	default:
+		return fmt.Errorf("revert %q: %w", in.opts.Kind, ErrUnsupportedFault)
+	}
+	ok := err == nil
+	ev.OK = &ok
+	if err != nil {
+		ev.Detail = strings.TrimSpace(ev.Detail + " " + err.Error())
+	}
+	return in.emit(ev)
+}
+
+// revertHealth undoes a health knob: removes the control file, or toggles
+// the signal again, only if the very process that was toggled still runs
+// (a new incarnation starts healthy and must not be toggled).
+func (in *injector) revertHealth(ev *scenarios.Event) error {
+	if file := in.opts.Control; file != "" {
+		ev.Detail = "removed " + file
+		if err := os.Remove(file); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	if in.opts.PID <= 0 {
+		return errors.New("revert: no pid given")
+	}
+	if procGone(in.opts.Spec.procRoot(), in.opts.PID, in.opts.Start) {
+		ev.Detail = fmt.Sprintf("pid %d gone: nothing to undo", in.opts.PID)
+		return nil
+	}
+	sig := unix.SIGUSR1
+	if in.opts.Kind == scenarios.FaultHealthError {
+		sig = unix.SIGUSR2
+	}
+	ev.PID = in.opts.PID
+	ev.Signal = sigName(sig)
+	return unix.Kill(in.opts.PID, sig)
+}

@@ -1,0 +1,692 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"k8s.io/utils/clock"
+
+	"github.com/zchaos/zchaos/scenarios"
+)
+
+// clockTicksPerSecond is USER_HZ, the unit of /proc/<pid>/stat starttime;
+// 100 on every Linux ABI Go supports.
+const clockTicksPerSecond = 100
+
+// recheckWindow is how long a new process that matches no job is
+// re-read: between fork and exec a child still shows its parent's cmdline.
+const recheckWindow = 50 * time.Millisecond
+
+// fullScanPeriod is how often every known process's stat is re-read (for
+// zombies, strays and pid reuse); job leaders are re-read every poll.
+const fullScanPeriod = 100 * time.Millisecond
+
+// procStat is what the scanner reads of /proc/<pid>/stat.
+type procStat struct {
+	state    byte
+	ppid     int
+	pgid     int
+	start    uint64 // starttime, clock ticks since boot
+	exitCode int    // wait status of a zombie (field 52); -1 if unknown
+}
+
+// parseProcStat reads a /proc/<pid>/stat line. The comm field may hold
+// spaces and parentheses, so fields are counted after the last ')'.
+func parseProcStat(b []byte) (procStat, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 > len(b) {
+		return procStat{}, errors.New("malformed stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return procStat{}, errors.New("short stat")
+	}
+	st := procStat{state: f[0][0], exitCode: -1}
+	var err error
+	if st.ppid, err = strconv.Atoi(f[1]); err != nil {
+		return st, fmt.Errorf("stat ppid: %w", err)
+	}
+	if st.pgid, err = strconv.Atoi(f[2]); err != nil {
+		return st, fmt.Errorf("stat pgrp: %w", err)
+	}
+	if st.start, err = strconv.ParseUint(f[19], 10, 64); err != nil {
+		return st, fmt.Errorf("stat starttime: %w", err)
+	}
+	if len(f) >= 50 {
+		if c, err := strconv.Atoi(f[49]); err == nil {
+			st.exitCode = c
+		}
+	}
+	return st, nil
+}
+
+// splitCmdline splits /proc/<pid>/cmdline (NUL-separated) into argv.
+func splitCmdline(b []byte) []string {
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
+		return nil
+	}
+	return strings.Split(string(b), "\x00")
+}
+
+// shellWords splits a command line the way a POSIX shell splits simple
+// words: blanks separate, single quotes are literal, double quotes allow
+// \" \\ \$ \`, a backslash outside quotes escapes the next byte. ok is
+// false when the line uses anything a plain split cannot represent
+// (unbalanced quotes).
+func shellWords(s string) (words []string, ok bool) {
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, false
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+			inWord = true
+		case c == '"':
+			i++
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+			if i >= len(s) {
+				return nil, false
+			}
+			inWord = true
+		case c == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+			inWord = true
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, true
+}
+
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "busybox": true}
+
+// execMatcher decides whether a process's argv is a job's exec: either
+// `sh -c <exec>` (how zinit runs it) or the exec itself after the shell
+// exec'd it (or a supervisor that runs it directly).
+type execMatcher struct {
+	exec  string
+	words []string
+}
+
+func newExecMatcher(exec string) execMatcher {
+	m := execMatcher{exec: strings.TrimSpace(exec)}
+	if w, ok := shellWords(m.exec); ok {
+		m.words = w
+	}
+	// `exec foo` in the shell replaces the shell with foo.
+	if len(m.words) > 1 && m.words[0] == "exec" {
+		m.words = m.words[1:]
+	}
+	return m
+}
+
+func (m execMatcher) match(argv []string) bool {
+	if len(argv) == 0 || m.exec == "" {
+		return false
+	}
+	if len(argv) >= 3 && shells[filepath.Base(argv[0])] && argv[1] == "-c" && strings.TrimSpace(argv[2]) == m.exec {
+		return true
+	}
+	if strings.Join(argv, " ") == m.exec {
+		return true
+	}
+	if len(m.words) != len(argv) {
+		return false
+	}
+	for i := range argv {
+		if argv[i] != m.words[i] {
+			// The first word may be resolved through PATH by the shell.
+			if i == 0 && !strings.Contains(m.words[0], "/") && filepath.Base(argv[0]) == m.words[0] {
+				continue
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// procInfo is what the scanner knows of one live process.
+type procInfo struct {
+	pid          int
+	st           procStat
+	cmdline      string
+	argv         []string
+	gen          uint64
+	firstSeen    int64 // mono ns of the poll that first saw it
+	firstErr     int64 // measurement error of firstSeen
+	job          int   // index in jobs; -1 when none
+	incarnation  bool  // leader of a job's incarnation
+	exited       bool  // exit already reported (seen as a zombie)
+	recheckUntil int64
+	zombieSince  int64
+	zombieSent   bool
+	straySent    bool
+}
+
+type deadGroup struct {
+	at  int64 // mono ns of the leader's exit
+	job int
+	pid int
+}
+
+// procScanner turns successive /proc listings into spawn/exit, zombie and
+// stray events. It is not safe for concurrent use; step is called by one
+// loop (or by tests directly).
+type procScanner struct {
+	root        string
+	jobs        []AgentJob
+	matchers    []execMatcher
+	procs       map[int]*procInfo
+	dead        map[int]deadGroup // pgid → its leader's death
+	gen         uint64
+	last        int64 // mono ns of the previous step
+	lastFull    int64
+	zombieAfter int64
+	strayAfter  int64
+	bootOffset  int64 // CLOCK_BOOTTIME − CLOCK_MONOTONIC, for starttime
+	self        int
+	buf         []byte
+	period      time.Duration
+	dirBuf      []byte
+	pids        []int
+}
+
+func newProcScanner(spec AgentSpec) *procScanner {
+	s := &procScanner{
+		root:        spec.procRoot(),
+		jobs:        spec.Jobs,
+		procs:       map[int]*procInfo{},
+		dead:        map[int]deadGroup{},
+		zombieAfter: int64(spec.zombieAfter()),
+		strayAfter:  int64(spec.strayAfter()),
+		self:        os.Getpid(),
+		buf:         make([]byte, 4096),
+		period:      spec.procPeriod(),
+	}
+	for _, j := range spec.Jobs {
+		s.matchers = append(s.matchers, newExecMatcher(j.Exec))
+	}
+	if spec.Proc == "" {
+		var b, m unix.Timespec
+		if unix.ClockGettime(unix.CLOCK_BOOTTIME, &b) == nil && unix.ClockGettime(unix.CLOCK_MONOTONIC, &m) == nil {
+			s.bootOffset = b.Nano() - m.Nano()
+		}
+	}
+	return s
+}
+
+// loop steps the scanner every period until ctx ends, and at once (plus
+// a few quick follow-ups) whenever a watched executable is opened for
+// exec, so that processes living only a few milliseconds (a crash loop)
+// are still seen.
+func (s *procScanner) loop(ctx context.Context, clk clock.WithTicker, mono Mono, emit func(scenarios.Event)) {
+	t := clk.NewTicker(s.period)
+	defer t.Stop()
+	wake := make(chan struct{}, 1)
+	if w, err := newExecWatcher(s.execPaths()); err == nil {
+		done := make(chan struct{})
+		go func() { defer close(done); w.run(wake) }()
+		defer func() { w.close(); <-done }()
+	}
+	followUps := 0
+	var follow <-chan time.Time
+	for {
+		for _, e := range s.step(mono()) {
+			emit(e)
+		}
+		if followUps > 0 {
+			followUps--
+			follow = clk.After(followUpPeriod)
+		} else {
+			follow = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		case <-wake:
+			followUps = followUpSteps
+		case <-follow:
+		}
+	}
+}
+
+// After an exec is seen, the scanner looks again this many times, this
+// often: the new process may still show its parent's cmdline at first.
+const (
+	followUpSteps  = 4
+	followUpPeriod = 500 * time.Microsecond
+)
+
+// execPaths are the executables whose exec wakes the scanner: each job's
+// first word (resolved through PATH) and the shells that run execs.
+func (s *procScanner) execPaths() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(p string) {
+		if p != "" && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	add("/bin/sh")
+	for _, m := range s.matchers {
+		// The first word of each command of a pipeline or list: a check
+		// like `echo … | socat …` execs socat, and by then its shell shows
+		// the job's cmdline.
+		first := true
+		for _, w := range m.words {
+			switch w {
+			case "|", "||", "&&", ";", "&":
+				first = true
+				continue
+			}
+			if !first {
+				continue
+			}
+			first = false
+			if strings.Contains(w, "/") {
+				add(w)
+				continue
+			}
+			for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+				p := filepath.Join(dir, w)
+				if st, err := os.Stat(p); err == nil && !st.IsDir() {
+					add(p)
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// execWatcher reports opens (an exec opens its file) of executables through
+// inotify.
+type execWatcher struct {
+	f *os.File
+}
+
+func newExecWatcher(paths []string) (*execWatcher, error) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, p := range paths {
+		if _, err := unix.InotifyAddWatch(fd, p, unix.IN_OPEN); err == nil {
+			n++
+		}
+	}
+	if n == 0 {
+		unix.Close(fd)
+		return nil, errors.New("nothing to watch")
+	}
+	// A non-blocking fd in an os.File uses the runtime poller: Close
+	// interrupts a pending Read.
+	return &execWatcher{f: os.NewFile(uintptr(fd), "inotify")}, nil
+}
+
+// run signals wake (without blocking) for every batch of events until the
+// watcher is closed.
+func (w *execWatcher) run(wake chan<- struct{}) {
+	buf := make([]byte, 4096)
+	for {
+		if _, err := w.f.Read(buf); err != nil {
+			return
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *execWatcher) close() { _ = w.f.Close() }
+
+// readFile reads a small /proc file into the scanner's buffer.
+func (s *procScanner) readFile(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	n := 0
+	for {
+		if n == len(s.buf) {
+			s.buf = append(s.buf, make([]byte, len(s.buf))...)
+		}
+		m, err := unix.Read(fd, s.buf[n:])
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return s.buf[:n], nil
+}
+
+func (s *procScanner) readStat(pid int) (procStat, error) {
+	b, err := s.readFile(s.root + "/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	return parseProcStat(b)
+}
+
+func (s *procScanner) readCmdline(pid int) []string {
+	b, err := s.readFile(s.root + "/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return nil
+	}
+	return splitCmdline(b)
+}
+
+// listPids returns the numeric entries of the proc root. It reads the
+// directory with getdents into a reused buffer: this runs every poll.
+func (s *procScanner) listPids() ([]int, error) {
+	fd, err := unix.Open(s.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	if s.dirBuf == nil {
+		s.dirBuf = make([]byte, 32<<10)
+	}
+	pids := s.pids[:0]
+	for {
+		n, err := unix.Getdents(fd, s.dirBuf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			break
+		}
+		// linux_dirent64: ino u64, off i64, reclen u16, type u8, name NUL-terminated.
+		for off := 0; off < n; {
+			b := s.dirBuf[off:n]
+			reclen := int(b[16]) | int(b[17])<<8
+			if reclen == 0 || reclen > len(b) {
+				break
+			}
+			name := b[19:reclen]
+			pid, ok := 0, len(name) > 0 && name[0] >= '1' && name[0] <= '9'
+			for _, c := range name {
+				if c == 0 {
+					break
+				}
+				if c < '0' || c > '9' {
+					ok = false
+					break
+				}
+				pid = pid*10 + int(c-'0')
+			}
+			if ok {
+				pids = append(pids, pid)
+			}
+			off += reclen
+		}
+	}
+	s.pids = pids
+	return pids, nil
+}
+
+// match finds the job a process runs, or -1.
+func (s *procScanner) match(argv []string) int {
+	for i, m := range s.matchers {
+		if m.match(argv) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *procScanner) jobEvent(kind scenarios.EventKind, p *procInfo, t, errNs int64) scenarios.Event {
+	j := s.jobs[p.job]
+	if j.Trigger == "check" {
+		switch kind {
+		case scenarios.EventSpawn:
+			kind = scenarios.EventCheckSpawn
+		case scenarios.EventExit:
+			kind = scenarios.EventCheckExit
+		}
+	}
+	return scenarios.Event{TNs: t, ErrNs: errNs, Kind: kind, Service: j.Service, Job: j.Job,
+		PID: p.pid, PGID: p.st.pgid, Cmdline: p.cmdline}
+}
+
+// classify matches a process to a job; it reports whether it is the leader
+// of a new incarnation.
+func (s *procScanner) classify(p *procInfo) bool {
+	p.job = s.match(p.argv)
+	if p.job < 0 {
+		return false
+	}
+	if p.st.pgid == p.pid {
+		p.incarnation = true
+	} else if parent, ok := s.procs[p.st.ppid]; !ok || parent.job != p.job {
+		// A supervisor that does not make process groups: the topmost
+		// matching process is the incarnation.
+		p.incarnation = true
+	}
+	return p.incarnation
+}
+
+// spawnTime estimates when an already-running process started (for
+// processes present at the first scan) from its starttime.
+func (s *procScanner) spawnTime(p *procInfo) (int64, int64) {
+	if s.bootOffset == 0 && s.root != "/proc" {
+		return p.firstSeen, p.firstErr
+	}
+	t := int64(p.st.start)*(int64(time.Second)/clockTicksPerSecond) - s.bootOffset
+	if t <= 0 || t > p.firstSeen {
+		return p.firstSeen, p.firstErr
+	}
+	return t, int64(time.Second) / clockTicksPerSecond
+}
+
+// step takes one look at the proc tree at mono time now and returns what
+// changed since the previous step.
+func (s *procScanner) step(now int64) []scenarios.Event {
+	var out []scenarios.Event
+	first := s.last == 0
+	errNs := now - s.last
+	if first {
+		errNs = 0
+	}
+	s.gen++
+	pids, err := s.listPids()
+	if err != nil {
+		return nil
+	}
+	full := first || now-s.lastFull >= int64(fullScanPeriod)
+	if full {
+		s.lastFull = now
+	}
+	for _, pid := range pids {
+		if pid == s.self {
+			continue
+		}
+		p, known := s.procs[pid]
+		if known {
+			p.gen = s.gen
+			recheck := p.job < 0 && p.recheckUntil > now
+			if !recheck && !p.incarnation && !full {
+				continue
+			}
+			st, err := s.readStat(pid)
+			if err != nil {
+				continue // gone: handled below next step
+			}
+			if st.start != p.st.start {
+				// The pid was reused: the old process is gone.
+				out = append(out, s.vanish(p, now, errNs)...)
+				delete(s.procs, pid)
+				known = false
+			} else {
+				p.st = st
+				if recheck {
+					p.argv = s.readCmdline(pid)
+					p.cmdline = strings.Join(p.argv, " ")
+					if s.classify(p) {
+						out = append(out, s.jobEvent(scenarios.EventSpawn, p, p.firstSeen, p.firstErr))
+					}
+				}
+				out = append(out, s.observeState(p, now, errNs)...)
+				continue
+			}
+		}
+		st, err := s.readStat(pid)
+		if err != nil {
+			continue
+		}
+		p = &procInfo{pid: pid, st: st, gen: s.gen, firstSeen: now, firstErr: errNs, job: -1}
+		p.argv = s.readCmdline(pid)
+		p.cmdline = strings.Join(p.argv, " ")
+		s.procs[pid] = p
+		if s.classify(p) {
+			t, e := p.firstSeen, p.firstErr
+			if first {
+				t, e = s.spawnTime(p)
+			}
+			ev := s.jobEvent(scenarios.EventSpawn, p, t, e)
+			if first {
+				ev.Detail = "present at agent start"
+			}
+			out = append(out, ev)
+		} else if p.job < 0 && !first {
+			p.recheckUntil = now + int64(recheckWindow)
+		}
+		out = append(out, s.observeState(p, now, errNs)...)
+	}
+	for pid, p := range s.procs {
+		if p.gen != s.gen {
+			out = append(out, s.vanish(p, now, errNs)...)
+			delete(s.procs, pid)
+		}
+	}
+	if full {
+		out = append(out, s.strays(now)...)
+	}
+	s.last = now
+	return out
+}
+
+// observeState handles a process's state: a job leader seen as a zombie
+// has exited (its exit code is readable until it is reaped); any zombie
+// older than zombieAfter is reported once.
+func (s *procScanner) observeState(p *procInfo, now, errNs int64) []scenarios.Event {
+	var out []scenarios.Event
+	if p.st.state != 'Z' {
+		return nil
+	}
+	if p.incarnation && !p.exited {
+		p.exited = true
+		ev := s.jobEvent(scenarios.EventExit, p, now, errNs)
+		setWaitStatus(&ev, p.st.exitCode)
+		out = append(out, ev)
+		s.dead[p.st.pgid] = deadGroup{at: now, job: p.job, pid: p.pid}
+	}
+	if p.zombieSince == 0 {
+		p.zombieSince = now
+	}
+	if !p.zombieSent && now-p.zombieSince >= s.zombieAfter {
+		p.zombieSent = true
+		out = append(out, scenarios.Event{TNs: now, ErrNs: errNs, Kind: scenarios.EventZombie, PID: p.pid,
+			PGID: p.st.pgid, Cmdline: p.cmdline,
+			Detail: fmt.Sprintf("ppid=%d zombie for %d ms", p.st.ppid, (now-p.zombieSince)/1e6)})
+	}
+	return out
+}
+
+// setWaitStatus fills an exit event's code or signal from a wait status.
+func setWaitStatus(ev *scenarios.Event, ws int) {
+	if ws < 0 {
+		return
+	}
+	w := unix.WaitStatus(ws)
+	switch {
+	case w.Exited():
+		c := w.ExitStatus()
+		ev.Code = &c
+	case w.Signaled():
+		ev.Signal = unix.SignalName(w.Signal())
+		if ev.Signal == "" {
+			ev.Signal = strconv.Itoa(int(w.Signal()))
+		}
+	}
+}
+
+func (s *procScanner) vanish(p *procInfo, now, errNs int64) []scenarios.Event {
+	if !p.incarnation || p.exited {
+		return nil
+	}
+	p.exited = true
+	s.dead[p.st.pgid] = deadGroup{at: now, job: p.job, pid: p.pid}
+	return []scenarios.Event{s.jobEvent(scenarios.EventExit, p, now, errNs)}
+}
+
+// strays reports, once each, processes still in a dead incarnation's
+// process group strayAfter after its leader died.
+func (s *procScanner) strays(now int64) []scenarios.Event {
+	var out []scenarios.Event
+	for pgid, d := range s.dead {
+		members := 0
+		for _, p := range s.procs {
+			if p.st.pgid != pgid || p.pid == d.pid {
+				continue
+			}
+			members++
+			if !p.straySent && now-d.at >= s.strayAfter {
+				p.straySent = true
+				j := s.jobs[d.job]
+				out = append(out, scenarios.Event{TNs: now, ErrNs: int64(fullScanPeriod), Kind: scenarios.EventStray,
+					Service: j.Service, Job: j.Job, PID: p.pid, PGID: pgid, Cmdline: p.cmdline,
+					Detail: fmt.Sprintf("leader pid %d died %d ms ago", d.pid, (now-d.at)/1e6)})
+			}
+		}
+		if members == 0 && now-d.at >= s.strayAfter {
+			delete(s.dead, pgid)
+		}
+	}
+	return out
+}

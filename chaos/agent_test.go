@@ -1,0 +1,357 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zchaos/zchaos/scenarios"
+)
+
+func TestExecMatcher(t *testing.T) {
+	exec := `/usr/local/bin/herosim serve --name a --socket /s/a.sock`
+	m := newExecMatcher(exec)
+	assert.True(t, m.match([]string{"sh", "-c", exec}), "zinit runs sh -c <exec>")
+	assert.True(t, m.match([]string{"/bin/sh", "-c", exec}))
+	assert.True(t, m.match(strings.Fields(exec)), "the shell exec'd the command")
+	assert.False(t, m.match([]string{"sh", "-c", exec + " --crash-loop"}))
+	assert.False(t, m.match([]string{"/usr/local/bin/herosim", "serve", "--name", "b", "--socket", "/s/a.sock"}))
+	assert.False(t, m.match(nil))
+
+	q := newExecMatcher(`herosim serve --name 'x y' --flag "a\"b"`)
+	assert.True(t, q.match([]string{"/usr/local/bin/herosim", "serve", "--name", "x y", "--flag", `a"b`}),
+		"quotes are split as the shell does, and argv[0] may be resolved through PATH")
+	assert.False(t, q.match([]string{"/usr/local/bin/other", "serve", "--name", "x y", "--flag", `a"b`}))
+
+	check := `echo '{"jsonrpc":"2.0","method":"server.health","id":1}' | socat - UNIX-CONNECT:/s/a.sock`
+	c := newExecMatcher(check)
+	assert.True(t, c.match([]string{"sh", "-c", check}))
+	assert.False(t, c.match([]string{"socat", "-", "UNIX-CONNECT:/s/a.sock"}), "a pipeline's member is not the job")
+}
+
+func TestParseProcStat(t *testing.T) {
+	line := "4242 (my (odd) name) Z 1 4242 4242 0 -1 4194560 " + strings.Repeat("0 ", 8) + "20 0 1 0 123456 " + strings.Repeat("0 ", 29) + "256\n"
+	st, err := parseProcStat([]byte(line))
+	require.NoError(t, err)
+	assert.Equal(t, procStat{state: 'Z', ppid: 1, pgid: 4242, start: 123456, exitCode: 256}, st)
+	_, err = parseProcStat([]byte("12 (x) S 1"))
+	assert.Error(t, err)
+}
+
+// fakeProc is a fake /proc tree: <root>/<pid>/{stat,cmdline}.
+type fakeProc struct {
+	t    *testing.T
+	root string
+}
+
+func newFakeProc(t *testing.T) *fakeProc { return &fakeProc{t: t, root: t.TempDir()} }
+
+// set writes a process; exit is the wait status shown by a zombie (-1: none).
+func (f *fakeProc) set(pid, ppid, pgid int, state byte, start uint64, exit int, argv ...string) {
+	f.t.Helper()
+	dir := filepath.Join(f.root, strconv.Itoa(pid))
+	require.NoError(f.t, os.MkdirAll(dir, 0o755))
+	rest := make([]string, 47) // fields 6..52
+	for i := range rest {
+		rest[i] = "0"
+	}
+	rest[16] = strconv.FormatUint(start, 10) // field 22
+	if exit >= 0 {
+		rest[46] = strconv.Itoa(exit) // field 52
+	}
+	comm := "x"
+	if len(argv) > 0 {
+		comm = filepath.Base(argv[0])
+	}
+	stat := fmt.Sprintf("%d (%s) %c %d %d %s\n", pid, comm, state, ppid, pgid, strings.Join(rest, " "))
+	require.NoError(f.t, os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644))
+	require.NoError(f.t, os.WriteFile(filepath.Join(dir, "cmdline"), []byte(strings.Join(argv, "\x00")+"\x00"), 0o644))
+}
+
+func (f *fakeProc) remove(pid int) {
+	require.NoError(f.t, os.RemoveAll(filepath.Join(f.root, strconv.Itoa(pid))))
+}
+
+const (
+	mainExec  = "/usr/local/bin/herosim serve --name svc --socket /s/svc.sock"
+	checkExec = "echo x | socat - UNIX-CONNECT:/s/svc.sock"
+	ms1       = int64(time.Millisecond)
+)
+
+func scannerFor(root string) *procScanner {
+	return newProcScanner(AgentSpec{Proc: root, ZombieAfterMs: 1000, StrayAfterMs: 500, Jobs: []AgentJob{
+		{Service: "svc", Job: "main", Trigger: "start", Exec: mainExec},
+		{Service: "svc", Job: "check", Trigger: "check", Exec: checkExec},
+	}})
+}
+
+func kinds(evs []scenarios.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, fmt.Sprintf("%s:%d", e.Kind, e.PID))
+	}
+	return out
+}
+
+func TestProcScannerSpawnExitAndCodes(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.set(1, 0, 1, 'S', 1, -1, "/usr/local/bin/zinit", "init")
+	fp.set(10, 1, 10, 'S', 5, -1, "sh", "-c", mainExec)
+	s := scannerFor(fp.root)
+
+	evs := s.step(1000 * ms1)
+	require.Equal(t, []string{"spawn:10"}, kinds(evs))
+	assert.Equal(t, "present at agent start", evs[0].Detail)
+	assert.Equal(t, "main", evs[0].Job)
+	assert.Equal(t, 10, evs[0].PGID)
+
+	// Nothing changes: nothing reported.
+	assert.Empty(t, s.step(1002*ms1))
+
+	// The leader becomes a zombie with exit code 3: exit with its code,
+	// at the poll that saw it, with the poll period as error.
+	fp.set(10, 1, 10, 'Z', 5, 3<<8)
+	evs = s.step(1004 * ms1)
+	require.Equal(t, []string{"exit:10"}, kinds(evs))
+	require.NotNil(t, evs[0].Code)
+	assert.Equal(t, 3, *evs[0].Code)
+	assert.Equal(t, 1004*ms1, evs[0].TNs)
+	assert.Equal(t, 2*ms1, evs[0].ErrNs)
+	// Reaped: no second exit.
+	fp.remove(10)
+	assert.Empty(t, s.step(1006*ms1))
+
+	// A new incarnation, killed by a signal and reaped between two polls.
+	fp.set(11, 1, 11, 'S', 7, -1, "/usr/local/bin/herosim", "serve", "--name", "svc", "--socket", "/s/svc.sock")
+	evs = s.step(1008 * ms1)
+	require.Equal(t, []string{"spawn:11"}, kinds(evs))
+	assert.Equal(t, 1008*ms1, evs[0].TNs)
+	assert.Equal(t, 2*ms1, evs[0].ErrNs)
+	fp.set(11, 1, 11, 'Z', 7, int(syscall.SIGKILL))
+	evs = s.step(1010 * ms1)
+	require.Equal(t, []string{"exit:11"}, kinds(evs))
+	assert.Equal(t, "SIGKILL", evs[0].Signal)
+	assert.Nil(t, evs[0].Code)
+	fp.remove(11)
+
+	// Vanished without being seen as a zombie: exit with no code.
+	fp.set(12, 1, 12, 'S', 9, -1, "sh", "-c", mainExec)
+	require.Equal(t, []string{"spawn:12"}, kinds(s.step(1012*ms1)))
+	fp.remove(12)
+	evs = s.step(1015 * ms1)
+	require.Equal(t, []string{"exit:12"}, kinds(evs))
+	assert.Nil(t, evs[0].Code)
+	assert.Empty(t, evs[0].Signal)
+	assert.Equal(t, 3*ms1, evs[0].ErrNs)
+}
+
+func TestProcScannerChecksAndPreExecWindow(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.set(1, 0, 1, 'S', 1, -1, "zinit", "init")
+	s := scannerFor(fp.root)
+	assert.Empty(t, s.step(100*ms1))
+
+	// Between fork and exec the child shows zinit's cmdline; once it execs
+	// it is matched, and its spawn is dated to when it was first seen.
+	fp.set(20, 1, 1, 'R', 50, -1, "zinit", "init")
+	assert.Empty(t, s.step(102*ms1))
+	fp.set(20, 1, 20, 'S', 50, -1, "sh", "-c", checkExec)
+	evs := s.step(104 * ms1)
+	require.Equal(t, []string{"check_spawn:20"}, kinds(evs))
+	assert.Equal(t, 102*ms1, evs[0].TNs)
+	assert.Equal(t, "check", evs[0].Job)
+	fp.remove(20)
+	require.Equal(t, []string{"check_exit:20"}, kinds(s.step(106*ms1)))
+
+	// A process that keeps a non-matching cmdline past the window is never
+	// re-read as a job.
+	fp.set(30, 1, 30, 'S', 60, -1, "sleep", "100")
+	assert.Empty(t, s.step(108*ms1))
+	fp.set(30, 1, 30, 'S', 60, -1, "sh", "-c", mainExec)
+	assert.Empty(t, s.step(108*ms1+int64(recheckWindow)+ms1))
+}
+
+func TestProcScannerZombiesAndStrays(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.set(1, 0, 1, 'S', 1, -1, "zinit", "init")
+	fp.set(10, 1, 10, 'S', 5, -1, "sh", "-c", mainExec)
+	fp.set(11, 10, 10, 'S', 6, -1, "helper", "--child")
+	fp.set(40, 1, 40, 'Z', 7, 0, "orphan")
+	s := scannerFor(fp.root)
+	t0 := 10_000 * ms1
+	require.Equal(t, []string{"spawn:10"}, kinds(s.step(t0)))
+
+	// The leader dies; its child stays in the group.
+	fp.remove(10)
+	require.Equal(t, []string{"exit:10"}, kinds(s.step(t0+2*ms1)))
+	var strays, zombies []scenarios.Event
+	for now := t0 + 4*ms1; now <= t0+1500*ms1; now += 2 * ms1 {
+		for _, e := range s.step(now) {
+			switch e.Kind {
+			case scenarios.EventStray:
+				strays = append(strays, e)
+			case scenarios.EventZombie:
+				zombies = append(zombies, e)
+			default:
+				t.Fatalf("unexpected %s", e.Kind)
+			}
+		}
+	}
+	require.Len(t, strays, 1, "a stray is reported once")
+	assert.Equal(t, 11, strays[0].PID)
+	assert.Equal(t, 10, strays[0].PGID)
+	assert.Equal(t, "svc", strays[0].Service)
+	assert.GreaterOrEqual(t, strays[0].TNs-(t0+2*ms1), 500*ms1, "not before stray_after")
+	assert.LessOrEqual(t, strays[0].TNs-(t0+2*ms1), 500*ms1+int64(fullScanPeriod)+2*ms1)
+
+	require.Len(t, zombies, 1, "a zombie older than 1 s is reported once")
+	assert.Equal(t, 40, zombies[0].PID)
+	assert.GreaterOrEqual(t, zombies[0].TNs-t0, 1000*ms1)
+}
+
+func TestProcScannerPidReuse(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.set(10, 1, 10, 'S', 5, -1, "sh", "-c", mainExec)
+	s := scannerFor(fp.root)
+	require.Equal(t, []string{"spawn:10"}, kinds(s.step(1000*ms1)))
+	// Same pid, a different start time: the old one exited, a new one runs.
+	fp.set(10, 1, 10, 'S', 99, -1, "sh", "-c", mainExec)
+	assert.Equal(t, []string{"exit:10", "spawn:10"}, kinds(s.step(1000*ms1+int64(fullScanPeriod))))
+}
+
+// TestProcScannerRealProcesses watches real children of the test.
+func TestProcScannerRealProcesses(t *testing.T) {
+	execLine := "sleep 30; echo zchaos-test-" + strconv.Itoa(os.Getpid())
+	s := newProcScanner(AgentSpec{Jobs: []AgentJob{{Service: "svc", Job: "main", Trigger: "start", Exec: execLine}}})
+	s.step(MonoNow())
+	cmd := exec.Command("sh", "-c", execLine)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var spawn *scenarios.Event
+	for i := 0; i < 2000 && spawn == nil; i++ {
+		for _, e := range s.step(MonoNow()) {
+			if e.Kind == scenarios.EventSpawn && e.PID == cmd.Process.Pid {
+				spawn = &e
+			}
+		}
+	}
+	require.NotNil(t, spawn, "the child is seen")
+	assert.Equal(t, cmd.Process.Pid, spawn.PGID)
+
+	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
+	var exit *scenarios.Event
+	deadline := time.Now().Add(5 * time.Second)
+	for exit == nil && time.Now().Before(deadline) {
+		for _, e := range s.step(MonoNow()) {
+			if e.Kind == scenarios.EventExit && e.PID == cmd.Process.Pid {
+				exit = &e
+			}
+		}
+	}
+	require.NotNil(t, exit, "the kill is seen")
+	// Not reaped yet: the zombie's stat tells how it died.
+	assert.Equal(t, "SIGKILL", exit.Signal)
+}
+
+func TestStatusPollerReportsChangesOnly(t *testing.T) {
+	answers := []string{
+		`{"name":"svc","state":"running","pid":10,"restarts":0,"reason":null}`,
+		`{"name":"svc","state":"running","pid":10,"restarts":0,"reason":null}`,
+		`{"name":"svc","state":"restarting","pid":null,"restarts":0,"reason":null}`,
+		`{"name":"svc","state":"failed","pid":null,"restarts":3,"reason":"restart_limit"}`,
+	}
+	i := 0
+	var argv []string
+	mono := int64(0)
+	sp := &statusPoller{cli: "/bin/zinit", services: []string{"svc"}, last: map[string]statusKey{},
+		mono: func() int64 { mono += 10; return mono },
+		exec: func(_ context.Context, a []string) ([]byte, error) { argv = a; i++; return []byte(answers[i-1]), nil }}
+	var got []string
+	for range answers {
+		for _, e := range sp.step(context.Background(), time.Second) {
+			got = append(got, fmt.Sprintf("%s/%d/%s", e.State, *e.Restarts, e.Reason))
+		}
+	}
+	assert.Equal(t, []string{"running/0/", "restarting/0/", "failed/3/restart_limit"}, got)
+	assert.Equal(t, []string{"/bin/zinit", "status", "svc", "--json"}, argv)
+}
+
+// BenchmarkProcScannerStep measures one /proc poll on this machine's real
+// /proc (with a job to match), and the CPU share that costs at the default
+// 5 ms period (on the host /proc, which lists far more processes than a container).
+func BenchmarkProcScannerStep(b *testing.B) {
+	s := newProcScanner(AgentSpec{Jobs: []AgentJob{{Service: "svc", Job: "main", Trigger: "start", Exec: mainExec}}})
+	s.step(MonoNow())
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.step(MonoNow())
+	}
+	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) / time.Duration(b.N)
+	pids, _ := s.listPids()
+	b.ReportMetric(float64(cpu.Microseconds()), "cpu-us/step")
+	b.ReportMetric(100*float64(cpu)/float64(5*time.Millisecond), "cpu%@5ms")
+	b.ReportMetric(float64(len(pids)), "procs")
+}
+
+func TestScaleExecDurations(t *testing.T) {
+	assert.Equal(t, "herosim serve --slow-start 1s --crash-after=250ms --name x",
+		ScaleExecDurations("herosim serve --slow-start 20s --crash-after=5s --name x", 0.05))
+	assert.Equal(t, "herosim --slow-start 20s", ScaleExecDurations("herosim --slow-start 20s", 1))
+}
+
+func TestStatusPollerUsesListForMany(t *testing.T) {
+	var argvs [][]string
+	sp := &statusPoller{cli: "zinit", services: []string{"a", "b", "c"}, last: map[string]statusKey{},
+		mono: func() int64 { return 1 },
+		exec: func(_ context.Context, a []string) ([]byte, error) {
+			argvs = append(argvs, a)
+			return []byte(`[{"name":"a","state":"running","restarts":0},{"name":"b","state":"failed","restarts":3,"reason":"restart_limit"}]`), nil
+		}}
+	evs := sp.step(context.Background(), time.Second)
+	assert.Equal(t, [][]string{{"zinit", "list", "--json"}}, argvs, "one list call for many services")
+	require.Len(t, evs, 3)
+	assert.Equal(t, "running", evs[0].State)
+	assert.Equal(t, "restart_limit", evs[1].Reason)
+	assert.Contains(t, evs[2].Reason, "not in zinit list")
+}
+
+func TestFillExitStatusFromZinit(t *testing.T) {
+	three := 3
+	evs := []scenarios.Event{
+		{TNs: 100, Kind: scenarios.EventExit, Service: "s", PID: 1, ErrNs: 2},
+		{TNs: 98, Kind: scenarios.EventStatus, Service: "s", Code: &three, Detail: "last_exit_at_ms=5", ErrNs: 5}, // overlaps the exit
+		{TNs: 200, Kind: scenarios.EventExit, Service: "s", PID: 2, Signal: "SIGKILL"},                            // read by the agent itself
+		{TNs: 210, Kind: scenarios.EventStatus, Service: "s", Signal: "SIGTERM", Detail: "last_exit_at_ms=6"},
+		{TNs: 300, Kind: scenarios.EventExit, Service: "s", PID: 3},
+		{TNs: 310, Kind: scenarios.EventStatus, Service: "s", Signal: "SIGTERM", Detail: "unchanged last_exit_at_ms=6"},
+	}
+	sortEvents(evs)
+	fillExitStatus(evs)
+	byPID := map[int]scenarios.Event{}
+	for _, e := range evs {
+		if e.Kind == scenarios.EventExit {
+			byPID[e.PID] = e
+		}
+	}
+	require.NotNil(t, byPID[1].Code)
+	assert.Equal(t, 3, *byPID[1].Code)
+	assert.Contains(t, byPID[1].Detail, "from zinit status")
+	assert.Equal(t, "SIGKILL", byPID[2].Signal, "what the agent read is kept")
+	assert.Nil(t, byPID[3].Code, "no new last exit reported: stays unknown")
+	assert.Empty(t, byPID[3].Signal)
+}

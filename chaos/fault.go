@@ -1,0 +1,208 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zchaos/zchaos/scenarios"
+)
+
+// Revert undoes a reversible fault and returns its revert event. It always
+// runs to completion: it ignores the cancellation of ctx (it runs under
+// context.WithoutCancel with its own timeout), so a cancelled run still
+// continues a SIGSTOPped group. It is safe to call more than once; only the
+// first call acts.
+type Revert func(ctx context.Context) ([]scenarios.Event, error)
+
+// RevertTimeout bounds one revert.
+const RevertTimeout = 15 * time.Second
+
+// Injector runs `zchaos agent inject` inside a container.
+type Injector struct {
+	// Agent is the agent binary's path in the container (default AgentPath).
+	Agent string
+	// SpecPath is the watch spec in the container (default AgentSpecPath),
+	// from which the injector learns the jobs, probes and zinit CLI.
+	SpecPath string
+	// EffectTimeout bounds each effect probe (default 3 s).
+	EffectTimeout time.Duration
+	// CrashMinAge: see InjectOptions (default 25 ms).
+	CrashMinAge time.Duration
+	// RestartTimeout is the supervisor-restart stop timeout (default 10 s).
+	RestartTimeout time.Duration
+}
+
+// Inject performs fault f on target through the default Injector.
+func Inject(ctx context.Context, c Container, f scenarios.Fault, target string) ([]scenarios.Event, Revert, error) {
+	return Injector{}.Inject(ctx, c, f, target)
+}
+
+func (in Injector) agent() string {
+	if in.Agent == "" {
+		return AgentPath
+	}
+	return in.Agent
+}
+
+func (in Injector) argv(kind scenarios.FaultKind, target string, extra ...string) []string {
+	spec := in.SpecPath
+	if spec == "" {
+		spec = AgentSpecPath
+	}
+	argv := []string{in.agent(), "agent", "inject", "--kind", string(kind), "--spec", spec}
+	if target != "" {
+		argv = append(argv, "--service", target)
+	}
+	if in.EffectTimeout > 0 {
+		argv = append(argv, "--effect-timeout-ms", strconv.FormatInt(in.EffectTimeout.Milliseconds(), 10))
+	}
+	if in.CrashMinAge > 0 {
+		argv = append(argv, "--crash-min-age-ms", strconv.FormatInt(in.CrashMinAge.Milliseconds(), 10))
+	}
+	return append(argv, extra...)
+}
+
+// AgentExitUnsupported is `zchaos agent inject`'s exit code for ErrUnsupportedFault.
+const AgentExitUnsupported = 5
+
+// run executes one agent inject and decodes its events.
+func (in Injector) run(ctx context.Context, c Container, argv []string) ([]scenarios.Event, error) {
+	res, err := c.Exec(ctx, argv, nil)
+	if err != nil {
+		return nil, fmt.Errorf("agent inject: %w", err)
+	}
+	var evs []scenarios.Event
+	derr := ReadEvents(bytes.NewReader(res.Stdout), func(e scenarios.Event) { evs = append(evs, e) })
+	switch {
+	case res.ExitCode == AgentExitUnsupported:
+		return evs, fmt.Errorf("agent inject: %s: %w", firstLine(strings.TrimSpace(string(res.Stderr))), ErrUnsupportedFault)
+	case res.ExitCode != 0:
+		return evs, fmt.Errorf("agent inject %s: exit %d: %s", strings.Join(argv[3:], " "), res.ExitCode,
+			firstLine(strings.TrimSpace(string(res.Stderr))))
+	case derr != nil:
+		return evs, derr
+	}
+	return evs, nil
+}
+
+// Inject performs fault f on the target service inside c, through the
+// container's agent, and returns the fault event (timestamped at the
+// injection) and its effect event. A reversible fault (hang, health-hang,
+// health-error, crash-loop) also returns its Revert; the caller must call
+// it. supervisor-restart restarts the container's PID 1 (the caller must
+// re-attach its watching agent). monkey is the runner's, not a single
+// fault. An error means the fault could not be attempted; a fault that was
+// attempted but whose effect was not seen is an effect event with OK=false.
+func (in Injector) Inject(ctx context.Context, c Container, f scenarios.Fault, target string) ([]scenarios.Event, Revert, error) {
+	switch f.Kind {
+	case scenarios.FaultMonkey:
+		return nil, nil, fmt.Errorf("inject monkey: %w: the runner drives it", ErrUnsupportedFault)
+	case scenarios.FaultSupervisor:
+		return in.supervisorRestart(ctx, c)
+	}
+	var extra []string
+	if f.Signal != "" {
+		extra = append(extra, "--signal", f.Signal)
+	}
+	if f.Kind == scenarios.FaultExit {
+		extra = append(extra, "--code", strconv.Itoa(f.Code))
+	}
+	evs, err := in.run(ctx, c, in.argv(f.Kind, target, extra...))
+	if err != nil {
+		return evs, nil, err
+	}
+	var fault *scenarios.Event
+	for i := range evs {
+		if evs[i].Kind == scenarios.EventFault {
+			fault = &evs[i]
+		}
+	}
+	if fault == nil {
+		return evs, nil, errors.New("agent inject: no fault event")
+	}
+	var rev []string
+	switch f.Kind {
+	case scenarios.FaultHang:
+		if fault.PGID <= 0 {
+			return evs, nil, nil // nothing was stopped
+		}
+		rev = []string{"--revert", "--pgid", strconv.Itoa(fault.PGID)}
+	case scenarios.FaultHealthHang, scenarios.FaultHealthError:
+		kv := detailFields(fault.Detail)
+		switch kv["mechanism"] {
+		case "control":
+			rev = []string{"--revert", "--control", kv["file"]}
+		case "signal":
+			rev = []string{"--revert", "--pid", kv["pid"], "--start", kv["start"]}
+		default:
+			return evs, nil, nil
+		}
+	case scenarios.FaultCrashLoop:
+		rev = []string{"--revert"}
+	default:
+		return evs, nil, nil
+	}
+	return evs, in.revertFunc(c, in.argv(f.Kind, target, rev...)), nil
+}
+
+// revertFunc makes the once-only Revert running argv.
+func (in Injector) revertFunc(c Container, argv []string) Revert {
+	var mu sync.Mutex
+	done := false
+	return func(ctx context.Context) ([]scenarios.Event, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return nil, nil
+		}
+		done = true
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RevertTimeout)
+		defer cancel()
+		evs, err := in.run(rctx, c, argv)
+		var errs []error
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, e := range evs {
+			if e.Kind == scenarios.EventRevert && e.OK != nil && !*e.OK {
+				errs = append(errs, fmt.Errorf("revert %s: %s", e.Fault, e.Detail))
+			}
+		}
+		return evs, errors.Join(errs...)
+	}
+}
+
+// supervisorRestart marks the fault, restarts PID 1 through the runtime,
+// and waits until the supervisor answers (the effect).
+func (in Injector) supervisorRestart(ctx context.Context, c Container) ([]scenarios.Event, Revert, error) {
+	evs, err := in.run(ctx, c, in.argv(scenarios.FaultSupervisor, ""))
+	if err != nil {
+		return evs, nil, err
+	}
+	timeout := in.RestartTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	if err := c.Restart(ctx, timeout); err != nil {
+		return evs, nil, fmt.Errorf("supervisor-restart: %w", err)
+	}
+	more, err := in.run(ctx, c, in.argv(scenarios.FaultSupervisor, "", "--after-restart"))
+	return append(evs, more...), nil, err
+}
+
+// detailFields parses "k=v k2=v2" details of fault events.
+func detailFields(s string) map[string]string {
+	out := map[string]string{}
+	for _, f := range strings.Fields(s) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/scenarios"
+)
+
+// newAgentCmd is the in-container agent: watch, inject, crashloop, now.
+// It is run by the harness inside a container, not by people.
+func newAgentCmd(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:    "agent",
+		Short:  "The in-container agent the harness runs (watch, inject)",
+		Hidden: true,
+		Args:   usageArgs(cobra.NoArgs),
+	}
+	cmd.AddCommand(newAgentWatchCmd(f), newAgentInjectCmd(f), newAgentCrashLoopCmd(f), newAgentNowCmd(f))
+	return cmd
+}
+
+// agentContext ends on SIGTERM/SIGINT (and on stdin EOF when asked).
+func agentContext(parent context.Context, in io.Reader, exitOnEOF bool) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	if !exitOnEOF || in == nil {
+		return ctx, stop
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	// The reader goroutine ends at EOF or with the process (a blocking read
+	// of stdin cannot be interrupted portably); it only cancels.
+	go func() {
+		_, _ = io.Copy(io.Discard, in)
+		cancel()
+	}()
+	return ctx, func() { cancel(); stop() }
+}
+
+type agentWatchOptions struct {
+	spec      string
+	exitOnEOF bool
+	pidfile   string
+	period    time.Duration
+}
+
+func newAgentWatchCmd(f *Factory) *cobra.Command {
+	var o agentWatchOptions
+	cmd := &cobra.Command{
+		Use:   "watch --spec FILE",
+		Short: "Stream JSON-line events: job processes, probes, zinit status",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgentWatch(cmd.Context(), f, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.spec, "spec", chaos.AgentSpecPath, "watch spec (JSON)")
+	cmd.Flags().BoolVar(&o.exitOnEOF, "exit-on-eof", false, "also exit when stdin reaches EOF")
+	cmd.Flags().StringVar(&o.pidfile, "pidfile", "", "write the agent's pid here")
+	cmd.Flags().DurationVar(&o.period, "proc-period", 0, "override the spec's /proc poll period")
+	return cmd
+}
+
+func runAgentWatch(ctx context.Context, f *Factory, o agentWatchOptions) error {
+	spec, err := chaos.ReadAgentSpec(o.spec)
+	if err != nil {
+		return &usageError{err: err}
+	}
+	if o.period > 0 {
+		spec.ProcPeriodMs = float64(o.period) / float64(time.Millisecond)
+	}
+	if o.pidfile != "" {
+		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return err
+		}
+		defer os.Remove(o.pidfile)
+	}
+	ctx, stop := agentContext(ctx, f.IO.In, o.exitOnEOF)
+	defer stop()
+	return chaos.Watch(ctx, spec, f.IO.Out, chaos.WatchOptions{})
+}
+
+type agentInjectOptions struct {
+	kind, service, signal, spec, control string
+	code, pid, pgid                      int
+	start                                uint64
+	revert, afterRestart                 bool
+	effectTimeoutMs, crashMinAgeMs       int64
+}
+
+func newAgentInjectCmd(f *Factory) *cobra.Command {
+	var o agentInjectOptions
+	cmd := &cobra.Command{
+		Use:   "inject --kind K --service S",
+		Short: "Perform one fault and print its fault and effect events",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgentInject(cmd.Context(), f, o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.kind, "kind", "", "fault kind (kill, hang, health-hang, health-error, remove-socket, crash-loop, supervisor-restart, reload, stop, start, exit)")
+	fl.StringVar(&o.service, "service", "", "target service")
+	fl.StringVar(&o.signal, "signal", "", "kill: the signal (default SIGKILL)")
+	fl.IntVar(&o.code, "code", 0, "exit: the exit code")
+	fl.StringVar(&o.spec, "spec", "", "watch spec (jobs, probes, zinit CLI)")
+	fl.BoolVar(&o.revert, "revert", false, "undo the fault")
+	fl.IntVar(&o.pgid, "pgid", 0, "revert hang: the stopped process group")
+	fl.IntVar(&o.pid, "pid", 0, "revert health fault: the toggled process")
+	fl.Uint64Var(&o.start, "start", 0, "revert health fault: the toggled process's start time (ticks)")
+	fl.StringVar(&o.control, "control", "", "revert health fault: the control file written")
+	fl.BoolVar(&o.afterRestart, "after-restart", false, "supervisor-restart: wait until the supervisor answers")
+	fl.Int64Var(&o.effectTimeoutMs, "effect-timeout-ms", 3000, "bound of the effect probe")
+	fl.Int64Var(&o.crashMinAgeMs, "crash-min-age-ms", 25, "crash-loop: kill incarnations this old")
+	return cmd
+}
+
+func runAgentInject(ctx context.Context, f *Factory, o agentInjectOptions) error {
+	if o.kind == "" {
+		return usageErrorf("--kind is required")
+	}
+	kind := scenarios.FaultKind(o.kind)
+	if kind.NeedsTarget() && o.service == "" && !o.revert {
+		return usageErrorf("--service is required for %s", o.kind)
+	}
+	var spec chaos.AgentSpec
+	if o.spec != "" {
+		var err error
+		if spec, err = chaos.ReadAgentSpec(o.spec); err != nil {
+			return &usageError{err: err}
+		}
+	}
+	err := chaos.RunInject(ctx, chaos.InjectOptions{
+		Kind: kind, Service: o.service, Signal: o.signal, Code: o.code, Spec: spec,
+		Revert: o.revert, PGID: o.pgid, PID: o.pid, Start: o.start, Control: o.control,
+		AfterRestart: o.afterRestart, EffectTimeout: time.Duration(o.effectTimeoutMs) * time.Millisecond,
+		CrashMinAge: time.Duration(o.crashMinAgeMs) * time.Millisecond,
+	}, f.IO.Out, chaos.InjectEnv{})
+	if errors.Is(err, chaos.ErrUnsupportedFault) {
+		return &exitError{code: chaos.AgentExitUnsupported, err: err}
+	}
+	return err
+}
+
+func newAgentCrashLoopCmd(f *Factory) *cobra.Command {
+	var service, spec, pidfile string
+	var minAgeMs int64
+	cmd := &cobra.Command{
+		Use:    "crashloop --service S --spec FILE --pidfile FILE",
+		Short:  "Kill every new incarnation of a service (the crash-loop fault's killer)",
+		Hidden: true,
+		Args:   usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := chaos.ReadAgentSpec(spec)
+			if err != nil {
+				return &usageError{err: err}
+			}
+			ctx, stop := agentContext(cmd.Context(), nil, false)
+			defer stop()
+			return chaos.CrashLoop(ctx, s, service, pidfile, time.Duration(minAgeMs)*time.Millisecond, nil)
+		},
+	}
+	cmd.Flags().StringVar(&service, "service", "", "target service")
+	cmd.Flags().StringVar(&spec, "spec", "", "watch spec")
+	cmd.Flags().StringVar(&pidfile, "pidfile", "", "pid file")
+	cmd.Flags().Int64Var(&minAgeMs, "min-age-ms", 25, "kill incarnations this old")
+	return cmd
+}
+
+func newAgentNowCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "now",
+		Short: "Print CLOCK_MONOTONIC in nanoseconds",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintln(f.IO.Out, chaos.MonoNow())
+			return err
+		},
+	}
+}
