@@ -25,8 +25,15 @@ const (
 func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	f := newFactory()
+	return execute(ctx, newFactory(), os.Args[1:])
+}
+
+// execute runs the root command with args and maps its error to an exit
+// code, printing the error as one line on the error stream. Tests call it
+// with injected streams.
+func execute(ctx context.Context, f *Factory, args []string) int {
 	root := newRootCmd(f)
+	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitPass

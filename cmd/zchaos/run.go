@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,23 +13,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zchaos/zchaos/chaos"
-	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/reports"
 	"github.com/zchaos/zchaos/scenarios"
 )
 
 type runOptions struct {
-	Scenarios     []string
-	ConfigDir     string
-	Legacy        bool
-	Image         string
-	TimeScale     float64
-	Parallel      int
-	Repeat        int
-	Seed          int64
-	Out           string
-	KeepOnFailure bool
-	JSON          bool
+	harnessOptions
+	Scenarios []string
+	Legacy    bool
+	JSON      bool
 }
 
 func newRunCmd(f *Factory) *cobra.Command {
@@ -51,19 +41,13 @@ Exit codes: 0 all pass, 1 a failure, 2 inconclusive (no failure), 3 usage
 or config error, 4 harness or infrastructure error.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Scenarios = args
-			return runRun(cmd.Context(), f, o, cmd.Flags().Changed("seed"))
+			o.SeedGiven = cmd.Flags().Changed("seed")
+			return runRun(cmd.Context(), f, o)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.ConfigDir, "config", "", "legacy config dir to use instead of the hero fleet fixture")
+	o.addFlags(fl, 1)
 	fl.BoolVar(&o.Legacy, "legacy", false, "also run the legacy config (a baseline: it is expected to fail)")
-	fl.StringVar(&o.Image, "image", "", "image to run (default: build or reuse the reference image)")
-	fl.Float64Var(&o.TimeScale, "time-scale", 0.05, "scale every duration of the job model and of the expectations")
-	fl.IntVar(&o.Parallel, "parallel", 1, "scenarios run at once")
-	fl.IntVar(&o.Repeat, "repeat", 1, "attempts per scenario and config")
-	fl.Int64Var(&o.Seed, "seed", 0, "seed of every random choice (default: random, printed)")
-	fl.StringVar(&o.Out, "out", "zchaos-out", "directory for result.json and forensics")
-	fl.BoolVar(&o.KeepOnFailure, "keep-on-failure", false, "keep the containers of non-passing scenarios")
 	fl.BoolVar(&o.JSON, "json", false, "print the result JSON instead of a table")
 	return cmd
 }
@@ -101,64 +85,23 @@ func loadScenarios(names []string) ([]scenarios.Scenario, error) {
 	return out, nil
 }
 
-func runRun(ctx context.Context, f *Factory, o runOptions, seedGiven bool) error {
-	switch {
-	case !(o.TimeScale > 0):
-		return usageErrorf("--time-scale %v: must be > 0", o.TimeScale)
-	case o.Parallel < 1:
-		return usageErrorf("--parallel %d: must be >= 1", o.Parallel)
-	case o.Repeat < 1:
-		return usageErrorf("--repeat %d: must be >= 1", o.Repeat)
+func runRun(ctx context.Context, f *Factory, o runOptions) error {
+	if err := o.validate(); err != nil {
+		return err
 	}
 	scs, err := loadScenarios(o.Scenarios)
 	if err != nil {
 		return err
 	}
-	if o.ConfigDir != "" {
-		if st, err := os.Stat(o.ConfigDir); err != nil || !st.IsDir() {
-			return usageErrorf("--config %s: not a directory", o.ConfigDir)
-		}
-	}
-	if !seedGiven {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		o.Seed = int64(binary.LittleEndian.Uint64(b[:]) >> 1)
-	}
 	configs := []string{scenarios.ConfigMigrated}
 	if o.Legacy {
 		configs = append(configs, scenarios.ConfigLegacy)
 	}
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return &usageError{err: fmt.Errorf("--out: %w", err)}
-	}
-
-	rt, err := chaos.NewDockerRuntime(ctx)
+	r, release, err := newHarness(ctx, f, o.harnessOptions)
 	if err != nil {
-		return &exitError{code: exitInfra, err: err}
+		return err
 	}
-	defer func() {
-		// Purge on exit and on SIGINT: a fresh deadline, even if ctx is done.
-		_ = rt.RemoveAll(context.WithoutCancel(ctx))
-	}()
-	r := &chaos.Runner{Runtime: rt, Image: o.Image, Setup: fleetSetup(migrator.DefaultPolicy(), o.ConfigDir),
-		TimeScale: o.TimeScale, Parallel: o.Parallel, Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
-		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version}
-	if o.Image == "" {
-		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{}, progressWriter(f))
-		if err != nil {
-			return &exitError{code: exitInfra, err: fmt.Errorf("reference image: %w", err)}
-		}
-		r.Image = refs.Image
-	} else {
-		// A user's image has no agent: copy this (static) binary in.
-		self, err := f.Executable()
-		if err == nil {
-			r.AgentBinary, err = os.ReadFile(self)
-		}
-		if err != nil {
-			return &exitError{code: exitInfra, err: fmt.Errorf("agent binary: %w", err)}
-		}
-	}
+	defer release()
 	fmt.Fprintf(f.IO.ErrOut, "zchaos run: %d scenario(s), image %s, time scale %g, seed %d\n", len(scs), r.Image, o.TimeScale, o.Seed)
 	prog := newProgress(f.IO.ErrOut, f.IO.TTY)
 	r.Progress = prog.update

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,8 +22,8 @@ type cliRun struct {
 	code     int
 }
 
-// runZchaosCLI runs the root command with args as main's run() would, with
-// injected streams, and maps the error to the exit code the same way.
+// runZchaosCLI runs zchaos with args through main's execute, with
+// injected streams.
 func runZchaosCLI(t *testing.T, tty bool, stdin string, args ...string) cliRun {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -33,22 +31,7 @@ func runZchaosCLI(t *testing.T, tty bool, stdin string, args ...string) cliRun {
 		IO:         IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut, TTY: tty},
 		Executable: os.Executable,
 	}
-	root := newRootCmd(f)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	code := exitPass
-	if err != nil {
-		var ex *exitError
-		if errors.As(err, &ex) {
-			if ex.err != nil {
-				fmt.Fprintln(&errOut, "zchaos:", ex.err)
-			}
-			code = ex.code
-		} else {
-			fmt.Fprintln(&errOut, "zchaos:", err)
-			code = exitCodeFor(err)
-		}
-	}
+	code := execute(context.Background(), f, args)
 	return cliRun{out: out.String(), err: errOut.String(), code: code}
 }
 

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/scenarios"
+)
+
+func TestGateHelpGolden(t *testing.T) {
+	r := runZchaosCLI(t, false, "", "gate", "--help")
+	require.Equal(t, exitPass, r.code, r.err)
+	cliGolden(t).Assert(t, "gate_help", []byte(r.out))
+}
+
+func TestGateUsageErrors(t *testing.T) {
+	for name, args := range map[string][]string{
+		"require above repeat": {"gate", "--require", "3", "--repeat", "2"},
+		"negative require":     {"gate", "--require", "-1"},
+		"zero time scale":      {"gate", "--time-scale", "0"},
+		"no parallelism":       {"gate", "--parallel", "0"},
+		"unknown tag":          {"gate", "--tag", "no-such-tag"},
+		"missing config dir":   {"gate", "--config", "/nonexistent/zchaos"},
+		"positional argument":  {"gate", "crash-restart"},
+		"unknown flag":         {"gate", "--frobnicate"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			args = append(args, "--out", t.TempDir())
+			r := runZchaosCLI(t, false, "", args...)
+			assert.Equal(t, exitUsage, r.code, "stderr: %s", r.err)
+			assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.err), "\n")+1, "one line: %q", r.err)
+			assert.Empty(t, r.out)
+		})
+	}
+}
+
+// TestDockerGateBaseline is the project's claim end to end: the gate,
+// run as a user runs it (the static binary, the reference image built or
+// reused), migrates the hero fleet, passes the hang scenarios on the
+// migrated config, fails them on the legacy one, writes every report, and
+// leaves no container behind.
+func TestDockerGateBaseline(t *testing.T) {
+	if os.Getenv("ZCHAOS_NO_DOCKER") == "1" {
+		t.Skipf("SKIP %s: ZCHAOS_NO_DOCKER=1", t.Name())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cl, err := chaos.NewDockerClient(ctx)
+	if errors.Is(err, chaos.ErrNoEngine) {
+		t.Skipf("SKIP %s: no Docker engine answers: %v", t.Name(), err)
+	}
+	require.NoError(t, err)
+
+	_, file, _, _ := runtime.Caller(0)
+	bins, err := chaos.BuildBinaries(ctx, filepath.Join(filepath.Dir(file), "..", ".."), t.TempDir())
+	require.NoError(t, err)
+	out := t.TempDir()
+	cmd := exec.CommandContext(ctx, bins.Agent, "gate", "--baseline", "--tag", "hang", "--out", out, "--seed", "7")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	t.Logf("zchaos gate stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	require.NoError(t, err, "exit code 0 means promote")
+
+	fh, err := os.Open(filepath.Join(out, "result.json"))
+	require.NoError(t, err)
+	defer fh.Close()
+	res, err := scenarios.DecodeResult(fh)
+	require.NoError(t, err)
+	assert.Equal(t, scenarios.VerdictPass, res.Verdict)
+	got := map[string]scenarios.Verdict{}
+	for _, s := range res.Scenarios {
+		got[s.Scenario+"/"+s.Config] = s.Verdict
+	}
+	assert.Equal(t, map[string]scenarios.Verdict{
+		"hang-detected/migrated": scenarios.VerdictPass, "hang-detected/legacy": scenarios.VerdictFail,
+		"health-hang/migrated": scenarios.VerdictPass, "health-hang/legacy": scenarios.VerdictFail,
+	}, got)
+	require.Len(t, res.Diff, 2, "one behaviour diff per scenario")
+	assert.Contains(t, res.Diff[0].Legacy, "undetected")
+	assert.Contains(t, res.Diff[0].Migrated, "caught after")
+	assert.NotEmpty(t, res.Ledger, "the fidelity ledger of the migrated fleet")
+	for _, name := range []string{"report.md", "junit.xml", "report.html"} {
+		st, err := os.Stat(filepath.Join(out, name))
+		if assert.NoError(t, err) {
+			assert.Positive(t, st.Size(), name)
+		}
+	}
+	assert.Contains(t, stdout.String(), "gate: PROMOTE")
+
+	// Nothing of this run is left in the engine.
+	left, err := chaos.NewDockerRuntimeWithClient(cl).Cleanup(ctx, res.RunID)
+	require.NoError(t, err)
+	assert.Empty(t, left, "containers left behind by the gate")
+	var raw map[string]any
+	b, err := os.ReadFile(filepath.Join(out, "result.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &raw))
+	assert.EqualValues(t, scenarios.ResultSchemaVersion, raw["schema_version"])
+}
