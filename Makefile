@@ -44,7 +44,7 @@ image: build
 
 ## gate: the main job on the built-in default
 gate: build
-	$(BIN)/zchaos gate
+	$(BIN)/zchaos gate --baseline
 
 clean:
 	rm -rf $(BIN) bench.out
