@@ -39,7 +39,7 @@ func Table(w io.Writer, r scenarios.Result, opts TableOptions) error {
 		}
 		rows = append(rows, row)
 	}
-	if err := writeTable(w, header, rows); err != nil {
+	if err := Grid(w, header, rows); err != nil {
 		return err
 	}
 	if opts.NoSummary {
@@ -61,7 +61,7 @@ func BehaviourDiffText(w io.Writer, diffs []scenarios.BehaviourDiff) error {
 	for _, d := range diffs {
 		rows = append(rows, []string{d.Scenario, serviceLabel(d.Service), d.Legacy, d.Migrated})
 	}
-	return writeTable(w, []string{"Scenario", "Service", "Legacy", "Migrated"}, rows)
+	return Grid(w, []string{"Scenario", "Service", "Legacy", "Migrated"}, rows)
 }
 
 // Catalogue writes the scenario list as a terminal table.
@@ -70,11 +70,12 @@ func Catalogue(w io.Writer, list []scenarios.Scenario) error {
 	for _, s := range list {
 		rows = append(rows, []string{s.Name, joinComma(s.Tags), joinComma(s.RunConfigs()), serviceLabel(s.Target), s.Description})
 	}
-	return writeTable(w, []string{"Name", "Tags", "Configs", "Target", "Description"}, rows)
+	return Grid(w, []string{"Name", "Tags", "Configs", "Target", "Description"}, rows)
 }
 
-// writeTable is the one place tablewriter (pinned v1.1.5) is used.
-func writeTable(w io.Writer, header []string, rows [][]string) error {
+// Grid writes rows under header as a terminal table. It is the one place
+// tablewriter (pinned v1.1.5) is used in the module; cmd's tables use it too.
+func Grid(w io.Writer, header []string, rows [][]string) error {
 	t := tablewriter.NewTable(w,
 		tablewriter.WithHeaderAutoFormat(tw.On),
 		tablewriter.WithHeaderAlignment(tw.AlignLeft),

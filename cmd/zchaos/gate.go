@@ -92,12 +92,7 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 		return err
 	}
 	defer release()
-	fmt.Fprintf(f.IO.ErrOut, "zchaos gate: %d scenario(s) × %v, image %s, time scale %g, seed %d\n",
-		len(scs), configs, r.Image, o.TimeScale, o.Seed)
-	prog := newProgress(f.IO.ErrOut, f.IO.TTY)
-	r.Progress = prog.update
-	res, runErr := r.Run(ctx, scs, configs)
-	prog.finish()
+	res, runErr := runScenarios(ctx, f, r, "gate", scs, configs)
 
 	res.Ledger = ledger
 	res.Diff = scenarios.BehaviourDiffs(res)
@@ -114,7 +109,7 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 		return err
 	}
 	if runErr != nil {
-		return &exitError{code: exitInfra, err: fmt.Errorf("gate interrupted: %w", runErr)}
+		return runErr
 	}
 	return verdictExit(d.Verdict)
 }

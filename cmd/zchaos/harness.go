@@ -11,6 +11,7 @@ import (
 
 	"github.com/zchaos/zchaos/chaos"
 	"github.com/zchaos/zchaos/migrator"
+	"github.com/zchaos/zchaos/scenarios"
 )
 
 // harnessOptions are the flags run and gate share.
@@ -95,4 +96,20 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 		}
 	}
 	return r, release, nil
+}
+
+// runScenarios runs scs on configs with live progress on the error stream
+// (one rewritten line on a terminal, a line per finished attempt
+// otherwise). Its error is only ctx's: the result holds what finished.
+func runScenarios(ctx context.Context, f *Factory, r *chaos.Runner, name string, scs []scenarios.Scenario, configs []string) (scenarios.Result, error) {
+	fmt.Fprintf(f.IO.ErrOut, "zchaos %s: %d scenario(s) × %v, image %s, time scale %g, seed %d\n",
+		name, len(scs), configs, r.Image, r.TimeScale, r.Seed)
+	prog := newProgress(f.IO.ErrOut, f.IO.TTY)
+	r.Progress = prog.update
+	res, err := r.Run(ctx, scs, configs)
+	prog.finish()
+	if err != nil {
+		return res, &exitError{code: exitInfra, err: fmt.Errorf("%s interrupted: %w", name, err)}
+	}
+	return res, nil
 }

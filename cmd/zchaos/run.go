@@ -102,11 +102,7 @@ func runRun(ctx context.Context, f *Factory, o runOptions) error {
 		return err
 	}
 	defer release()
-	fmt.Fprintf(f.IO.ErrOut, "zchaos run: %d scenario(s), image %s, time scale %g, seed %d\n", len(scs), r.Image, o.TimeScale, o.Seed)
-	prog := newProgress(f.IO.ErrOut, f.IO.TTY)
-	r.Progress = prog.update
-	res, runErr := r.Run(ctx, scs, configs)
-	prog.finish()
+	res, runErr := runScenarios(ctx, f, r, "run", scs, configs)
 
 	if err := writeResult(filepath.Join(o.Out, "result.json"), res); err != nil {
 		return &exitError{code: exitInfra, err: err}
@@ -119,7 +115,7 @@ func runRun(ctx context.Context, f *Factory, o runOptions) error {
 		return err
 	}
 	if runErr != nil {
-		return &exitError{code: exitInfra, err: fmt.Errorf("run interrupted: %w", runErr)}
+		return runErr
 	}
 	return verdictExit(res.Verdict)
 }
