@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -25,17 +23,9 @@ import (
 // (zero changes), and rolls back: /etc/zinit is byte-identical again and
 // zinit runs the legacy services.
 func TestDockerMigrateApplyRollback(t *testing.T) {
-	if os.Getenv("ZCHAOS_NO_DOCKER") == "1" {
-		t.Skipf("SKIP %s: ZCHAOS_NO_DOCKER=1", t.Name())
-	}
+	rt := dockerOrSkip(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	rt, err := chaos.NewDockerRuntime(ctx)
-	if errors.Is(err, chaos.ErrNoEngine) {
-		t.Skipf("SKIP %s: no Docker engine answers: %v", t.Name(), err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, rt.RemoveAll(context.Background())) })
 
 	_, file, _, _ := runtime.Caller(0)
 	bins, err := chaos.BuildBinaries(ctx, filepath.Join(filepath.Dir(file), "..", ".."), t.TempDir())
