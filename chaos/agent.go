@@ -137,7 +137,11 @@ type WatchOptions struct {
 // Watch streams the agent's observations as JSON lines (scenarios.Event) on
 // out until ctx ends or spec.MaxDurationMs passes; it returns nil then. The
 // first event is agent_start. It blocks, and every goroutine it starts has
-// ended when it returns. Events of one kind are written in time order.
+// ended when it returns. Events of one kind from one source (the /proc
+// scanner, a prober, the status poller) are written in time order.
+// Besides the processes it sees, it reports each new last_check zinit's
+// status shows as a check_exit with PID 0 (see LastCheckDetail): a check
+// run can be over before a /proc poll sees it.
 func Watch(ctx context.Context, spec AgentSpec, out io.Writer, opts WatchOptions) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
@@ -187,7 +191,7 @@ func Watch(ctx context.Context, spec AgentSpec, out io.Writer, opts WatchOptions
 	}
 	if len(spec.Status) > 0 {
 		sp := statusPoller{cli: spec.zinitCLI(), services: spec.Status, mono: opts.Mono, exec: opts.Exec,
-			last: map[string]statusKey{}, heartbeat: 4 * spec.statusPeriod()}
+			last: map[string]statusKey{}, heartbeat: 4 * spec.statusPeriod(), wall: opts.Clock.Now}
 		produce(func(ctx context.Context, emit func(scenarios.Event)) {
 			sp.loop(ctx, opts.Clock, spec.statusPeriod(), emit)
 		})

@@ -336,27 +336,61 @@ func RunInject(ctx context.Context, opts InjectOptions, out io.Writer, env Injec
 	case scenarios.FaultCrashLoop:
 		return in.crashLoop(ctx, t, base)
 	case scenarios.FaultExit:
-		if opts.Code != 0 {
-			base.TNs = env.Mono()
-			base.Code = &opts.Code
-			base.Detail = fmt.Sprintf("no knob makes %s exit with code %d", opts.Service, opts.Code)
-			_ = in.emit(base)
-			_ = in.effect(false, base.Detail)
-			return fmt.Errorf("exit %d: %w", opts.Code, ErrUnsupportedFault)
-		}
-		code := 0
-		base.Code = &code
+		return in.exit(ctx, t, base)
+	}
+	return fmt.Errorf("fault %q: %w", opts.Kind, ErrUnsupportedFault)
+}
+
+// exit makes the target exit with opts.Code. Code 0 is SIGTERM to the
+// group's workers (a service's clean exit, for any service); another code
+// needs a knob: herosim's control file, where "exit N" is obeyed within
+// 50 ms with no signal involved. The effect is the leader gone.
+func (in *injector) exit(ctx context.Context, t target, base scenarios.Event) error {
+	root := in.opts.Spec.procRoot()
+	ld := t.leader
+	code := in.opts.Code
+	base.Code = &code
+	gone := func() (bool, string) {
+		return procGone(root, ld.pid, ld.st.start), "pid " + strconv.Itoa(ld.pid)
+	}
+	if code == 0 {
 		base.Signal = "SIGTERM"
-		base.TNs = env.Mono()
+		base.TNs = in.env.Mono()
 		var errs []error
 		for _, w := range t.workers() {
 			errs = append(errs, unix.Kill(w.pid, unix.SIGTERM))
 		}
-		return in.afterGroupSignal(ctx, base, errors.Join(errs...), func() (bool, string) {
-			return procGone(root, ld.pid, ld.st.start), "pid " + strconv.Itoa(ld.pid)
-		})
+		return in.afterGroupSignal(ctx, base, errors.Join(errs...), gone)
 	}
-	return fmt.Errorf("fault %q: %w", opts.Kind, ErrUnsupportedFault)
+	control := controlFile(root, t)
+	if control == "" {
+		base.TNs = in.env.Mono()
+		base.Detail = fmt.Sprintf("no knob makes %s exit with code %d (no herosim control file)", in.opts.Service, code)
+		_ = in.emit(base)
+		_ = in.effect(false, base.Detail)
+		return fmt.Errorf("exit %d: %w", code, ErrUnsupportedFault)
+	}
+	base.Detail = "mechanism=control file=" + control
+	base.TNs = in.env.Mono()
+	werr := os.MkdirAll(filepath.Dir(control), 0o755)
+	if werr == nil {
+		werr = os.WriteFile(control, []byte(fmt.Sprintf("exit %d\n", code)), 0o644)
+	}
+	if werr != nil {
+		base.Detail += " error: " + werr.Error()
+	}
+	if err := in.emit(base); err != nil {
+		return err
+	}
+	if werr != nil {
+		return in.effect(false, werr.Error())
+	}
+	ok, d := in.pollFor(ctx, gone)
+	if !ok {
+		// Not obeyed: take the command back so no later start obeys it.
+		_ = os.Remove(control)
+	}
+	return in.effect(ok, d)
 }
 
 func (in *injector) afterGroupSignal(ctx context.Context, fault scenarios.Event, kerr error, cond func() (bool, string)) error {
@@ -383,19 +417,7 @@ func (in *injector) health(ctx context.Context, t target, base scenarios.Event) 
 	if in.opts.Kind == scenarios.FaultHealthError {
 		mode, sig, want = "error", unix.SIGUSR2, ProbeFailed
 	}
-	control := ""
-	for _, m := range t.workers() {
-		if c := flagValue(m.argv, "--control"); c != "" {
-			control = c
-			break
-		}
-		if dir := procEnv(in.opts.Spec.procRoot(), m.pid, "HEROSIM_CONTROL_DIR"); dir != "" {
-			if name := flagValue(m.argv, "--name"); name != "" {
-				control = filepath.Join(dir, name)
-				break
-			}
-		}
-	}
+	control := controlFile(in.opts.Spec.procRoot(), t)
 	var ierr error
 	if control != "" {
 		base.Detail = "mechanism=control file=" + control
@@ -430,6 +452,22 @@ func (in *injector) health(ctx context.Context, t target, base scenarios.Event) 
 		return out == want, out.String() + ": " + detail
 	})
 	return in.effect(ok, d)
+}
+
+// controlFile is the herosim control file of the target's group: --control,
+// else HEROSIM_CONTROL_DIR/<--name>; "" when it has none.
+func controlFile(root string, t target) string {
+	for _, m := range t.workers() {
+		if c := flagValue(m.argv, "--control"); c != "" {
+			return c
+		}
+		if dir := procEnv(root, m.pid, "HEROSIM_CONTROL_DIR"); dir != "" {
+			if name := flagValue(m.argv, "--name"); name != "" {
+				return filepath.Join(dir, name)
+			}
+		}
+	}
+	return ""
 }
 
 // procEnv reads one variable of a process's environment.

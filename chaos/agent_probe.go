@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -192,6 +193,20 @@ type looseStatus struct {
 		Signal *string `json:"signal"`
 		AtMs   int64   `json:"at_ms"`
 	} `json:"last_exit"`
+	Jobs []struct {
+		Name      string     `json:"name"`
+		Trigger   string     `json:"trigger"`
+		LastCheck *lastCheck `json:"last_check"`
+	} `json:"jobs"`
+}
+
+// lastCheck is a check job's last run as zinit reports it. AtMs is the
+// run's start in Unix milliseconds (wall clock), DurationMs its length.
+type lastCheck struct {
+	OK         bool    `json:"ok"`
+	AtMs       int64   `json:"at_ms"`
+	DurationMs int64   `json:"duration_ms"`
+	Error      *string `json:"error"`
 }
 
 // statusPoller polls `zinit status <svc> --json` and reports changes, and
@@ -205,7 +220,89 @@ type statusPoller struct {
 	last      map[string]statusKey
 	lastSent  map[string]int64
 	heartbeat time.Duration // 0: changes only
+	// wall reads the wall clock zinit stamps last_check with (nil: no
+	// check_exit events from last_check).
+	wall func() time.Time
+	// checks is the last last_check seen per service and job; prevT0 is
+	// when the previous successful query of a service started.
+	checks map[string]lastCheck
+	prevT0 map[string]int64
 }
+
+// LastCheckDetail starts the Detail of a check_exit the agent derived from
+// zinit's last_check (PID 0): the harness pairs it with the run it saw, or
+// makes a run of it when the agent missed that run altogether.
+const LastCheckDetail = "zinit last_check"
+
+// checkEvents turns each check job's new last_check into a check_exit
+// event dated on the monotonic clock: zinit stamps the run's start in wall
+// milliseconds, so its end is mapped through the wall and monotonic clocks
+// read together at t1 (ErrNs covers the two truncated milliseconds), and
+// kept within [prevT0, t1], where the query saw it first. DurNs is the
+// run's length (its start is TNs − DurNs); OK and, when the error names
+// them, Code or Signal say how it ended.
+func (sp *statusPoller) checkEvents(svc string, st looseStatus, t0, t1 int64, wallNow time.Time) []scenarios.Event {
+	var out []scenarios.Event
+	for _, j := range st.Jobs {
+		lc := j.LastCheck
+		if lc == nil || (j.Trigger != "" && j.Trigger != "check") {
+			continue
+		}
+		key := svc + "\x00" + j.Name
+		if prev, ok := sp.checks[key]; ok && prev.AtMs == lc.AtMs && prev.OK == lc.OK && prev.DurationMs == lc.DurationMs {
+			continue
+		}
+		if sp.checks == nil {
+			sp.checks = map[string]lastCheck{}
+		}
+		sp.checks[key] = *lc
+		endMs := lc.AtMs + lc.DurationMs
+		// The true end is in [endMs, endMs+2) ms: both values are truncated.
+		t := t1 - (wallNow.UnixNano() - endMs*int64(time.Millisecond)) + int64(time.Millisecond)
+		errNs := int64(time.Millisecond)
+		// zinit records the result when the run ends: after the previous
+		// query that did not show it began, and before this one ended. A
+		// mapping outside that window (the wall clock stepped) gives way
+		// to the window itself.
+		lo := sp.prevT0[svc]
+		switch {
+		case t-errNs > t1 || (lo > 0 && t+errNs < lo):
+			t, errNs = t1, t1-lo
+			if lo == 0 {
+				errNs = t1 - t0
+			}
+		case t > t1:
+			t = t1
+		case lo > 0 && t < lo:
+			t = lo
+		}
+		ok := lc.OK
+		ev := scenarios.Event{TNs: t, ErrNs: errNs, Kind: scenarios.EventCheckExit, Service: svc, Job: j.Name,
+			OK: &ok, DurNs: lc.DurationMs * int64(time.Millisecond),
+			Detail: fmt.Sprintf("%s at_ms=%d duration_ms=%d", LastCheckDetail, lc.AtMs, lc.DurationMs)}
+		switch {
+		case lc.OK:
+			c := 0
+			ev.Code = &c
+		case lc.Error != nil:
+			ev.Detail += ": " + *lc.Error
+			if m := checkCodeRE.FindStringSubmatch(*lc.Error); m != nil {
+				c, _ := strconv.Atoi(m[1])
+				ev.Code = &c
+			} else if m := checkSignalRE.FindStringSubmatch(*lc.Error); m != nil {
+				ev.Signal = m[1]
+			}
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// How the reference zinit words a failed run: "exit code 1", "killed by SIGKILL".
+var (
+	checkCodeRE   = regexp.MustCompile(`\bexit (?:code|status) (\d+)\b`)
+	checkSignalRE = regexp.MustCompile(`\bkilled by (SIG[A-Z0-9]+)\b`)
+)
 
 // listThreshold: above this many services one `zinit list --json` per
 // poll replaces one `zinit status` per service.
@@ -261,6 +358,18 @@ func (sp *statusPoller) step(ctx context.Context, timeout time.Duration) []scena
 	sts, errs, t0, t1 := sp.query(ctx, timeout)
 	if ctx.Err() != nil {
 		return nil
+	}
+	if sp.wall != nil {
+		wallNow := sp.wall()
+		if sp.prevT0 == nil {
+			sp.prevT0 = map[string]int64{}
+		}
+		for _, svc := range sp.services {
+			if errs[svc] == nil {
+				out = append(out, sp.checkEvents(svc, sts[svc], t0, t1, wallNow)...)
+				sp.prevT0[svc] = t0
+			}
+		}
 	}
 	for _, svc := range sp.services {
 		k := statusKey{exitCode: -1}

@@ -31,6 +31,7 @@ const fullScanPeriod = 100 * time.Millisecond
 
 // procStat is what the scanner reads of /proc/<pid>/stat.
 type procStat struct {
+	comm     string // the executable's name (changes at exec)
 	state    byte
 	ppid     int
 	pgid     int
@@ -50,6 +51,9 @@ func parseProcStat(b []byte) (procStat, error) {
 		return procStat{}, errors.New("short stat")
 	}
 	st := procStat{state: f[0][0], exitCode: -1}
+	if j := bytes.IndexByte(b, '('); j >= 0 && j < i {
+		st.comm = string(b[j+1 : i])
+	}
 	var err error
 	if st.ppid, err = strconv.Atoi(f[1]); err != nil {
 		return st, fmt.Errorf("stat ppid: %w", err)
@@ -494,6 +498,29 @@ func (s *procScanner) jobEvent(kind scenarios.EventKind, p *procInfo, t, errNs i
 		PID: p.pid, PGID: p.st.pgid, Cmdline: p.cmdline}
 }
 
+// refreshParent re-reads p's parent when it matched no job yet: a child
+// that matches a job proves its parent has exec'd, and a parent first
+// seen before its exec (still showing its own parent's cmdline) must be
+// recognised before the child, or the child would pass for the
+// incarnation's leader. It returns the parent's spawn when it is one.
+func (s *procScanner) refreshParent(p *procInfo) []scenarios.Event {
+	parent, ok := s.procs[p.st.ppid]
+	if !ok || parent.job >= 0 || parent.exited || p.st.pgid == p.pid {
+		return nil
+	}
+	st, err := s.readStat(parent.pid)
+	if err != nil || st.start != parent.st.start {
+		return nil
+	}
+	parent.st = st
+	parent.argv = s.readCmdline(parent.pid)
+	parent.cmdline = strings.Join(parent.argv, " ")
+	if s.classify(parent) {
+		return []scenarios.Event{s.jobEvent(scenarios.EventSpawn, parent, parent.firstSeen, parent.firstErr)}
+	}
+	return nil
+}
+
 // classify matches a process to a job; it reports whether it is the leader
 // of a new incarnation.
 func (s *procScanner) classify(p *procInfo) bool {
@@ -563,10 +590,17 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 				delete(s.procs, pid)
 				known = false
 			} else {
+				// A process first seen before its exec (showing its
+				// parent's cmdline) that exec'd after the recheck window
+				// (a loaded machine): its comm changed, read it again.
+				execd := p.job < 0 && st.comm != p.st.comm
 				p.st = st
-				if recheck {
+				if recheck || execd {
 					p.argv = s.readCmdline(pid)
 					p.cmdline = strings.Join(p.argv, " ")
+					if s.match(p.argv) >= 0 {
+						out = append(out, s.refreshParent(p)...)
+					}
 					if s.classify(p) {
 						out = append(out, s.jobEvent(scenarios.EventSpawn, p, p.firstSeen, p.firstErr))
 					}
@@ -583,6 +617,9 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 		p.argv = s.readCmdline(pid)
 		p.cmdline = strings.Join(p.argv, " ")
 		s.procs[pid] = p
+		if s.match(p.argv) >= 0 {
+			out = append(out, s.refreshParent(p)...)
+		}
 		if s.classify(p) {
 			t, e := p.firstSeen, p.firstErr
 			if first {

@@ -1,7 +1,9 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 func TestExecMatcher(t *testing.T) {
@@ -43,7 +46,7 @@ func TestParseProcStat(t *testing.T) {
 	line := "4242 (my (odd) name) Z 1 4242 4242 0 -1 4194560 " + strings.Repeat("0 ", 8) + "20 0 1 0 123456 " + strings.Repeat("0 ", 29) + "256\n"
 	st, err := parseProcStat([]byte(line))
 	require.NoError(t, err)
-	assert.Equal(t, procStat{state: 'Z', ppid: 1, pgid: 4242, start: 123456, exitCode: 256}, st)
+	assert.Equal(t, procStat{comm: "my (odd) name", state: 'Z', ppid: 1, pgid: 4242, start: 123456, exitCode: 256}, st)
 	_, err = parseProcStat([]byte("12 (x) S 1"))
 	assert.Error(t, err)
 }
@@ -173,12 +176,35 @@ func TestProcScannerChecksAndPreExecWindow(t *testing.T) {
 	fp.remove(20)
 	require.Equal(t, []string{"check_exit:20"}, kinds(s.step(106*ms1)))
 
-	// A process that keeps a non-matching cmdline past the window is never
-	// re-read as a job.
-	fp.set(30, 1, 30, 'S', 60, -1, "sleep", "100")
+	// Past the window, a process whose executable did not change (same
+	// comm) is not re-read, even if its cmdline was rewritten in place.
+	fp.set(30, 1, 30, 'S', 60, -1, "sh", "-c", "sleep 100")
 	assert.Empty(t, s.step(108*ms1))
 	fp.set(30, 1, 30, 'S', 60, -1, "sh", "-c", mainExec)
 	assert.Empty(t, s.step(108*ms1+int64(recheckWindow)+ms1))
+	assert.Empty(t, s.step(100*ms1+int64(fullScanPeriod)))
+
+	// One that exec'd after the window (a loaded machine: fork and exec
+	// far apart) is seen at the next full scan, dated to when it was
+	// first seen (its fork).
+	fp.set(40, 1, 40, 'R', 70, -1, "zinit", "init")
+	assert.Empty(t, s.step(210*ms1))
+	assert.Empty(t, s.step(210*ms1+int64(recheckWindow)+ms1))
+	fp.set(40, 1, 40, 'S', 70, -1, "sh", "-c", mainExec)
+	evs = s.step(210*ms1 + int64(fullScanPeriod))
+	require.Equal(t, []string{"spawn:40"}, kinds(evs))
+	assert.Equal(t, 210*ms1, evs[0].TNs)
+
+	// Same, but its child shows up before the next full scan: the child
+	// proves the parent exec'd, so the parent is the leader, not the child.
+	fp.set(50, 1, 50, 'R', 80, -1, "zinit", "init")
+	assert.Empty(t, s.step(320*ms1))
+	assert.Empty(t, s.step(320*ms1+int64(recheckWindow)+ms1))
+	fp.set(50, 1, 50, 'S', 80, -1, "sh", "-c", mainExec)
+	fp.set(51, 50, 50, 'S', 81, -1, strings.Fields(mainExec)...)
+	evs = s.step(320*ms1 + int64(recheckWindow) + 2*ms1)
+	require.Equal(t, []string{"spawn:50"}, kinds(evs))
+	assert.Equal(t, 320*ms1, evs[0].TNs)
 }
 
 func TestProcScannerZombiesAndStrays(t *testing.T) {
@@ -333,8 +359,9 @@ func TestStatusPollerUsesListForMany(t *testing.T) {
 func TestFillExitStatusFromZinit(t *testing.T) {
 	three := 3
 	evs := []scenarios.Event{
-		{TNs: 100, Kind: scenarios.EventExit, Service: "s", PID: 1, ErrNs: 2},
-		{TNs: 98, Kind: scenarios.EventStatus, Service: "s", Code: &three, Detail: "last_exit_at_ms=5", ErrNs: 5}, // overlaps the exit
+		{TNs: 100, Kind: scenarios.EventExit, Service: "s", PID: 1, ErrNs: 10},
+		{TNs: 95, Kind: scenarios.EventStatus, Service: "s", Code: &three, Detail: "last_exit_at_ms=5", ErrNs: 1}, // overlaps the exit
+		{TNs: 97, Kind: scenarios.EventProbe, Service: "s"},                                                       // not an exit: does not end the search
 		{TNs: 200, Kind: scenarios.EventExit, Service: "s", PID: 2, Signal: "SIGKILL"},                            // read by the agent itself
 		{TNs: 210, Kind: scenarios.EventStatus, Service: "s", Signal: "SIGTERM", Detail: "last_exit_at_ms=6"},
 		{TNs: 300, Kind: scenarios.EventExit, Service: "s", PID: 3},
@@ -354,4 +381,211 @@ func TestFillExitStatusFromZinit(t *testing.T) {
 	assert.Equal(t, "SIGKILL", byPID[2].Signal, "what the agent read is kept")
 	assert.Nil(t, byPID[3].Code, "no new last exit reported: stays unknown")
 	assert.Empty(t, byPID[3].Signal)
+}
+
+func TestInjectExitCodeThroughControlFile(t *testing.T) {
+	fp := newFakeProc(t)
+	ctl := filepath.Join(t.TempDir(), "ctl", "svc")
+	execLine := mainExec + " --control " + ctl
+	argv := strings.Fields(execLine)
+	fp.set(50, 1, 50, 'S', 777, -1, argv...)
+	spec := AgentSpec{Proc: fp.root, Jobs: []AgentJob{{Service: "svc", Job: "main", Trigger: "start", Exec: execLine}}}
+	mono := int64(0)
+	env := InjectEnv{Mono: func() int64 { mono += ms1; return mono },
+		Exec: func(context.Context, []string) ([]byte, error) { return nil, errors.New("no zinit here") }}
+
+	// The fake herosim obeys the command: it exits with the code written.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if b, err := os.ReadFile(ctl); err == nil && strings.TrimSpace(string(b)) == "exit 3" {
+				_ = os.Remove(ctl)
+				fp.set(50, 1, 50, 'Z', 777, 3<<8, argv...)
+				return
+			}
+		}
+	}()
+	var out bytes.Buffer
+	err := RunInject(context.Background(), InjectOptions{Kind: scenarios.FaultExit, Service: "svc", Code: 3, Spec: spec,
+		EffectTimeout: 5 * time.Second}, &out, env)
+	close(stop)
+	<-done
+	require.NoError(t, err)
+	var evs []scenarios.Event
+	require.NoError(t, ReadEvents(&out, func(e scenarios.Event) { evs = append(evs, e) }))
+	require.Len(t, evs, 2)
+	assert.Equal(t, scenarios.EventFault, evs[0].Kind)
+	require.NotNil(t, evs[0].Code)
+	assert.Equal(t, 3, *evs[0].Code)
+	assert.Empty(t, evs[0].Signal, "no signal involved")
+	assert.Contains(t, evs[0].Detail, "mechanism=control")
+	assert.Equal(t, scenarios.EventEffect, evs[1].Kind)
+	require.NotNil(t, evs[1].OK)
+	assert.True(t, *evs[1].OK, evs[1].Detail)
+
+	// No control file: unsupported, and said so.
+	fp.set(60, 1, 60, 'S', 888, -1, strings.Fields(mainExec)...)
+	spec.Jobs[0].Exec = mainExec
+	out.Reset()
+	err = RunInject(context.Background(), InjectOptions{Kind: scenarios.FaultExit, Service: "svc", Code: 3, Spec: spec,
+		EffectTimeout: time.Second}, &out, env)
+	require.ErrorIs(t, err, ErrUnsupportedFault)
+	evs = nil
+	require.NoError(t, ReadEvents(&out, func(e scenarios.Event) { evs = append(evs, e) }))
+	require.Len(t, evs, 2)
+	assert.False(t, *evs[1].OK)
+	assert.Contains(t, evs[1].Detail, "no knob")
+}
+
+func TestViewOfFallsBackOnStatusAndProbe(t *testing.T) {
+	yes, no := true, false
+	evs := []scenarios.Event{
+		{TNs: 1, Kind: scenarios.EventProbe, Service: "s", OK: &no},
+		{TNs: 2, Kind: scenarios.EventStatus, Service: "s", State: "running"},
+	}
+	v := viewOf(evs, "s", "main")
+	assert.True(t, v.running, "no process matched: zinit's word")
+	assert.False(t, v.healthy)
+	evs = append(evs, scenarios.Event{TNs: 3, Kind: scenarios.EventProbe, Service: "s", OK: &yes})
+	v = viewOf(evs, "s", "main")
+	assert.True(t, v.running)
+	assert.True(t, v.healthy, "a passing probe counts when no process was matched")
+	// With a process seen, the probe must come after its spawn.
+	evs = append(evs, scenarios.Event{TNs: 4, Kind: scenarios.EventSpawn, Service: "s", Job: "main", PID: 9})
+	v = viewOf(evs, "s", "main")
+	assert.True(t, v.running)
+	assert.False(t, v.healthy)
+}
+
+func TestStatusPollerCheckEventsFromLastCheck(t *testing.T) {
+	// zinit's wall clock reads 1_000_000 ms when the agent's monotonic
+	// clock reads 50 s; queries end at 49.90, 49.95, 50.00 and 50.05 s and
+	// take 2 ms each.
+	answers := []string{
+		`{"name":"svc","state":"running","pid":10,"restarts":0,"jobs":[{"name":"check","trigger":"check","last_check":null}]}`,
+		`{"name":"svc","state":"running","pid":10,"restarts":0,"jobs":[{"name":"main","trigger":"start","last_check":null},` +
+			`{"name":"check","trigger":"check","last_check":{"ok":false,"at_ms":999900,"duration_ms":1,"error":"exit code 1"}}]}`,
+		`{"name":"svc","state":"restarting","pid":null,"restarts":0,"jobs":[{"name":"check","trigger":"check","last_check":{"ok":false,"at_ms":999900,"duration_ms":1,"error":"exit code 1"}}]}`,
+		`{"name":"svc","state":"running","pid":11,"restarts":1,"jobs":[{"name":"check","trigger":"check","last_check":{"ok":true,"at_ms":1000010,"duration_ms":5,"error":null}}]}`,
+	}
+	i := 0
+	var mono int64
+	sp := &statusPoller{cli: "zinit", services: []string{"svc"}, last: map[string]statusKey{},
+		mono: func() int64 { mono += ms1; return mono },
+		wall: func() time.Time { return time.UnixMilli(1_000_000).Add(time.Duration(mono - 50_000*ms1)) },
+		exec: func(context.Context, []string) ([]byte, error) { i++; return []byte(answers[i-1]), nil }}
+	var checks []scenarios.Event
+	for k := range answers {
+		mono = 49_900*ms1 + int64(k)*50*ms1 - 2*ms1
+		for _, e := range sp.step(context.Background(), time.Second) {
+			if e.Kind == scenarios.EventCheckExit {
+				checks = append(checks, e)
+			}
+		}
+	}
+	require.Len(t, checks, 2, "one event per new last_check")
+	f := checks[0]
+	assert.Equal(t, 0, f.PID)
+	assert.Equal(t, "check", f.Job)
+	require.NotNil(t, f.OK)
+	assert.False(t, *f.OK)
+	require.NotNil(t, f.Code)
+	assert.Equal(t, 1, *f.Code)
+	// It ended at wall 999_901 ms = 49.901 s, known to the truncated
+	// millisecond of both values: [49.901, 49.903).
+	assert.Equal(t, 49_902*ms1, f.TNs)
+	assert.Equal(t, ms1, f.ErrNs)
+	assert.Equal(t, ms1, f.DurNs)
+	assert.True(t, strings.HasPrefix(f.Detail, LastCheckDetail), f.Detail)
+	p := checks[1]
+	require.NotNil(t, p.Code)
+	assert.Equal(t, 0, *p.Code)
+	assert.Equal(t, 50_016*ms1, p.TNs)
+}
+
+func TestStatusPollerCheckEventClockStep(t *testing.T) {
+	// A wall clock that jumped: the mapping falls outside the window the
+	// queries give, so the window itself is the measurement.
+	wall := time.UnixMilli(5_000_000)
+	answers := []string{
+		`{"name":"svc","state":"running","restarts":0,"jobs":[]}`,
+		`{"name":"svc","state":"running","restarts":0,"jobs":[{"name":"check","last_check":{"ok":true,"at_ms":1000,"duration_ms":3}}]}`,
+	}
+	i := 0
+	t0s := []int64{100 * ms1, 200 * ms1}
+	calls := 0
+	sp := &statusPoller{cli: "zinit", services: []string{"svc"}, last: map[string]statusKey{},
+		mono: func() int64 { calls++; return t0s[(calls-1)/2] + int64((calls-1)%2)*ms1 },
+		wall: func() time.Time { return wall },
+		exec: func(context.Context, []string) ([]byte, error) { i++; return []byte(answers[i-1]), nil }}
+	sp.step(context.Background(), time.Second)
+	var got []scenarios.Event
+	for _, e := range sp.step(context.Background(), time.Second) {
+		if e.Kind == scenarios.EventCheckExit {
+			got = append(got, e)
+		}
+	}
+	require.Len(t, got, 1)
+	assert.Equal(t, 201*ms1, got[0].TNs, "dated at the query that saw it")
+	assert.Equal(t, 101*ms1, got[0].ErrNs, "back to the previous query's start")
+}
+
+func TestFillCheckStatusFromLastCheck(t *testing.T) {
+	one, zero := 1, 0
+	no, yes := false, true
+	evs := []scenarios.Event{
+		// A run the agent saw, without its exit code; zinit says it passed.
+		{TNs: 1000 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventCheckSpawn, Service: "s", Job: "check", PID: 40},
+		{TNs: 1010 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventCheckExit, Service: "s", Job: "check", PID: 40},
+		{TNs: 1008 * ms1, ErrNs: ms1, DurNs: 9 * ms1, Kind: scenarios.EventCheckExit, Service: "s", Job: "check", OK: &yes, Code: &zero,
+			Detail: LastCheckDetail + " at_ms=1 duration_ms=9"},
+		// Another kind of event between them does not end the search.
+		{TNs: 1009*ms1 + ms1/2, Kind: scenarios.EventProbe, Service: "s", OK: &yes},
+		// A 1 ms run the agent missed; zinit says exit code 1.
+		{TNs: 2001 * ms1, ErrNs: ms1, DurNs: ms1, Kind: scenarios.EventCheckExit, Service: "s", Job: "check", OK: &no, Code: &one,
+			Detail: LastCheckDetail + " at_ms=2 duration_ms=1: exit code 1"},
+		{TNs: 2003 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventExit, Service: "s", Job: "main", PID: 10, Signal: "SIGKILL"},
+	}
+	sortEvents(evs)
+	out := fillCheckStatus(evs)
+	var runs []scenarios.Event
+	for _, e := range out {
+		if e.Kind == scenarios.EventCheckSpawn || e.Kind == scenarios.EventCheckExit {
+			runs = append(runs, e)
+		}
+	}
+	require.Len(t, runs, 4, "the derived event of the seen run is merged, the missed run is made whole")
+	assert.Equal(t, 40, runs[1].PID)
+	require.NotNil(t, runs[1].Code)
+	assert.Equal(t, 0, *runs[1].Code)
+	assert.Equal(t, 1010*ms1, runs[1].TNs, "the agent's own timing is kept")
+	assert.Contains(t, runs[1].Detail, LastCheckDetail)
+	assert.Equal(t, scenarios.EventCheckSpawn, runs[2].Kind)
+	assert.Less(t, runs[2].PID, 0, "a run nobody saw has no pid")
+	assert.Equal(t, runs[2].PID, runs[3].PID)
+	assert.Equal(t, 2000*ms1, runs[2].TNs)
+	assert.Equal(t, 2001*ms1, runs[3].TNs)
+	assert.Equal(t, ms1, runs[3].ErrNs)
+	require.NotNil(t, runs[3].Code)
+	assert.Equal(t, 1, *runs[3].Code)
+
+	// The oracle attributes the kill to that check.
+	m := JobModel{Service: "s", Restart: zinit.RestartOnFailure, RestartDelay: 250 * time.Millisecond, HasCheck: true,
+		Interval: 900 * time.Millisecond, Timeout: 500 * time.Millisecond, StartJob: "main", CheckJob: "check"}
+	all := append([]scenarios.Event{{TNs: 100 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventSpawn, Service: "s", Job: "main", PID: 10}}, out...)
+	sortEvents(all)
+	tl := buildTimeline(JudgeInput{Model: m, Events: all, Params: DefaultOracleParams(0.05), End: 3 * time.Second})
+	require.Len(t, tl.incs, 1)
+	assert.Equal(t, causeCheck, tl.incs[0].cause)
+	assert.Equal(t, 2, len(tl.runs))
+	assert.True(t, tl.runPassed(tl.runs[0]))
 }

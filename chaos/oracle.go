@@ -20,7 +20,11 @@ import (
 //     model has none, as for legacy services) are the service's main
 //     processes, paired by PID; exit carries Code or Signal ("SIGKILL") when
 //     known.
-//   - check_spawn/check_exit are check-job processes, paired by PID.
+//   - check_spawn/check_exit are check-job processes, paired by PID;
+//     check_exit carries Code or Signal when known, and OK when the
+//     supervisor reported the run (a run only the supervisor reported, too
+//     short for the agent to see, comes as a pair with a negative PID and
+//     the error of that report's dating).
 //   - fault is followed by an effect of the same Fault name with OK=true once
 //     the effect was seen (OK=false with Detail when the probe gave up), and
 //     by a revert for reversible faults.

@@ -301,6 +301,23 @@ func judgeRecover(t *timeline) scenarios.InvariantCheck {
 			break
 		}
 	}
+	// A reload must leave the target alone: it changes only what came from
+	// changed config files, and the harness changed none (services added
+	// with zinit add are never touched). The pid that ran before it must
+	// still run at the end; a restart or a removal fails.
+	if f.kind == scenarios.FaultReload && old != nil {
+		c.Expected = "the same pid keeps running through the reload and answers a probe after it"
+		if old.exited {
+			c.Verdict = scenarios.VerdictFail
+			what := "stopped"
+			if spawn != nil {
+				what = fmt.Sprintf("restarted (new pid %d %s after it)", spawn.pid, fmtNs(spawn.spawn-f.at))
+			}
+			c.Reason = fmt.Sprintf("the reload %s the service: pid %d ended by %s %s after it", what, old.pid, old.describe(), fmtNs(old.exit-f.at))
+			c.Observed = c.Reason
+			return c
+		}
+	}
 	// A reload or a supervisor restart need not touch the target: living
 	// through it and answering afterwards is a recovery too.
 	if survivable(f.kind) && old != nil && !old.exited {

@@ -147,6 +147,13 @@ func scen(recover bool, faults ...scenarios.FaultKind) scenarios.Scenario {
 	return s
 }
 
+// reloadScen is the catalogue's reload-keeps-job-services as judged.
+func reloadScen() scenarios.Scenario {
+	s := scen(true, scenarios.FaultReload)
+	s.Expect.Invariants = []string{"C1"}
+	return s
+}
+
 type oracleCase struct {
 	name     string
 	scenario scenarios.Scenario
@@ -614,6 +621,31 @@ func TestJudgeInvariants(t *testing.T) {
 				b.probe(1500, true)
 			}, endMs: 8000, verdict: P, checks: map[string]scenarios.Verdict{"recover": P},
 			reason: "pid 101 kept running through the reload, healthy after 500 ms"},
+		{name: "reload restarts the migrated service", scenario: reloadScen(), model: withCheck(migrated(zinit.RestartOnFailure, 250, 20), 3000, 1500),
+			build: func(b *tl) {
+				p := b.spawn(0)
+				b.probe(500, true).status(600, "running", 0, "")
+				b.fault(1000, scenarios.FaultReload).killed(1010, p, "SIGTERM")
+				b.spawn(1030)
+				b.probe(1200, true).status(1300, "running", 0, "")
+			}, endMs: 3000, verdict: F, checks: map[string]scenarios.Verdict{"recover": F, "C1": P},
+			reason: "the reload restarted (new pid 102 30 ms after it) the service: pid 101 ended by SIGTERM 10 ms after it"},
+		{name: "reload drops the migrated service", scenario: reloadScen(), model: withCheck(migrated(zinit.RestartOnFailure, 250, 20), 3000, 1500),
+			build: func(b *tl) {
+				p := b.spawn(0)
+				b.probe(500, true).status(600, "running", 0, "")
+				b.fault(1000, scenarios.FaultReload).exit(1010, p, 0)
+				b.probe(1200, false)
+			}, endMs: 3000, verdict: F, checks: map[string]scenarios.Verdict{"recover": F},
+			reason: "the reload stopped the service: pid 101 ended by exit 0 10 ms after it"},
+		{name: "reload keeps the migrated service", scenario: reloadScen(), model: withCheck(migrated(zinit.RestartOnFailure, 250, 20), 3000, 1500),
+			build: func(b *tl) {
+				b.spawn(0)
+				b.probe(500, true).status(600, "running", 0, "")
+				b.fault(1000, scenarios.FaultReload)
+				b.probe(1200, true).status(1300, "running", 0, "")
+			}, endMs: 2100, verdict: P, checks: map[string]scenarios.Verdict{"recover": P, "C1": P},
+			absent: []string{"S1", "R3"}},
 
 		// S1 / P1 / C1
 		{name: "S1 stray from the old group", scenario: scen(true, scenarios.FaultKill), model: onFail,

@@ -91,6 +91,7 @@ type checkRun struct {
 	ended    bool
 	code     *int
 	signal   string
+	ok       *bool // the supervisor's word on the run (zinit's last_check), when known
 }
 
 type faultEv struct {
@@ -239,7 +240,7 @@ func buildTimeline(in JudgeInput) *timeline {
 				continue
 			}
 			delete(openRuns, ev.PID)
-			r.ended, r.end, r.endErr, r.code, r.signal = true, ev.TNs, ev.ErrNs, ev.Code, ev.Signal
+			r.ended, r.end, r.endErr, r.code, r.signal, r.ok = true, ev.TNs, ev.ErrNs, ev.Code, ev.Signal, ev.OK
 		case scenarios.EventFault:
 			k := scenarios.FaultKind(ev.Fault)
 			f := &faultEv{idx: len(t.faults), kind: k, ev: ev, at: ev.TNs, err: ev.ErrNs, code: ev.Code, declaredIdx: -1}
@@ -564,6 +565,10 @@ func (t *timeline) runFailure(r *checkRun) (int64, bool) {
 		}
 	}
 	if r.ended && r.signal == "" && r.code != nil && *r.code != 0 {
+		return r.end, true
+	}
+	// The supervisor said the run failed, in words that name no code.
+	if r.ended && r.signal == "" && r.code == nil && r.ok != nil && !*r.ok {
 		return r.end, true
 	}
 	return 0, false

@@ -470,7 +470,7 @@ func (a *attempt) execute(ctx context.Context) (verdict scenarios.Verdict, reaso
 	// Faults.
 	a.progress(PhaseFault)
 	rng := mrand.New(mrand.NewPCG(uint64(a.t.seed), uint64(a.t.attempt)))
-	lastKind := scenarios.FaultKind("")
+	var last *scenarios.Fault
 	for i, f := range sc.Faults {
 		if err := a.obs.waitFor(ctx, r.Clock, a.whenTimeout(), fmt.Sprintf("fault %d when %q", i+1, when(f)), a.condition(when(f))); err != nil {
 			if ctx.Err() != nil || errors.Is(err, ErrAgentGone) {
@@ -499,12 +499,12 @@ func (a *attempt) execute(ctx context.Context) (verdict scenarios.Verdict, reaso
 			}
 			return scenarios.VerdictError, fmt.Sprintf("fault %d (%s): %v", i+1, f.Kind, err), nil, 0
 		}
-		lastKind = f.Kind
+		last = &sc.Faults[i]
 	}
 
 	// Observe.
 	a.progress(PhaseObserve)
-	if err := a.sleep(ctx, a.observeWindow(lastKind)); err != nil {
+	if err := a.sleep(ctx, a.observeWindow(last)); err != nil {
 		return scenarios.VerdictError, err.Error(), nil, 0
 	}
 	a.runReverts(ctx)
@@ -756,7 +756,58 @@ func (a *attempt) rebase(raw []scenarios.Event) []scenarios.Event {
 	}
 	sortEvents(out)
 	fillExitStatus(out)
-	return out
+	return fillCheckStatus(out)
+}
+
+// pairHorizon bounds how far past a report pairReports looks for the
+// event it reports (events are sorted by time, not by their lower bound).
+const pairHorizon = 10 * time.Second
+
+// pairReports pairs zinit's reports of outcomes with the events the agent
+// saw of them. Each report (report gives its group, such as a service, and
+// the id of the outcome it names) that names a new outcome for its group
+// is paired with the latest event of that group (target) that began no
+// later than the report's upper bound (TNs+ErrNs), came after the event
+// paired with the group's previous report, and that near accepts (nil:
+// any; it gets both indices). apply gets the report's index and the
+// paired event's, or -1 when there is none. evs must be sorted.
+func pairReports(evs []scenarios.Event, report func(scenarios.Event) (group, id string, ok bool),
+	target func(scenarios.Event) (group string, ok bool), near func(r, x int) bool, apply func(r, x int)) {
+	lastID := map[string]string{}
+	paired := map[string]int{} // group → index of the last event paired
+	for i := range evs {
+		g, id, ok := report(evs[i])
+		if !ok || id == lastID[g] {
+			continue
+		}
+		lastID[g] = id
+		r := evs[i]
+		from, ok := paired[g]
+		if !ok {
+			from = -1
+		}
+		pick := -1
+		for j := from + 1; j < len(evs); j++ {
+			x := evs[j]
+			if x.TNs > r.TNs+r.ErrNs+int64(pairHorizon) {
+				break
+			}
+			xg, ok := target(x)
+			if !ok || xg != g || j == i {
+				continue // other events (probes, statuses) do not end the search
+			}
+			if x.TNs-x.ErrNs > r.TNs+r.ErrNs {
+				break
+			}
+			if near == nil || near(i, j) {
+				pick = j
+			}
+		}
+		if pick >= 0 {
+			paired[g] = pick
+		}
+		apply(i, pick)
+	}
 }
 
 // fillExitStatus completes exit events whose code or signal the agent
@@ -767,47 +818,116 @@ func (a *attempt) rebase(raw []scenarios.Event) []scenarios.Event {
 // code-less exits stay unknown. The event's Detail says where the code
 // came from. evs must be sorted.
 func fillExitStatus(evs []scenarios.Event) {
-	lastAt := map[string]string{}
-	filled := map[string]int{} // service → index of the last exit filled
-	for i := range evs {
-		st := evs[i]
-		if st.Kind != scenarios.EventStatus || (st.Code == nil && st.Signal == "") {
-			continue
-		}
-		at := detailFields(st.Detail)["last_exit_at_ms"]
-		if at == "" || at == lastAt[st.Service] {
-			continue
-		}
-		lastAt[st.Service] = at
-		pick := -1
-		from, ok := filled[st.Service]
-		if !ok {
-			from = -1
-		}
-		for j := from + 1; j < len(evs); j++ {
-			x := evs[j]
-			if x.TNs-x.ErrNs > st.TNs+st.ErrNs {
-				break
+	pairReports(evs,
+		func(e scenarios.Event) (string, string, bool) {
+			if e.Kind != scenarios.EventStatus || (e.Code == nil && e.Signal == "") {
+				return "", "", false
 			}
-			if x.Kind == scenarios.EventExit && x.Service == st.Service {
-				pick = j
+			at := detailFields(e.Detail)["last_exit_at_ms"]
+			return e.Service, at, at != ""
+		},
+		func(e scenarios.Event) (string, bool) { return e.Service, e.Kind == scenarios.EventExit },
+		nil,
+		func(r, x int) {
+			if x < 0 {
+				return
 			}
-		}
-		if pick < 0 {
-			continue
-		}
-		filled[st.Service] = pick
-		x := &evs[pick]
-		if x.Code != nil || x.Signal != "" {
-			continue // the agent read it itself
-		}
-		if st.Code != nil {
-			c := *st.Code
-			x.Code = &c
-		}
-		x.Signal = st.Signal
-		x.Detail = strings.TrimSpace(x.Detail + " exit status from zinit status")
+			st, ex := evs[r], &evs[x]
+			if ex.Code != nil || ex.Signal != "" {
+				return // the agent read it itself
+			}
+			if st.Code != nil {
+				c := *st.Code
+				ex.Code = &c
+			}
+			ex.Signal = st.Signal
+			ex.Detail = strings.TrimSpace(ex.Detail + " exit status from zinit status")
+		})
+}
+
+// checkPairSlack widens the match between a run zinit reported and one
+// the agent saw: zinit dates a run from after its fork to its reaping, the
+// agent from its exec to its exit. Runs of one job are an interval apart.
+const checkPairSlack = 20 * time.Millisecond
+
+// fillCheckStatus merges the check_exit events the agent derived from
+// zinit's last_check (PID 0, Detail LastCheckDetail) with the check runs
+// it saw, the way fillExitStatus completes exits: a derived event that
+// overlaps a run the agent saw completes that run's exit (OK, and the code
+// or signal when the agent could not read them) and is dropped; one that
+// overlaps none (a run too short for the agent's poll) becomes a run of
+// its own, a check_spawn and check_exit pair with a negative PID, dated
+// with the derived event's error. evs must be sorted; the result is too.
+func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
+	derived := func(e scenarios.Event) bool {
+		return e.Kind == scenarios.EventCheckExit && e.PID == 0 && strings.HasPrefix(e.Detail, LastCheckDetail)
 	}
+	spawnAt := map[int]int64{} // index of an observed check_exit → its run's spawn (lower bound)
+	open := map[int]int64{}
+	for i, e := range evs {
+		switch {
+		case e.Kind == scenarios.EventCheckSpawn:
+			open[e.PID] = e.TNs - e.ErrNs
+		case e.Kind == scenarios.EventCheckExit && !derived(e):
+			if t, ok := open[e.PID]; ok {
+				spawnAt[i] = t
+				delete(open, e.PID)
+			}
+		}
+	}
+	drop := map[int]bool{}
+	var add []scenarios.Event
+	synthetic := 0
+	pairReports(evs,
+		func(e scenarios.Event) (string, string, bool) {
+			return e.Service + "\x00" + e.Job, e.Detail, derived(e)
+		},
+		func(e scenarios.Event) (string, bool) {
+			return e.Service + "\x00" + e.Job, e.Kind == scenarios.EventCheckExit && !derived(e)
+		},
+		func(ri, xi int) bool {
+			r, x := evs[ri], evs[xi]
+			slack := max(int64(checkPairSlack), r.ErrNs)
+			lo, hi := r.TNs-r.DurNs-r.ErrNs-slack, r.TNs+r.ErrNs+slack
+			spawn, ok := spawnAt[xi]
+			if !ok {
+				spawn = x.TNs - x.ErrNs
+			}
+			return spawn <= hi && x.TNs >= lo
+		},
+		func(r, x int) {
+			d := evs[r]
+			drop[r] = true
+			if x >= 0 {
+				ex := &evs[x]
+				if ex.Code == nil && ex.Signal == "" {
+					ex.Code, ex.Signal = d.Code, d.Signal
+				}
+				ex.OK = d.OK
+				ex.Detail = strings.TrimSpace(ex.Detail + " exit status from " + LastCheckDetail)
+				return
+			}
+			synthetic++
+			pid := -synthetic
+			detail := "not seen by the agent; from " + strings.TrimPrefix(d.Detail, LastCheckDetail+" ")
+			add = append(add,
+				scenarios.Event{TNs: d.TNs - d.DurNs, ErrNs: d.ErrNs + int64(time.Millisecond), Kind: scenarios.EventCheckSpawn,
+					Service: d.Service, Job: d.Job, PID: pid, Detail: detail},
+				scenarios.Event{TNs: d.TNs, ErrNs: d.ErrNs, Kind: scenarios.EventCheckExit, Service: d.Service, Job: d.Job,
+					PID: pid, Code: d.Code, Signal: d.Signal, OK: d.OK, DurNs: d.DurNs, Detail: detail})
+		})
+	if len(drop) == 0 {
+		return evs
+	}
+	out := make([]scenarios.Event, 0, len(evs)-len(drop)+len(add))
+	for i, e := range evs {
+		if !drop[i] {
+			out = append(out, e)
+		}
+	}
+	out = append(out, add...)
+	sortEvents(out)
+	return out
 }
 
 // judge runs the oracle: on the target, or for a fleet-wide scenario on
@@ -963,9 +1083,12 @@ func (a *attempt) whenTimeout() time.Duration {
 }
 
 // expectedRecovery is how long after a fault the model says the target
-// needs to act and come back.
-func (a *attempt) expectedRecovery(k scenarios.FaultKind) time.Duration {
+// needs to act and come back. A start made once the target gave up
+// (`when: failed`: it was crash-looping) runs the whole loop again: 1 + N
+// spawns, each d after the previous crash, before it gives up again.
+func (a *attempt) expectedRecovery(f scenarios.Fault) time.Duration {
 	m := a.model
+	k := f.Kind
 	if m.Restart == zinit.RestartNever {
 		if m.HasCheck && (k == scenarios.FaultHang || k == scenarios.FaultHealthHang || k == scenarios.FaultHealthError || k == scenarios.FaultSocket) {
 			return m.Interval + m.Timeout
@@ -973,6 +1096,9 @@ func (a *attempt) expectedRecovery(k scenarios.FaultKind) time.Duration {
 		return 0
 	}
 	d := m.RestartDelay
+	if k == scenarios.FaultStart && f.When == "failed" && m.MaxRestarts > 0 {
+		return time.Duration(m.MaxRestarts+1) * (d + a.inj.CrashMinAge)
+	}
 	switch k {
 	case scenarios.FaultKill, scenarios.FaultExit, scenarios.FaultStart, scenarios.FaultReload:
 		return d
@@ -998,14 +1124,17 @@ func (a *attempt) expectedRecovery(k scenarios.FaultKind) time.Duration {
 	return 0
 }
 
-// observeWindow is how long to observe after the last fault: the scenario's
-// observe_ms, else the expected recovery plus slack plus the quiet window.
-func (a *attempt) observeWindow(last scenarios.FaultKind) time.Duration {
+// observeWindow is how long to observe after the last fault (nil: none
+// was injected): the scenario's observe_ms, else the expected recovery
+// plus slack plus the quiet window.
+func (a *attempt) observeWindow(last *scenarios.Fault) time.Duration {
 	if a.t.sc.ObserveMs > 0 {
 		return ScaleDuration(time.Duration(a.t.sc.ObserveMs)*time.Millisecond, a.r.TimeScale)
 	}
-	exp := a.expectedRecovery(last)
-	if last == "" {
+	var exp time.Duration
+	if last != nil {
+		exp = a.expectedRecovery(*last)
+	} else {
 		// No fault: the scenario watches the service on its own (a crash
 		// loop, a oneshot); give it room for its whole restart budget.
 		m := a.model
@@ -1019,13 +1148,13 @@ func (a *attempt) observeWindow(last scenarios.FaultKind) time.Duration {
 // monkey's run, and the observation window.
 func (a *attempt) physicalMin() time.Duration {
 	var d time.Duration
-	last := scenarios.FaultKind("")
-	for _, f := range a.t.sc.Faults {
+	var last *scenarios.Fault
+	for i, f := range a.t.sc.Faults {
 		d += ScaleDuration(time.Duration(f.DelayMs)*time.Millisecond, a.r.TimeScale)
 		if f.Kind == scenarios.FaultMonkey {
 			d += ScaleDuration(time.Duration(f.DurationMs)*time.Millisecond, a.r.TimeScale)
 		}
-		last = f.Kind
+		last = &a.t.sc.Faults[i]
 	}
 	return d + a.observeWindow(last)
 }

@@ -149,6 +149,7 @@ type serviceView struct {
 // for any job of the service).
 func viewOf(evs []scenarios.Event, svc, startJob string) serviceView {
 	var v serviceView
+	probeOK := false // the latest probe after the latest spawn passed
 	for _, e := range evs {
 		if e.Service != svc {
 			continue
@@ -158,7 +159,7 @@ func viewOf(evs []scenarios.Event, svc, startJob string) serviceView {
 			if startJob != "" && e.Job != startJob {
 				continue
 			}
-			v.running, v.lastSpawnT, v.seenProcess, v.pid, v.healthy = true, e.TNs, true, e.PID, false
+			v.running, v.lastSpawnT, v.seenProcess, v.pid, v.healthy, probeOK = true, e.TNs, true, e.PID, false, false
 		case scenarios.EventExit:
 			if startJob != "" && e.Job != startJob {
 				continue
@@ -169,7 +170,8 @@ func viewOf(evs []scenarios.Event, svc, startJob string) serviceView {
 			v.lastExitT, v.seenProcess, v.healthy = e.TNs, true, false
 		case scenarios.EventProbe:
 			if e.TNs >= v.lastSpawnT && e.OK != nil {
-				v.healthy = *e.OK && v.running
+				probeOK = *e.OK
+				v.healthy = probeOK && v.running
 			}
 		case scenarios.EventStatus:
 			v.state = e.State
@@ -177,8 +179,8 @@ func viewOf(evs []scenarios.Event, svc, startJob string) serviceView {
 	}
 	if !v.seenProcess && v.state == "running" {
 		// No process matched (e.g. an exec the agent cannot recognise):
-		// fall back on the supervisor's word.
-		v.running = true
+		// fall back on the supervisor's word, and on the probe.
+		v.running, v.healthy = true, probeOK
 	}
 	return v
 }

@@ -10,7 +10,11 @@
 //	herosim oneshot --name NAME [--exit-code N] [--ledger FILE]
 //	herosim version
 //
-// Environment: HEROSIM_FAULT=hang|error sets the initial health mode.
+// Environment: HEROSIM_FAULT=hang|error sets the initial health mode;
+// HEROSIM_CONTROL_DIR, when --control is not given, makes the control file
+// HEROSIM_CONTROL_DIR/<name>. The control file holds ok, hang or error (the
+// health mode, read at each request) or "exit N" (exit with code N within
+// 50 ms; the file is removed so the next start runs normally).
 // SIGTERM and SIGINT end serve with exit code 0.
 package main
 
@@ -22,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -74,7 +79,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.ExitCode, "exit-code", 1, "exit code of a crash (--crash-after, --crash-loop)")
 	fs.DurationVar(&cfg.CrashAfter, "crash-after", 0, "exit with --exit-code after this long")
 	fs.BoolVar(&cfg.CrashLoop, "crash-loop", false, "exit with --exit-code at once, every start")
-	fs.StringVar(&cfg.Control, "control", "", "file whose content (ok, hang, error) sets the health mode at each request")
+	fs.StringVar(&cfg.Control, "control", "", "file whose content sets the health mode (ok, hang, error) or asks for an exit (exit N); default $HEROSIM_CONTROL_DIR/<name>")
 	fs.StringVar(&hangSig, "health-hang-signal", "USR1", "signal that toggles health hang")
 	fs.StringVar(&errSig, "health-error-signal", "USR2", "signal that toggles health error")
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +88,9 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	var errs []error
 	if cfg.Name == "" {
 		errs = append(errs, errors.New("--name is required"))
+	}
+	if dir := os.Getenv("HEROSIM_CONTROL_DIR"); cfg.Control == "" && dir != "" && cfg.Name != "" {
+		cfg.Control = filepath.Join(dir, cfg.Name)
 	}
 	if cfg.Socket == "" {
 		errs = append(errs, errors.New("--socket is required"))

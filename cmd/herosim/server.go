@@ -40,6 +40,23 @@ func (m Mode) String() string {
 	return fmt.Sprintf("mode(%d)", int(m))
 }
 
+// controlExit reads an "exit N" command from a control file's content:
+// herosim then exits with code N (0 is a clean exit).
+func controlExit(b []byte) (code int, ok bool) {
+	f := strings.Fields(string(b))
+	if len(f) != 2 || strings.ToLower(f[0]) != "exit" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil || n < 0 || n > 255 {
+		return 0, false
+	}
+	return n, true
+}
+
+// controlPoll is how often serve reads the control file for an exit command.
+const controlPoll = 50 * time.Millisecond
+
 func parseMode(s string) (Mode, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "", "ok":
@@ -62,7 +79,7 @@ type Config struct {
 	ExitCode    int
 	CrashAfter  time.Duration
 	CrashLoop   bool
-	Control     string
+	Control     string // control file: ok, hang, error (health mode), or exit N
 	HangSignal  syscall.Signal
 	ErrorSignal syscall.Signal
 	InitialMode Mode
@@ -131,6 +148,29 @@ func Serve(ctx context.Context, cfg Config, sigs <-chan os.Signal, now func() ti
 		defer t.Stop()
 		crash = t.C
 	}
+	// An "exit N" in the control file is obeyed within controlPoll, with no
+	// signal involved; the command is consumed so the next start runs.
+	var ctlTick <-chan time.Time
+	if cfg.Control != "" {
+		t := time.NewTicker(controlPoll)
+		defer t.Stop()
+		ctlTick = t.C
+	}
+	exitCommand := func() (int, bool) {
+		b, err := os.ReadFile(cfg.Control)
+		if err != nil {
+			return 0, false
+		}
+		code, ok := controlExit(b)
+		if !ok {
+			return 0, false
+		}
+		if err := os.Remove(cfg.Control); err != nil && !os.IsNotExist(err) {
+			fmt.Fprintf(cfg.Log, "herosim %s: control: %v\n", cfg.Name, err)
+		}
+		fmt.Fprintf(cfg.Log, "herosim %s: control: exit %d\n", cfg.Name, code)
+		return code, true
+	}
 
 	// Slow start: the socket appears only after the delay; signals still count.
 	if cfg.SlowStart > 0 {
@@ -147,6 +187,10 @@ func Serve(ctx context.Context, cfg Config, sigs <-chan os.Signal, now func() ti
 			case sig := <-sigs:
 				if s.onSignal(sig) {
 					return exitOK, nil
+				}
+			case <-ctlTick:
+				if code, ok := exitCommand(); ok {
+					return code, nil
 				}
 			case <-t.C:
 				break wait
@@ -209,6 +253,12 @@ func Serve(ctx context.Context, cfg Config, sigs <-chan os.Signal, now func() ti
 			if s.onSignal(sig) {
 				fmt.Fprintf(cfg.Log, "herosim %s: %v: clean exit\n", cfg.Name, sig)
 				return stop(exitOK, true)
+			}
+		case <-ctlTick:
+			if code, ok := exitCommand(); ok {
+				// Exit 0 is clean (the socket goes); any other code is a
+				// crash and leaves the file behind, as a dead process would.
+				return stop(code, code == 0)
 			}
 		}
 	}

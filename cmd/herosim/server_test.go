@@ -93,7 +93,15 @@ func call(t *testing.T, sock, method string, timeout time.Duration) (map[string]
 
 func waitSocket(t *testing.T, sock string) {
 	t.Helper()
-	require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 5*time.Second, 5*time.Millisecond)
+	// The file appears at bind(), before listen(): wait until a dial works.
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}, 5*time.Second, 5*time.Millisecond)
 }
 
 func TestHealthAndPing(t *testing.T) {
@@ -299,4 +307,64 @@ func TestUsage(t *testing.T) {
 	assert.Equal(t, exitUsage, run([]string{"bogus"}, &out, &errb))
 	assert.Equal(t, exitOK, run([]string{"version"}, &out, &errb))
 	assert.Contains(t, out.String(), "herosim dev")
+}
+
+func TestControlFileExit(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		content    string
+		code       int
+		socketGone bool
+	}{
+		{"non-zero is a crash", "exit 7\n", 7, false},
+		{"zero is clean", "exit 0", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock := shortSock(t)
+			ctl := filepath.Join(t.TempDir(), "ctl")
+			s := startServe(t, Config{Name: "svc", Socket: sock, Control: ctl})
+			waitSocket(t, sock)
+			// A health mode in the control file is not an exit.
+			require.NoError(t, os.WriteFile(ctl, []byte("error\n"), 0o644))
+			select {
+			case code := <-s.done:
+				t.Fatalf("exited %d on a health mode", code)
+			case <-time.After(4 * controlPoll):
+			}
+			require.NoError(t, os.WriteFile(ctl, []byte(tc.content), 0o644))
+			select {
+			case code := <-s.done:
+				s.done <- code // for cleanup
+				assert.Equal(t, tc.code, code)
+			case <-time.After(5 * time.Second):
+				t.Fatal("no exit on the control command")
+			}
+			_, err := os.Stat(ctl)
+			assert.True(t, os.IsNotExist(err), "the exit command is consumed, so the next start runs")
+			_, err = os.Stat(sock)
+			assert.Equal(t, tc.socketGone, os.IsNotExist(err), "socket file gone after the exit")
+		})
+	}
+}
+
+func TestControlExitParse(t *testing.T) {
+	for in, want := range map[string]int{"exit 3": 3, " EXIT 0\n": 0, "exit 255": 255} {
+		code, ok := controlExit([]byte(in))
+		assert.True(t, ok, in)
+		assert.Equal(t, want, code, in)
+	}
+	for _, in := range []string{"", "ok", "exit", "exit -1", "exit 256", "exit x", "exit 1 2"} {
+		_, ok := controlExit([]byte(in))
+		assert.False(t, ok, in)
+	}
+}
+
+func TestControlDirEnv(t *testing.T) {
+	t.Setenv("HEROSIM_CONTROL_DIR", "/ctl")
+	cfg, err := parseServe([]string{"--name", "svc", "--socket", "/s.sock"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "/ctl/svc", cfg.Control)
+	cfg, err = parseServe([]string{"--name", "svc", "--socket", "/s.sock", "--control", "/x"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "/x", cfg.Control, "--control wins")
 }
