@@ -82,7 +82,7 @@ func testImage(tb testing.TB) string {
 			return
 		}
 		defer os.RemoveAll(dir) // the binaries live in the image afterwards
-		bins, err := buildTestBinaries(ctx, moduleRoot(tb), dir)
+		bins, err := chaos.BuildBinaries(ctx, moduleRoot(tb), dir)
 		if err != nil {
 			imageErr = err
 			return
@@ -95,15 +95,6 @@ func testImage(tb testing.TB) string {
 	return imageRef
 }
 
-// zinitIsReal is true once the image carries the real cmd/zinit; it always
-// does now (the stand-in PID 1 is gone), kept for callers that check it.
-var zinitIsReal bool
-
-func buildTestBinaries(ctx context.Context, root, dir string) (chaos.Binaries, error) {
-	bins, err := chaos.BuildBinaries(ctx, root, dir)
-	zinitIsReal = err == nil
-	return bins, err
-}
 
 func TestDockerImageBuildIsCachedAndWellFormed(t *testing.T) {
 	rt := dockerRuntime(t)

@@ -80,9 +80,6 @@ func catalogued(t *testing.T, name string) scenarios.Scenario {
 func dockerRunner(t *testing.T) *chaos.Runner {
 	rt := dockerRuntime(t)
 	ref := testImage(t)
-	if !zinitIsReal {
-		t.Skipf("SKIP %s: cmd/zinit does not build yet (stand-in PID 1 in use)", t.Name())
-	}
 	return &chaos.Runner{Runtime: rt, Image: ref, Setup: testSetup, TimeScale: 0.05, Seed: 1, OutDir: t.TempDir()}
 }
 
