@@ -42,6 +42,22 @@ type Probe struct {
 	Origin string `json:"origin"`
 }
 
+// String describes the probe for people (reports show it next to the
+// policy; the check job's exec holds the full command).
+func (p Probe) String() string {
+	switch p.Kind {
+	case ProbeSocket:
+		return "server.health over " + p.Target
+	case ProbeHTTP:
+		return "GET " + p.Target
+	case ProbeCommand:
+		return "command: " + p.Target
+	case ProbeLiveness:
+		return "liveness only (kill -0)"
+	}
+	return "none"
+}
+
 // HealthRequest is the JSON-RPC 2.0 request a socket probe sends.
 const HealthRequest = `{"jsonrpc":"2.0","method":"server.health","id":1}`
 

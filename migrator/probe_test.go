@@ -331,3 +331,18 @@ func procState(stat string) string {
 	}
 	return ""
 }
+
+func TestProbeString(t *testing.T) {
+	for _, c := range []struct {
+		p    migrator.Probe
+		want string
+	}{
+		{migrator.Probe{Kind: migrator.ProbeSocket, Target: "/s.sock"}, "server.health over /s.sock"},
+		{migrator.Probe{Kind: migrator.ProbeHTTP, Target: "http://127.0.0.1:8080/health"}, "GET http://127.0.0.1:8080/health"},
+		{migrator.Probe{Kind: migrator.ProbeCommand, Target: "make health-check"}, "command: make health-check"},
+		{migrator.Probe{Kind: migrator.ProbeLiveness}, "liveness only (kill -0)"},
+		{migrator.Probe{Kind: migrator.ProbeNone}, "none"},
+	} {
+		assert.Equal(t, c.want, c.p.String())
+	}
+}

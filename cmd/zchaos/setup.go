@@ -79,6 +79,9 @@ func fleetSetup(pol migrator.Policy, configDir string) chaos.SetupFunc {
 			st.Oneshot[sp.Service.Name] = sp.Oneshot
 			pol := chaos.PolicyOf(sp.Service.Name, config, sp.Jobs, sp.Oneshot)
 			pol.ProbeSource = sp.Probe.Origin
+			if sp.Probe.Kind != migrator.ProbeNone {
+				pol.Probe = sp.Probe.String()
+			}
 			st.Policies = append(st.Policies, pol)
 			if p, ok := agentProbe(sp.Service.Name, sp.Probe); ok {
 				st.Probes = append(st.Probes, p)
