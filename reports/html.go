@@ -46,11 +46,53 @@ func (h *htmlWriter) n1(x float64) {
 	h.w.Write(b)
 }
 
+// fl writes x exactly as fmt's %.<prec>f does (for the finite
+// coordinates of a page).
+func (h *htmlWriter) fl(x float64, prec int) {
+	h.num = strconv.AppendFloat(h.num[:0], x, 'f', prec, 64)
+	h.w.Write(h.num)
+}
+
+// i writes n as fmt's %d does.
+func (h *htmlWriter) i(n int64) {
+	h.num = strconv.AppendInt(h.num[:0], n, 10)
+	h.w.Write(h.num)
+}
+
+// e writes s escaped as html.EscapeString escapes it, without building
+// the escaped string.
+func (h *htmlWriter) e(s string) {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var rep string
+		switch s[i] {
+		case '&':
+			rep = "&amp;"
+		case '\'':
+			rep = "&#39;"
+		case '<':
+			rep = "&lt;"
+		case '>':
+			rep = "&gt;"
+		case '"':
+			rep = "&#34;"
+		default:
+			continue
+		}
+		h.w.WriteString(s[start:i])
+		h.w.WriteString(rep)
+		start = i + 1
+	}
+	h.w.WriteString(s[start:])
+}
+
 func (h *htmlWriter) s(s string)                { h.w.WriteString(s) }
 func (h *htmlWriter) f(format string, a ...any) { fmt.Fprintf(h.w, format, a...) }
 func (h *htmlWriter) text(s string)             { h.w.WriteString(html.EscapeString(s)) }
 func (h *htmlWriter) tag(name, cls, body string) {
-	h.f("<%s class=\"%s\">%s</%s>", name, cls, esc(body), name)
+	h.s("<" + name + " class=\"" + cls + "\">")
+	h.e(body)
+	h.s("</" + name + ">")
 }
 
 func esc(s string) string { return html.EscapeString(s) }
@@ -107,10 +149,25 @@ func (h *htmlWriter) page(r scenarios.Result) {
 
 	h.s("<h2>Scenarios</h2>\n<table>\n<tr><th>Scenario</th><th>Service</th><th>Config</th><th>Verdict</th><th>Detect</th><th>Restart</th><th>Healthy</th><th>Reason</th></tr>\n")
 	for i, s := range r.Scenarios {
-		h.f("<tr><td><a href=\"#r%d\">%s</a></td><td><code>%s</code></td><td>%s</td><td>", i, esc(scenarioLabel(s)), esc(serviceLabel(s.Service)), esc(s.Config))
+		h.s("<tr><td><a href=\"#r")
+		h.i(int64(i))
+		h.s("\">")
+		h.scenarioLabel(s)
+		h.s("</a></td><td><code>")
+		h.e(serviceLabel(s.Service))
+		h.s("</code></td><td>")
+		h.e(s.Config)
+		h.s("</td><td>")
 		h.badge(s.Verdict)
-		h.f("</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", esc(FormatMeasure(s.Recovery.Detect)),
-			esc(FormatMeasure(s.Recovery.Restart)), esc(FormatMeasure(s.Recovery.Healthy)), esc(s.Reason))
+		h.s("</td><td>")
+		h.e(FormatMeasure(s.Recovery.Detect))
+		h.s("</td><td>")
+		h.e(FormatMeasure(s.Recovery.Restart))
+		h.s("</td><td>")
+		h.e(FormatMeasure(s.Recovery.Healthy))
+		h.s("</td><td>")
+		h.e(s.Reason)
+		h.s("</td></tr>\n")
 	}
 	h.s("</table>\n")
 
@@ -161,8 +218,22 @@ func scenarioLabel(s scenarios.ScenarioResult) string {
 	return s.Scenario
 }
 
+// scenarioLabel writes scenarioLabel(s), escaped.
+func (h *htmlWriter) scenarioLabel(s scenarios.ScenarioResult) {
+	h.e(s.Scenario)
+	if s.Attempt > 1 {
+		h.s(" #")
+		h.i(int64(s.Attempt))
+	}
+}
+
 func (h *htmlWriter) badge(v scenarios.Verdict) {
-	h.f("<span class=\"v v-%s\">%s</span>", esc(v.String()), esc(v.String()))
+	name := v.String()
+	h.s("<span class=\"v v-")
+	h.e(name)
+	h.s("\">")
+	h.e(name)
+	h.s("</span>")
 }
 
 func (h *htmlWriter) meta(k, v string) { h.f("<dt>%s</dt><dd>%s</dd>", esc(k), esc(v)) }
@@ -170,7 +241,15 @@ func (h *htmlWriter) meta(k, v string) { h.f("<dt>%s</dt><dd>%s</dd>", esc(k), e
 func (h *htmlWriter) metaHTML(k, v string) { h.f("<dt>%s</dt><dd>%s</dd>", esc(k), v) }
 
 func (h *htmlWriter) scenario(i int, s scenarios.ScenarioResult) {
-	h.f("<div class=\"card\" id=\"r%d\">\n<h3>%s <span class=\"sub\">[%s] %s</span> ", i, esc(scenarioLabel(s)), esc(s.Config), esc(serviceLabel(s.Service)))
+	h.s("<div class=\"card\" id=\"r")
+	h.i(int64(i))
+	h.s("\">\n<h3>")
+	h.scenarioLabel(s)
+	h.s(" <span class=\"sub\">[")
+	h.e(s.Config)
+	h.s("] ")
+	h.e(serviceLabel(s.Service))
+	h.s("</span> ")
 	h.badge(s.Verdict)
 	h.s("</h3>\n")
 	if s.Description != "" {
@@ -181,10 +260,19 @@ func (h *htmlWriter) scenario(i int, s scenarios.ScenarioResult) {
 		h.tag("div", "reason", s.Reason)
 		h.s("\n")
 	}
-	h.f("<div class=\"figs\"><span><b>detect</b> %s</span><span><b>restart</b> %s</span><span><b>healthy</b> %s</span>",
-		esc(FormatMeasure(s.Recovery.Detect)), esc(FormatMeasure(s.Recovery.Restart)), esc(FormatMeasure(s.Recovery.Healthy)))
+	h.s("<div class=\"figs\"><span><b>detect</b> ")
+	h.e(FormatMeasure(s.Recovery.Detect))
+	h.s("</span><span><b>restart</b> ")
+	h.e(FormatMeasure(s.Recovery.Restart))
+	h.s("</span><span><b>healthy</b> ")
+	h.e(FormatMeasure(s.Recovery.Healthy))
+	h.s("</span>")
 	if s.Policy != nil {
-		h.f("<span><b>policy</b> %s; check %s</span>", esc(policyLine(*s.Policy)), esc(checkLine(*s.Policy)))
+		h.s("<span><b>policy</b> ")
+		h.e(policyLine(*s.Policy))
+		h.s("; check ")
+		h.e(checkLine(*s.Policy))
+		h.s("</span>")
 	}
 	h.s("</div>\n")
 	h.timeline(s)
@@ -193,16 +281,30 @@ func (h *htmlWriter) scenario(i int, s scenarios.ScenarioResult) {
 		if s.Verdict != scenarios.VerdictPass && s.Verdict != scenarios.VerdictInfo {
 			open = " open"
 		}
-		h.f("<details%s><summary>invariant checks (%d)</summary>\n<table>\n<tr><th>Check</th><th>Property</th><th>Verdict</th><th>Expected</th><th>Observed</th><th>Reason</th></tr>\n", open, len(s.Checks))
+		h.s("<details" + open + "><summary>invariant checks (")
+		h.i(int64(len(s.Checks)))
+		h.s(")</summary>\n<table>\n<tr><th>Check</th><th>Property</th><th>Verdict</th><th>Expected</th><th>Observed</th><th>Reason</th></tr>\n")
 		for _, c := range s.Checks {
-			h.f("<tr><td>%s</td><td>%s</td><td>", esc(c.ID), esc(c.Property))
+			h.s("<tr><td>")
+			h.e(c.ID)
+			h.s("</td><td>")
+			h.e(c.Property)
+			h.s("</td><td>")
 			h.badge(c.Verdict)
-			h.f("</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", esc(c.Expected), esc(c.Observed), esc(c.Reason))
+			h.s("</td><td>")
+			h.e(c.Expected)
+			h.s("</td><td>")
+			h.e(c.Observed)
+			h.s("</td><td>")
+			h.e(c.Reason)
+			h.s("</td></tr>\n")
 		}
 		h.s("</table>\n</details>\n")
 	}
 	if s.Forensics != "" {
-		h.f("<div class=\"sub\">forensics: <code>%s</code></div>\n", esc(s.Forensics))
+		h.s("<div class=\"sub\">forensics: <code>")
+		h.e(s.Forensics)
+		h.s("</code></div>\n")
 	}
 	h.s("</div>\n")
 }
@@ -241,7 +343,15 @@ func (h *htmlWriter) diamond(cx, cy float64, color string, filled bool) {
 	if !filled {
 		fill, stroke = "#fff", color
 	}
-	h.f(`<path d="M%.1f %.1fl6 6l-6 6l-6 -6z" fill="%s" stroke="%s" stroke-width="2"/>`, cx, cy-6, fill, stroke)
+	h.s(`<path d="M`)
+	h.fl(cx, 1)
+	h.s(" ")
+	h.fl(cy-6, 1)
+	h.s(`l6 6l-6 6l-6 -6z" fill="`)
+	h.s(fill)
+	h.s(`" stroke="`)
+	h.s(stroke)
+	h.s(`" stroke-width="2"/>`)
 }
 
 // Timeline colours.
@@ -325,14 +435,21 @@ func (h *htmlWriter) timeline(s scenarios.ScenarioResult) {
 		lanes = append(lanes, lane{"zombie / stray", func(y float64) { h.anomalies(tl.anomalies, x, y) }})
 	}
 
-	labels, rows := layoutMarkLabels(tl.marks(s), x)
+	marks := tl.marks(s)
+	labels, rows := layoutMarkLabels(marks, x)
 	top := 8 + float64(rows)*13
 	if rows == 0 {
 		top = 10
 	}
 	height := top + float64(len(lanes))*tlLaneH + tlAxisH
 	bottom := top + float64(len(lanes))*tlLaneH
-	h.f(`<svg class="tl" viewBox="0 0 %.0f %.0f" role="img" aria-label="timeline of %s">`+"\n", tlWidth, height, esc(caseName(s)))
+	h.s(`<svg class="tl" viewBox="0 0 `)
+	h.fl(tlWidth, 0)
+	h.s(" ")
+	h.fl(height, 0)
+	h.s(`" role="img" aria-label="timeline of `)
+	h.e(caseName(s))
+	h.s("\">\n")
 
 	// Grid and axis.
 	step := niceStep(end)
@@ -342,41 +459,106 @@ func (h *htmlWriter) timeline(s scenarios.ScenarioResult) {
 		xx := x(t)
 		h.s(`<line x1="`)
 		h.n1(xx)
-		h.s(`" y1="` + topS + `" x2="`)
+		h.s(`" y1="`)
+		h.s(topS)
+		h.s(`" x2="`)
 		h.n1(xx)
-		h.s(`" y2="` + bottomS + `" stroke="` + colGrid + `"/><line x1="`)
+		h.s(`" y2="`)
+		h.s(bottomS)
+		h.s(`" stroke="` + colGrid + `"/><line x1="`)
 		h.n1(xx)
-		h.s(`" y1="` + bottomS + `" x2="`)
+		h.s(`" y1="`)
+		h.s(bottomS)
+		h.s(`" x2="`)
 		h.n1(xx)
-		h.s(`" y2="` + tickS + `" stroke="` + colMark + `"/><text x="`)
+		h.s(`" y2="`)
+		h.s(tickS)
+		h.s(`" stroke="` + colMark + `"/><text x="`)
 		h.n1(xx)
-		h.s(`" y="` + labelS + `" font-size="11" text-anchor="middle" fill="` + colMark + `">` + axisLabel(t, step) + `</text>`)
+		h.s(`" y="`)
+		h.s(labelS)
+		h.s(`" font-size="11" text-anchor="middle" fill="` + colMark + `">`)
+		h.s(axisLabel(t, step))
+		h.s(`</text>`)
 	}
-	h.f(`<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s"/>`+"\n", tlLabelW, bottom, tlLabelW+plotW, bottom, colMark)
+	h.s(`<line x1="`)
+	h.fl(tlLabelW, 0)
+	h.s(`" y1="`)
+	h.s(bottomS)
+	h.s(`" x2="`)
+	h.fl(tlLabelW+plotW, 0)
+	h.s(`" y2="`)
+	h.s(bottomS)
+	h.s(`" stroke="` + colMark + "\"/>\n")
 
 	// Lanes.
 	for i, l := range lanes {
 		y := top + float64(i)*tlLaneH
 		if i%2 == 1 {
-			h.f(`<rect x="0" y="%.0f" width="%.0f" height="%.0f" fill="#f6f8fa" opacity="0.6"/>`, y, tlLabelW, tlLaneH)
+			h.s(`<rect x="0" y="`)
+			h.fl(y, 0)
+			h.s(`" width="`)
+			h.fl(tlLabelW, 0)
+			h.s(`" height="`)
+			h.fl(tlLaneH, 0)
+			h.s(`" fill="#f6f8fa" opacity="0.6"/>`)
 		}
-		h.f(`<text x="%.0f" y="%.1f" font-size="12" text-anchor="end" fill="#1f2328">%s</text>`, tlLabelW-8, y+tlLaneH/2+4, esc(l.label))
+		h.s(`<text x="`)
+		h.fl(tlLabelW-8, 0)
+		h.s(`" y="`)
+		h.fl(y+tlLaneH/2+4, 1)
+		h.s(`" font-size="12" text-anchor="end" fill="#1f2328">`)
+		h.e(l.label)
+		h.s(`</text>`)
 		l.draw(y)
 		h.s("\n")
 	}
 
 	// Marks across every lane; their labels are placed in the top rows.
-	for _, m := range tl.marks(s) {
+	for _, m := range marks {
 		xx := x(m.tNs)
 		if m.errNs > 0 {
 			x0, x1 := x(m.tNs-m.errNs), x(m.tNs+m.errNs)
-			h.f(`<rect x="%.1f" y="%.0f" width="%.1f" height="%.0f" fill="%s" opacity="0.10"/>`, x0, top, x1-x0, bottom-top, m.color)
+			h.s(`<rect x="`)
+			h.fl(x0, 1)
+			h.s(`" y="`)
+			h.fl(top, 0)
+			h.s(`" width="`)
+			h.fl(x1-x0, 1)
+			h.s(`" height="`)
+			h.fl(bottom-top, 0)
+			h.s(`" fill="`)
+			h.e(m.color)
+			h.s(`" opacity="0.10"/>`)
 		}
-		h.f(`<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="%s" stroke-width="1.5" stroke-dasharray="4 3"><title>%s at %s</title></line>`+"\n",
-			xx, top-4, xx, bottom, m.color, esc(m.label), esc(formatNs(m.tNs)))
+		h.s(`<line x1="`)
+		h.fl(xx, 1)
+		h.s(`" y1="`)
+		h.fl(top-4, 0)
+		h.s(`" x2="`)
+		h.fl(xx, 1)
+		h.s(`" y2="`)
+		h.fl(bottom, 0)
+		h.s(`" stroke="`)
+		h.e(m.color)
+		h.s(`" stroke-width="1.5" stroke-dasharray="4 3"><title>`)
+		h.e(m.label)
+		h.s(" at ")
+		h.e(formatNs(m.tNs))
+		h.s("</title></line>\n")
 	}
 	for _, l := range labels {
-		h.f(`<text x="%.1f" y="%.0f" font-size="11" font-weight="600" fill="%s"%s>%s</text>`+"\n", l.x, 12+float64(l.row)*13, l.color, l.anchor, esc(l.text))
+		h.s(`<text x="`)
+		h.fl(l.x, 1)
+		h.s(`" y="`)
+		h.fl(12+float64(l.row)*13, 0)
+		h.s(`" font-size="11" font-weight="600" fill="`)
+		h.s(l.color)
+		h.s(`"`)
+		h.s(l.anchor)
+		h.s(`>`)
+		h.e(l.text)
+		h.s("</text>\n")
 	}
 	h.s("</svg>\n")
 }
@@ -457,9 +639,27 @@ func (h *htmlWriter) stateLane(states []stateSpan, end int64, x func(int64) floa
 		if !ok {
 			c = "#eaeef2"
 		}
-		h.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="%s"><title>%s</title></rect>`, x0, y+4, max(x1-x0, 1), tlLaneH-8, c, esc(st.title()))
+		h.s(`<rect x="`)
+		h.fl(x0, 1)
+		h.s(`" y="`)
+		h.fl(y+4, 1)
+		h.s(`" width="`)
+		h.fl(max(x1-x0, 1), 1)
+		h.s(`" height="`)
+		h.fl(tlLaneH-8, 0)
+		h.s(`" fill="`)
+		h.s(c)
+		h.s(`"><title>`)
+		h.e(st.title())
+		h.s(`</title></rect>`)
 		if x1-x0 > float64(len(st.state))*6.5+6 {
-			h.f(`<text x="%.1f" y="%.1f" font-size="11" fill="#1f2328">%s</text>`, x0+3, y+tlLaneH/2+4, esc(st.state))
+			h.s(`<text x="`)
+			h.fl(x0+3, 1)
+			h.s(`" y="`)
+			h.fl(y+tlLaneH/2+4, 1)
+			h.s(`" font-size="11" fill="#1f2328">`)
+			h.e(st.state)
+			h.s(`</text>`)
 		}
 	}
 }
@@ -468,16 +668,40 @@ func (h *htmlWriter) incarnations(procs []incarnation, x func(int64) float64, y 
 	for _, p := range procs {
 		x0, x1 := x(p.spawn), x(p.exit)
 		w := max(x1-x0, 2)
-		h.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" rx="2" fill="%s"><title>%s</title></rect>`, x0, y+4, w, tlLaneH-10, colIncarnation, esc(p.title()))
+		h.s(`<rect x="`)
+		h.fl(x0, 1)
+		h.s(`" y="`)
+		h.fl(y+4, 1)
+		h.s(`" width="`)
+		h.fl(w, 1)
+		h.s(`" height="`)
+		h.fl(tlLaneH-10, 0)
+		h.s(`" rx="2" fill="` + colIncarnation + `"><title>`)
+		h.e(p.title())
+		h.s(`</title></rect>`)
 		if labels && w > 48 {
-			h.f(`<text x="%.1f" y="%.1f" font-size="11" fill="#0b2e4f">pid %d</text>`, x0+4, y+tlLaneH/2+2, p.pid)
+			h.s(`<text x="`)
+			h.fl(x0+4, 1)
+			h.s(`" y="`)
+			h.fl(y+tlLaneH/2+2, 1)
+			h.s(`" font-size="11" fill="#0b2e4f">pid `)
+			h.i(int64(p.pid))
+			h.s(`</text>`)
 		}
 		if p.exited {
 			c := colMuted
 			if p.failed() {
 				c = colBad
 			}
-			h.f(`<path d="M%.1f %.1fl6 6m0 -6l-6 6" stroke="%s" stroke-width="2"><title>%s</title></path>`, x1-3, y+tlLaneH/2-5, c, esc(p.exitText()))
+			h.s(`<path d="M`)
+			h.fl(x1-3, 1)
+			h.s(" ")
+			h.fl(y+tlLaneH/2-5, 1)
+			h.s(`l6 6m0 -6l-6 6" stroke="`)
+			h.s(c)
+			h.s(`" stroke-width="2"><title>`)
+			h.e(p.exitText())
+			h.s(`</title></path>`)
 		}
 	}
 }
@@ -501,7 +725,7 @@ func (h *htmlWriter) checks(runs []checkRun, x func(int64) float64, y float64) {
 	}
 }
 
-func (h *htmlWriter) probes(ps []scenarios.Event, x func(int64) float64, y, height float64) {
+func (h *htmlWriter) probes(ps []*scenarios.Event, x func(int64) float64, y, height float64) {
 	for _, p := range ps {
 		color, what := colOK, "probe ok"
 		if p.OK == nil || !*p.OK {
@@ -532,16 +756,22 @@ func (h *htmlWriter) probes(ps []scenarios.Event, x func(int64) float64, y, heig
 	}
 }
 
-func (h *htmlWriter) faults(evs []scenarios.Event, x func(int64) float64, y float64) {
+func (h *htmlWriter) faults(evs []*scenarios.Event, x func(int64) float64, y float64) {
 	cy := y + tlLaneH/2
 	lastLabelEnd := -1e9
 	for _, e := range evs {
 		xx := x(e.TNs)
-		title := fmt.Sprintf("%s %s at %s", e.Kind, e.Fault, formatNs(e.TNs))
+		h.s("<g><title>")
+		h.e(string(e.Kind))
+		h.s(" ")
+		h.e(e.Fault)
+		h.s(" at ")
+		h.e(formatNs(e.TNs))
 		if e.Detail != "" {
-			title += ": " + e.Detail
+			h.s(": ")
+			h.e(e.Detail)
 		}
-		h.f("<g><title>%s</title>", esc(title))
+		h.s("</title>")
 		switch e.Kind {
 		case scenarios.EventFault:
 			h.diamond(xx, cy, colBad, true)
@@ -549,12 +779,24 @@ func (h *htmlWriter) faults(evs []scenarios.Event, x func(int64) float64, y floa
 			h.diamond(xx, cy, colBad, false)
 		case scenarios.EventEffect:
 			if e.OK != nil && *e.OK {
-				h.f(`<circle cx="%.1f" cy="%.1f" r="5" fill="%s"/>`, xx, cy, colOK)
+				h.s(`<circle cx="`)
+				h.fl(xx, 1)
+				h.s(`" cy="`)
+				h.fl(cy, 1)
+				h.s(`" r="5" fill="` + colOK + `"/>`)
 			} else {
-				h.f(`<circle cx="%.1f" cy="%.1f" r="5" fill="#fff" stroke="%s" stroke-width="2"/>`, xx, cy, colMuted)
+				h.s(`<circle cx="`)
+				h.fl(xx, 1)
+				h.s(`" cy="`)
+				h.fl(cy, 1)
+				h.s(`" r="5" fill="#fff" stroke="` + colMuted + `" stroke-width="2"/>`)
 			}
 		case scenarios.EventAction:
-			h.f(`<rect x="%.1f" y="%.1f" width="9" height="9" fill="%s"/>`, xx-4.5, cy-4.5, colAction)
+			h.s(`<rect x="`)
+			h.fl(xx-4.5, 1)
+			h.s(`" y="`)
+			h.fl(cy-4.5, 1)
+			h.s(`" width="9" height="9" fill="` + colAction + `"/>`)
 		}
 		h.s("</g>")
 		if e.Kind == scenarios.EventFault || e.Kind == scenarios.EventAction {
@@ -564,17 +806,35 @@ func (h *htmlWriter) faults(evs []scenarios.Event, x func(int64) float64, y floa
 			}
 			if xx+8 > lastLabelEnd && label != "" {
 				label = shorten(label, 28)
-				h.f(`<text x="%.1f" y="%.1f" font-size="11" fill="%s">%s</text>`, xx+9, cy+4, colBad, esc(label))
+				h.s(`<text x="`)
+				h.fl(xx+9, 1)
+				h.s(`" y="`)
+				h.fl(cy+4, 1)
+				h.s(`" font-size="11" fill="` + colBad + `">`)
+				h.e(label)
+				h.s(`</text>`)
 				lastLabelEnd = xx + 9 + float64(len(label))*6.2
 			}
 		}
 	}
 }
 
-func (h *htmlWriter) anomalies(evs []scenarios.Event, x func(int64) float64, y float64) {
+func (h *htmlWriter) anomalies(evs []*scenarios.Event, x func(int64) float64, y float64) {
 	for _, e := range evs {
 		xx := x(e.TNs)
-		h.f(`<path d="M%.1f %.1fl6 11h-12z" fill="%s"><title>%s pid %d at %s: %s</title></path>`, xx, y+6, colAnomaly, esc(string(e.Kind)), e.PID, esc(formatNs(e.TNs)), esc(e.Detail))
+		h.s(`<path d="M`)
+		h.fl(xx, 1)
+		h.s(" ")
+		h.fl(y+6, 1)
+		h.s(`l6 11h-12z" fill="` + colAnomaly + `"><title>`)
+		h.e(string(e.Kind))
+		h.s(" pid ")
+		h.i(int64(e.PID))
+		h.s(" at ")
+		h.e(formatNs(e.TNs))
+		h.s(": ")
+		h.e(e.Detail)
+		h.s(`</title></path>`)
 	}
 }
 
@@ -592,16 +852,17 @@ func niceStep(endNs int64) int64 {
 }
 
 func axisLabel(tNs, stepNs int64) string {
+	// strconv's shortest 'g' is fmt's %g.
 	if stepNs >= 1e9 {
-		return fmt.Sprintf("%g s", float64(tNs)/1e9)
+		return strconv.FormatFloat(float64(tNs)/1e9, 'g', -1, 64) + " s"
 	}
 	if tNs == 0 {
 		return "0"
 	}
 	if tNs%1e9 == 0 {
-		return fmt.Sprintf("%d s", tNs/1e9)
+		return strconv.FormatInt(tNs/1e9, 10) + " s"
 	}
-	return fmt.Sprintf("%g s", float64(tNs)/1e9)
+	return strconv.FormatFloat(float64(tNs)/1e9, 'g', -1, 64) + " s"
 }
 
 func formatNs(tNs int64) string {
@@ -627,15 +888,15 @@ func (p incarnation) failed() bool { return p.signal != "" || (p.code != nil && 
 func (p incarnation) exitText() string {
 	switch {
 	case p.signal != "":
-		return fmt.Sprintf("pid %d killed by %s at %s", p.pid, p.signal, formatNs(p.exit))
+		return "pid " + strconv.Itoa(p.pid) + " killed by " + p.signal + " at " + formatNs(p.exit)
 	case p.code != nil:
-		return fmt.Sprintf("pid %d exited %d at %s", p.pid, *p.code, formatNs(p.exit))
+		return "pid " + strconv.Itoa(p.pid) + " exited " + strconv.Itoa(*p.code) + " at " + formatNs(p.exit)
 	}
-	return fmt.Sprintf("pid %d gone at %s", p.pid, formatNs(p.exit))
+	return "pid " + strconv.Itoa(p.pid) + " gone at " + formatNs(p.exit)
 }
 
 func (p incarnation) title() string {
-	s := fmt.Sprintf("pid %d spawned at %s", p.pid, formatNs(p.spawn))
+	s := "pid " + strconv.Itoa(p.pid) + " spawned at " + formatNs(p.spawn)
 	if p.exited {
 		s += "; " + p.exitText()
 	}
@@ -650,9 +911,9 @@ type checkRun struct {
 }
 
 func (c checkRun) title() string {
-	s := fmt.Sprintf("check pid %d, %s → %s", c.pid, formatNs(c.from), formatNs(c.to))
+	s := "check pid " + strconv.Itoa(c.pid) + ", " + formatNs(c.from) + " → " + formatNs(c.to)
 	if c.code != nil {
-		s += fmt.Sprintf(", exit %d", *c.code)
+		s += ", exit " + strconv.Itoa(*c.code)
 	}
 	if !c.ok {
 		s += " (failed)"
@@ -673,7 +934,7 @@ func (s stateSpan) title() string {
 		t += " (" + s.reason + ")"
 	}
 	if s.restarts != nil {
-		t += fmt.Sprintf(", restarts %d", *s.restarts)
+		t += ", restarts " + strconv.Itoa(*s.restarts)
 	}
 	return t + ", from " + formatNs(s.from)
 }
@@ -684,10 +945,10 @@ type timelineModel struct {
 	procs        map[string][]incarnation
 	serviceOrder []string
 	checks       []checkRun
-	probes       map[string][]scenarios.Event
+	probes       map[string][]*scenarios.Event // into the scenario's timeline
 	states       []stateSpan
-	faults       []scenarios.Event
-	anomalies    []scenarios.Event
+	faults       []*scenarios.Event
+	anomalies    []*scenarios.Event
 }
 
 func buildTimeline(s scenarios.ScenarioResult) *timelineModel {
@@ -700,10 +961,11 @@ func buildTimeline(s scenarios.ScenarioResult) *timelineModel {
 	if end <= 0 {
 		end = 1e9
 	}
-	m := &timelineModel{target: s.Service, end: end, procs: map[string][]incarnation{}, probes: map[string][]scenarios.Event{}}
+	m := &timelineModel{target: s.Service, end: end, procs: map[string][]incarnation{}, probes: map[string][]*scenarios.Event{}}
 	open := map[int]int{}      // pid → index in procs[service]
 	openCheck := map[int]int{} // pid → index in checks
-	for _, e := range s.Timeline {
+	for i := range s.Timeline {
+		e := &s.Timeline[i]
 		switch e.Kind {
 		case scenarios.EventSpawn:
 			if _, seen := m.procs[e.Service]; !seen {

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -32,39 +33,35 @@ func JSON(w io.Writer, r scenarios.Result) error {
 	if !ok {
 		return fmt.Errorf("json: scenarios key not found in the encoded result")
 	}
-	if _, err := w.Write(before); err != nil {
-		return err
-	}
-	var err error
-	write := func(s string) {
-		if err == nil {
-			_, err = io.WriteString(w, s)
-		}
-	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(before)
 	switch {
 	case list == nil:
-		write(key)
+		bw.WriteString(key)
 	case len(list) == 0:
-		write("\n  \"scenarios\": []")
+		bw.WriteString("\n  \"scenarios\": []")
 	default:
-		write("\n  \"scenarios\": [")
+		bw.WriteString("\n  \"scenarios\": [")
+		var a scenarioAppender
 		var buf bytes.Buffer
-		for i, s := range list {
+		for i := range list {
 			if i > 0 {
-				write(",")
+				bw.WriteByte(',')
 			}
-			write("\n    ")
-			if err == nil {
-				err = writeScenario(w, &buf, s)
+			bw.WriteString("\n    ")
+			a.b = a.b[:0]
+			a.scenario(&list[i])
+			if a.ok {
+				bw.Write(a.b)
+			} else if err := writeScenario(bw, &buf, list[i]); err != nil {
+				// encoding/json names the value JSON cannot hold.
+				return err
 			}
 		}
-		write("\n  ]")
+		bw.WriteString("\n  ]")
 	}
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(after)
-	return err
+	bw.Write(after)
+	return bw.Flush()
 }
 
 // writeScenario writes one scenario result indented at depth 2, with its
