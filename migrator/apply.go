@@ -169,11 +169,16 @@ func (a *applier) do(ctx context.Context, c Change, f func(context.Context) erro
 		a.rep.Failed = &c
 		return &StepError{Step: c, Backup: a.back, Err: err}
 	}
+	a.record(c)
+	return nil
+}
+
+// record adds a change done to the report and the log.
+func (a *applier) record(c Change) {
 	a.rep.Changes = append(a.rep.Changes, c)
 	if a.log != nil {
 		fmt.Fprintf(a.log, "%s %s\n", c.Action, c.Unit)
 	}
-	return nil
 }
 
 // Apply migrates the target to the plan:
@@ -301,14 +306,23 @@ func Apply(ctx context.Context, plan *Plan, t Target, opts ApplyOptions) (ApplyR
 		}
 		rep.Backup = dir
 		ap.back = dir
-		// 3. Move the legacy files out of the config dir.
-		for _, f := range toMove {
-			src, dst := path.Join(opts.ConfigDir, f.Name), path.Join(dir, "moved", f.Name)
-			if err := ap.do(ctx, Change{Action: ActionMove, Unit: f.Name, Detail: "to " + dst}, func(ctx context.Context) error {
-				return fs.Move(ctx, src, dst)
-			}); err != nil {
-				return rep, err
+		// 3. Move the legacy files out of the config dir, in one batch.
+		names := make([]string, len(toMove))
+		for i, f := range toMove {
+			names[i] = f.Name
+		}
+		moved := path.Join(dir, "moved")
+		n, err := fs.MoveFiles(ctx, opts.ConfigDir, moved, names)
+		for _, name := range names[:min(n, len(names))] {
+			ap.record(Change{Action: ActionMove, Unit: name, Detail: "to " + path.Join(moved, name)})
+		}
+		if err != nil {
+			c := Change{Action: ActionMove, Unit: moved}
+			if n < len(names) {
+				c = Change{Action: ActionMove, Unit: names[n], Detail: "to " + path.Join(moved, names[n])}
 			}
+			rep.Failed = &c
+			return rep, &StepError{Step: c, Backup: dir, Err: err}
 		}
 	}
 	// 4. Take down legacy units and stale migrated services.
@@ -366,32 +380,33 @@ func (a *applier) backup(ctx context.Context, plan *Plan, configDir, dir string,
 		a.rep.Failed = &c
 		return &StepError{Step: c, Err: fmt.Errorf("%w: %w", ErrBackup, err)}
 	}
-	for _, d := range []string{path.Join(dir, "files"), path.Join(dir, "moved")} {
-		if err := a.fs.MkdirAll(ctx, d); err != nil {
-			return fail(Change{Action: ActionBackup, Unit: dir}, err)
-		}
-	}
 	m := Manifest{Version: 1, CreatedAt: path.Base(dir), ConfigDir: configDir, Services: plan.Names(), Retired: []string{}}
 	for _, r := range plan.Retired {
 		m.Retired = append(m.Retired, r.Name)
 	}
+	// One batch: create the dir, copy every file, check every copy.
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.Name
+	}
+	sums, err := a.fs.BackupFiles(ctx, configDir, path.Join(dir, "files"), names)
+	if err != nil {
+		c := Change{Action: ActionBackup, Unit: dir}
+		if fe := (*FileError)(nil); errors.As(err, &fe) && fe.Name != "" {
+			c = Change{Action: ActionBackup, Unit: fe.Name, Detail: "to " + path.Join(dir, "files", fe.Name)}
+		}
+		return fail(c, err)
+	}
+	if len(sums) != len(files) {
+		return fail(Change{Action: ActionBackup, Unit: dir}, fmt.Errorf("%d of %d files backed up", len(sums), len(files)))
+	}
 	var done []Change
-	for _, f := range files {
-		src, dst := path.Join(configDir, f.Name), path.Join(dir, "files", f.Name)
-		c := Change{Action: ActionBackup, Unit: f.Name, Detail: "to " + dst}
-		if err := a.fs.Copy(ctx, src, dst); err != nil {
-			return fail(c, err)
+	for i, f := range files {
+		if sums[i].Name != f.Name {
+			return fail(Change{Action: ActionBackup, Unit: f.Name}, fmt.Errorf("backup answered for %q", sums[i].Name))
 		}
-		s1, err1 := a.fs.Sum(ctx, src)
-		s2, err2 := a.fs.Sum(ctx, dst)
-		if err := errors.Join(err1, err2); err != nil {
-			return fail(c, err)
-		}
-		if s1 != s2 {
-			return fail(c, fmt.Errorf("copy of %s differs from the original", src))
-		}
-		m.Files = append(m.Files, ManifestFile{Name: f.Name, Unit: f.Unit, SHA256: s1})
-		done = append(done, c)
+		m.Files = append(m.Files, ManifestFile{Name: f.Name, Unit: f.Unit, SHA256: sums[i].SHA256})
+		done = append(done, Change{Action: ActionBackup, Unit: f.Name, Detail: "to " + path.Join(dir, "files", f.Name)})
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -404,10 +419,7 @@ func (a *applier) backup(ctx context.Context, plan *Plan, configDir, dir string,
 		return fail(Change{Action: ActionBackup, Unit: dir}, err)
 	}
 	for _, c := range done {
-		a.rep.Changes = append(a.rep.Changes, c)
-		if a.log != nil {
-			fmt.Fprintf(a.log, "%s %s\n", c.Action, c.Unit)
-		}
+		a.record(c)
 	}
 	return nil
 }
@@ -441,16 +453,26 @@ func Rollback(ctx context.Context, backupDir string, t Target) (RollbackReport, 
 	if err := json.Unmarshal(raw, &m); err != nil || m.Version != 1 || m.ConfigDir == "" {
 		return rep, &ConfigError{File: path.Join(backupDir, ManifestName), Err: fmt.Errorf("%w: bad manifest", ErrMalformed)}
 	}
-	for _, f := range m.Files {
-		if path.Base(f.Name) != f.Name || f.Name == "." || f.Name == ".." {
-			return rep, &ConfigError{File: path.Join(backupDir, ManifestName), Key: "files", Err: fmt.Errorf("%w: file name %q", ErrMalformed, f.Name)}
+	names := make([]string, len(m.Files))
+	want := make([]FileSum, len(m.Files))
+	for i, f := range m.Files {
+		if path.Base(f.Name) != f.Name || f.Name == "." || f.Name == ".." || !isHexSum(f.SHA256) {
+			return rep, &ConfigError{File: path.Join(backupDir, ManifestName), Key: "files", Err: fmt.Errorf("%w: file %q", ErrMalformed, f.Name)}
 		}
-		sum, err := fs.Sum(ctx, path.Join(backupDir, "files", f.Name))
-		if err != nil {
-			return rep, fmt.Errorf("verify backup: %w", err)
-		}
-		if sum != f.SHA256 {
-			return rep, fmt.Errorf("verify backup: %s: checksum %s, manifest says %s: nothing changed", f.Name, sum, f.SHA256)
+		names[i] = f.Name
+		want[i] = FileSum{Name: f.Name, SHA256: f.SHA256}
+	}
+	// Verify the whole backup in one batch before changing anything.
+	sums, err := fs.SumFiles(ctx, path.Join(backupDir, "files"), names)
+	if err != nil {
+		return rep, fmt.Errorf("verify backup: %w: nothing changed", err)
+	}
+	if len(sums) != len(m.Files) {
+		return rep, fmt.Errorf("verify backup: %d of %d checksums: nothing changed", len(sums), len(m.Files))
+	}
+	for i, f := range m.Files {
+		if sums[i].Name != f.Name || sums[i].SHA256 != f.SHA256 {
+			return rep, fmt.Errorf("verify backup: %s: checksum %s, manifest says %s: nothing changed", f.Name, sums[i].SHA256, f.SHA256)
 		}
 	}
 	status, err := t.List(ctx)
@@ -482,45 +504,32 @@ func Rollback(ctx context.Context, backupDir string, t Target) (RollbackReport, 
 			return rep, err
 		}
 	}
-	if err := fs.MkdirAll(ctx, m.ConfigDir); err != nil {
-		return rep, &StepError{Step: Change{Action: ActionRestore, Unit: m.ConfigDir}, Backup: backupDir, Err: err}
+	// Restore every file in one batch (a different file in the way goes to
+	// displaced/ first; every copy's checksum checked).
+	disp := path.Join(backupDir, "displaced")
+	res, rerr := fs.RestoreFiles(ctx, path.Join(backupDir, "files"), m.ConfigDir, disp, want)
+	for _, r := range res {
+		if r.Skipped {
+			continue // already restored
+		}
+		if r.Displaced {
+			rep.Changes = append(rep.Changes, Change{Action: ActionDisplace, Unit: r.Name, Detail: "to " + path.Join(disp, r.Name)})
+		}
+		rep.Changes = append(rep.Changes, Change{Action: ActionRestore, Unit: r.Name, Detail: "to " + path.Join(m.ConfigDir, r.Name)})
 	}
-	for _, f := range m.Files {
-		src, dst := path.Join(backupDir, "files", f.Name), path.Join(m.ConfigDir, f.Name)
-		exists, err := fs.Exists(ctx, dst)
-		if err != nil {
-			return rep, &StepError{Step: Change{Action: ActionRestore, Unit: f.Name}, Backup: backupDir, Err: err}
-		}
-		if exists {
-			sum, err := fs.Sum(ctx, dst)
-			if err == nil && sum == f.SHA256 {
-				continue // already restored
-			}
-			disp := path.Join(backupDir, "displaced", f.Name)
-			if err := do(Change{Action: ActionDisplace, Unit: f.Name, Detail: "to " + disp}, func(ctx context.Context) error {
-				if err := fs.MkdirAll(ctx, path.Dir(disp)); err != nil {
-					return err
-				}
-				return fs.Move(ctx, dst, disp)
-			}); err != nil {
-				return rep, err
+	if rerr != nil {
+		c := Change{Action: ActionRestore, Unit: m.ConfigDir}
+		if fe := (*FileError)(nil); errors.As(rerr, &fe) && fe.Name != "" {
+			c = Change{Action: fe.Op, Unit: fe.Name}
+			switch fe.Op {
+			case ActionDisplace:
+				c.Detail = "to " + path.Join(disp, fe.Name)
+			default:
+				c.Action, c.Detail = ActionRestore, "to "+path.Join(m.ConfigDir, fe.Name)
 			}
 		}
-		if err := do(Change{Action: ActionRestore, Unit: f.Name, Detail: "to " + dst}, func(ctx context.Context) error {
-			if err := fs.Copy(ctx, src, dst); err != nil {
-				return err
-			}
-			sum, err := fs.Sum(ctx, dst)
-			if err != nil {
-				return err
-			}
-			if sum != f.SHA256 {
-				return fmt.Errorf("restored %s has checksum %s, want %s", dst, sum, f.SHA256)
-			}
-			return nil
-		}); err != nil {
-			return rep, err
-		}
+		rep.Failed = &c
+		return rep, &StepError{Step: c, Backup: backupDir, Err: rerr}
 	}
 	if err := do(Change{Action: ActionReload, Unit: "zinit"}, t.Reload); err != nil {
 		return rep, err

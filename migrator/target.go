@@ -65,7 +65,65 @@ type FileSystem interface {
 	// Sync makes everything written on dir's file system durable
 	// (syncfs), so a backup survives a crash before the originals move.
 	Sync(ctx context.Context, dir string) error
+
+	// The batch operations below each do a whole phase in one call (one
+	// `sh -c` for a container). names are plain file names (no '/', not
+	// "." or "..", no NUL; else an error before anything is done). They
+	// work through the names in order and stop at the first failure,
+	// which is a *FileError naming the file (Name "" when the failure
+	// concerns the dir itself); what was done before it is returned.
+
+	// BackupFiles creates dstDir (and its parents, mode 0700), copies each
+	// file of names from srcDir into it byte for byte keeping the mode (a
+	// name already in dstDir is an error, never overwritten), checks that
+	// the copy's SHA-256 equals the original's, and returns the checksums
+	// in the order of names.
+	BackupFiles(ctx context.Context, srcDir, dstDir string, names []string) ([]FileSum, error)
+	// MoveFiles creates dstDir like BackupFiles and moves each file of
+	// names from srcDir into it (across file systems too; a name already
+	// in dstDir is an error). It returns how many were moved.
+	MoveFiles(ctx context.Context, srcDir, dstDir string, names []string) (int, error)
+	// SumFiles returns the SHA-256 of each file of names in dir, in order;
+	// a missing or unreadable file is an error.
+	SumFiles(ctx context.Context, dir string, names []string) ([]FileSum, error)
+	// RestoreFiles creates dstDir like BackupFiles and, for each file,
+	// leaves dstDir/Name alone when it already has the checksum SHA256;
+	// otherwise moves whatever is there into displacedDir (created when
+	// needed; a name already there is an error), copies srcDir/Name to
+	// dstDir/Name keeping the mode, and checks the copy's checksum.
+	RestoreFiles(ctx context.Context, srcDir, dstDir, displacedDir string, files []FileSum) ([]RestoreResult, error)
 }
+
+// FileSum is a file name with the SHA-256 of its content, in hex.
+type FileSum struct {
+	Name   string
+	SHA256 string
+}
+
+// RestoreResult says what RestoreFiles did with one file.
+type RestoreResult struct {
+	Name string
+	// Skipped: the file was already there with the right checksum.
+	Skipped bool
+	// Displaced: a different file was in the way and was moved out first.
+	Displaced bool
+}
+
+// FileError is a batch file operation that failed on one file. Op is the
+// step (an Action: backup, move, restore, displace; or "sha256").
+type FileError struct {
+	Op   string
+	Name string // "" when the failure concerns the dir, not a file
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	if e.Name == "" {
+		return fmt.Sprintf("%s: %v", e.Op, e.Err)
+	}
+	return fmt.Sprintf("%s %s: %v", e.Op, e.Name, e.Err)
+}
+func (e *FileError) Unwrap() error { return e.Err }
 
 // ---- socket target ----
 
