@@ -95,7 +95,6 @@ func testImage(tb testing.TB) string {
 	return imageRef
 }
 
-
 func TestDockerImageBuildIsCachedAndWellFormed(t *testing.T) {
 	rt := dockerRuntime(t)
 	ref := testImage(t)
