@@ -82,10 +82,7 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 	if len(scs) == 0 {
 		return usageErrorf("--tag %q: no catalogue scenario has it", o.Tag)
 	}
-	configs := []string{scenarios.ConfigMigrated}
-	if o.Baseline {
-		configs = append(configs, scenarios.ConfigLegacy)
-	}
+	configs := runConfigs(o.Baseline)
 
 	r, release, err := newHarness(ctx, f, o.harnessOptions)
 	if err != nil {

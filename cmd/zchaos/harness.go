@@ -113,3 +113,11 @@ func runScenarios(ctx context.Context, f *Factory, r *chaos.Runner, name string,
 	}
 	return res, nil
 }
+
+// runConfigs is the migrated config, and the legacy one as a baseline.
+func runConfigs(baseline bool) []string {
+	if baseline {
+		return []string{scenarios.ConfigMigrated, scenarios.ConfigLegacy}
+	}
+	return []string{scenarios.ConfigMigrated}
+}

@@ -93,10 +93,7 @@ func runRun(ctx context.Context, f *Factory, o runOptions) error {
 	if err != nil {
 		return err
 	}
-	configs := []string{scenarios.ConfigMigrated}
-	if o.Legacy {
-		configs = append(configs, scenarios.ConfigLegacy)
-	}
+	configs := runConfigs(o.Legacy)
 	r, release, err := newHarness(ctx, f, o.harnessOptions)
 	if err != nil {
 		return err
