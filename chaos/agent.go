@@ -54,6 +54,13 @@ type AgentSpec struct {
 	MaxDurationMs float64 `json:"max_duration_ms"`
 	// Proc is the proc root (default /proc); tests point it at a fake tree.
 	Proc string `json:"proc,omitempty"`
+	// Scope, when set, is the socket of the `zinit init` whose process
+	// tree is the container: only its descendants (and members of their
+	// process groups) are matched to jobs or reported as zombies and
+	// strays; every other process on the machine is ignored. Empty: every
+	// process of the proc root counts (a container's own pid namespace).
+	// ReadAgentSpec sets it on the local runtime (see LocalRuntime).
+	Scope string `json:"scope,omitempty"`
 }
 
 // AgentJob is one job whose processes the agent reports.
@@ -98,7 +105,10 @@ func (s AgentSpec) zinitCLI() string {
 	return s.ZinitCLI
 }
 
-// ReadAgentSpec reads a spec file.
+// ReadAgentSpec reads a spec file. Inside a local-runtime container
+// (ZCHAOS_LOCAL_ROOT set), a spec without a Scope gets the container's
+// zinit socket (ZINIT_SOCKET, else the image's socket under the root) as
+// its Scope: the agent shares the host's /proc with other containers.
 func ReadAgentSpec(path string) (AgentSpec, error) {
 	var s AgentSpec
 	b, err := os.ReadFile(path)
@@ -107,6 +117,12 @@ func ReadAgentSpec(path string) (AgentSpec, error) {
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return s, fmt.Errorf("agent spec %s: %w", path, err)
+	}
+	if root := os.Getenv("ZCHAOS_LOCAL_ROOT"); root != "" && s.Scope == "" {
+		s.Scope = os.Getenv("ZINIT_SOCKET")
+		if s.Scope == "" {
+			s.Scope = root + ImageZinitSocket
+		}
 	}
 	return s, nil
 }

@@ -76,7 +76,7 @@ func findTarget(ctx context.Context, spec AgentSpec, service string, env InjectE
 			jobs = append(jobs, j)
 		}
 	}
-	s := newProcScanner(AgentSpec{Jobs: jobs, Proc: spec.Proc})
+	s := newProcScanner(AgentSpec{Jobs: jobs, Proc: spec.Proc, Scope: spec.Scope})
 	s.step(env.Mono())
 	var t target
 	for _, p := range s.procs {
@@ -544,7 +544,7 @@ func CrashLoop(ctx context.Context, spec AgentSpec, service, pidfile string, min
 			jobs = append(jobs, j)
 		}
 	}
-	s := newProcScanner(AgentSpec{Jobs: jobs, Proc: spec.Proc})
+	s := newProcScanner(AgentSpec{Jobs: jobs, Proc: spec.Proc, Scope: spec.Scope})
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	for {

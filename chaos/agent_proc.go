@@ -196,6 +196,7 @@ type procInfo struct {
 	zombieSince  int64
 	zombieSent   bool
 	straySent    bool
+	foreign      bool // outside the scanner's scope: never matched nor reported
 }
 
 type deadGroup struct {
@@ -224,6 +225,7 @@ type procScanner struct {
 	period      time.Duration
 	dirBuf      []byte
 	pids        []int
+	scope       string // AgentSpec.Scope
 }
 
 func newProcScanner(spec AgentSpec) *procScanner {
@@ -237,6 +239,7 @@ func newProcScanner(spec AgentSpec) *procScanner {
 		self:        os.Getpid(),
 		buf:         make([]byte, 4096),
 		period:      spec.procPeriod(),
+		scope:       spec.Scope,
 	}
 	for _, j := range spec.Jobs {
 		s.matchers = append(s.matchers, newExecMatcher(j.Exec))
@@ -598,6 +601,13 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 				if recheck || execd {
 					p.argv = s.readCmdline(pid)
 					p.cmdline = strings.Join(p.argv, " ")
+					if p.foreign {
+						// Seen before its exec, it may have become a
+						// container's zinit or joined its tree since.
+						if p.foreign = !s.inScope(p); p.foreign {
+							continue
+						}
+					}
 					if s.match(p.argv) >= 0 {
 						out = append(out, s.refreshParent(p)...)
 					}
@@ -617,6 +627,12 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 		p.argv = s.readCmdline(pid)
 		p.cmdline = strings.Join(p.argv, " ")
 		s.procs[pid] = p
+		if p.foreign = !s.inScope(p); p.foreign {
+			if !first {
+				p.recheckUntil = now + int64(recheckWindow)
+			}
+			continue
+		}
 		if s.match(p.argv) >= 0 {
 			out = append(out, s.refreshParent(p)...)
 		}
@@ -648,12 +664,57 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 	return out
 }
 
+// inScope says whether p belongs to the scanner's scope: always without
+// one; else p is the `zinit init` serving the scope socket, or descends
+// from it, or shares a process group with a process in scope (a group
+// member reparented after its leader died). Ancestors not yet known are
+// read from the proc root.
+func (s *procScanner) inScope(p *procInfo) bool {
+	if s.scope == "" {
+		return true
+	}
+	if s.isScopeInit(p.argv) {
+		return true
+	}
+	if g, ok := s.procs[p.st.pgid]; ok && g != p && !g.foreign && g.st.pgid == p.st.pgid {
+		return true
+	}
+	for pid, depth := p.st.ppid, 0; pid > 1 && depth < 64; depth++ {
+		if a, ok := s.procs[pid]; ok && a != p {
+			return !a.foreign || s.isScopeInit(a.argv)
+		}
+		argv := s.readCmdline(pid)
+		if s.isScopeInit(argv) {
+			return true
+		}
+		st, err := s.readStat(pid)
+		if err != nil {
+			return false
+		}
+		pid = st.ppid
+	}
+	return false
+}
+
+// isScopeInit says whether argv is `zinit init ... --socket <scope>`.
+func (s *procScanner) isScopeInit(argv []string) bool {
+	if len(argv) < 2 || argv[1] != "init" {
+		return false
+	}
+	for i := 2; i+1 < len(argv); i++ {
+		if argv[i] == "--socket" && argv[i+1] == s.scope {
+			return true
+		}
+	}
+	return false
+}
+
 // observeState handles a process's state: a job leader seen as a zombie
 // has exited (its exit code is readable until it is reaped); any zombie
 // older than zombieAfter is reported once.
 func (s *procScanner) observeState(p *procInfo, now, errNs int64) []scenarios.Event {
 	var out []scenarios.Event
-	if p.st.state != 'Z' {
+	if p.st.state != 'Z' || p.foreign {
 		return nil
 	}
 	if p.incarnation && !p.exited {
@@ -709,7 +770,7 @@ func (s *procScanner) strays(now int64) []scenarios.Event {
 	for pgid, d := range s.dead {
 		members := 0
 		for _, p := range s.procs {
-			if p.st.pgid != pgid || p.pid == d.pid {
+			if p.st.pgid != pgid || p.pid == d.pid || p.foreign {
 				continue
 			}
 			members++

@@ -589,3 +589,49 @@ func TestFillCheckStatusFromLastCheck(t *testing.T) {
 	assert.Equal(t, 2, len(tl.runs))
 	assert.True(t, tl.runPassed(tl.runs[0]))
 }
+
+// TestProcScannerScopeIgnoresOtherContainers: with a Scope (the local
+// runtime), only the tree of the zinit serving that socket counts; the
+// same exec under another zinit or on the host is neither matched nor
+// reported as a zombie or stray, even after a supervisor restart or a
+// reparenting.
+func TestProcScannerScopeIgnoresOtherContainers(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.set(1, 0, 1, 'S', 1, -1, "/sbin/init")
+	fp.set(100, 1, 100, 'S', 2, -1, "/r/a/usr/local/bin/zinit", "init", "--socket", "/r/a/run/zinit.sock")
+	fp.set(200, 1, 200, 'S', 2, -1, "/r/b/usr/local/bin/zinit", "init", "--socket", "/r/b/run/zinit.sock")
+	fp.set(110, 100, 110, 'S', 5, -1, "sh", "-c", mainExec) // container a's incarnation
+	fp.set(210, 200, 210, 'S', 5, -1, "sh", "-c", mainExec) // container b's
+	fp.set(300, 1, 300, 'S', 5, -1, "sh", "-c", mainExec)   // the host's
+	fp.set(301, 1, 301, 'Z', 5, 0, "host-zombie")
+	s := newProcScanner(AgentSpec{Proc: fp.root, ZombieAfterMs: 1, StrayAfterMs: 1, Scope: "/r/a/run/zinit.sock",
+		Jobs: []AgentJob{{Service: "svc", Job: "main", Trigger: "start", Exec: mainExec}}})
+	t0 := 10_000 * ms1
+	assert.Equal(t, []string{"spawn:110"}, kinds(s.step(t0)))
+
+	// New incarnations everywhere: only a's is seen.
+	fp.set(220, 200, 220, 'S', 9, -1, "sh", "-c", mainExec)
+	fp.set(120, 100, 120, 'S', 9, -1, "sh", "-c", mainExec)
+	fp.set(121, 120, 120, 'S', 9, -1, "helper")
+	fp.set(221, 220, 220, 'S', 9, -1, "helper")
+	assert.Equal(t, []string{"spawn:120"}, kinds(s.step(t0+2*ms1)))
+
+	// Both leaders die, their helpers are reparented to init: only a's
+	// helper is a stray; no host zombie is reported.
+	fp.remove(120)
+	fp.remove(220)
+	fp.set(121, 1, 120, 'S', 9, -1, "helper")
+	fp.set(221, 1, 220, 'S', 9, -1, "helper")
+	var got []string
+	for now := t0 + 4*ms1; now <= t0+400*ms1; now += 2 * ms1 {
+		got = append(got, kinds(s.step(now))...)
+	}
+	assert.ElementsMatch(t, []string{"exit:120", "stray:121"}, got)
+
+	// Supervisor restart: a's zinit is replaced; its new children count.
+	fp.remove(100)
+	fp.remove(110)
+	fp.set(400, 1, 400, 'S', 20, -1, "/r/a/usr/local/bin/zinit", "init", "--socket", "/r/a/run/zinit.sock")
+	fp.set(410, 400, 410, 'S', 21, -1, "sh", "-c", mainExec)
+	assert.ElementsMatch(t, []string{"exit:110", "spawn:410"}, kinds(s.step(t0+500*ms1)))
+}

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultLocalDir is where the local runtime keeps its container roots and
@@ -67,6 +68,19 @@ func NewLocalRuntime(dir string) (*LocalRuntime, error) {
 	}
 	return &LocalRuntime{dir: abs}, nil
 }
+
+// ImageDir makes a fresh directory under the runtime's dir for a local
+// image (see BuildLocalImage). Its owner removes it; Cleanup with no run
+// removes those a killed harness left.
+func (r *LocalRuntime) ImageDir() (string, error) {
+	d, err := os.MkdirTemp(r.dir, localImagePrefix)
+	if err != nil {
+		return "", fmt.Errorf("local image: %w", err)
+	}
+	return d, nil
+}
+
+const localImagePrefix = "image-"
 
 // Name is "local".
 func (r *LocalRuntime) Name() string { return "local" }
@@ -156,8 +170,10 @@ func (r *LocalRuntime) Start(ctx context.Context, opts StartOptions) (Container,
 	return c, nil
 }
 
-// Cleanup kills the process trees and deletes the roots recorded in the
+// Cleanup kills the process trees (and every process whose environment
+// names a recorded root) and deletes the roots recorded in the
 // state files (only runID's when not empty), and returns their names.
+// With no runID it also deletes the image directories ImageDir made.
 func (r *LocalRuntime) Cleanup(ctx context.Context, runID string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(r.dir, "*.json"))
 	if err != nil {
@@ -179,6 +195,7 @@ func (r *LocalRuntime) Cleanup(ctx context.Context, runID string) ([]string, err
 		}
 		killTree(st.PID, st.StartTick)
 		if st.Root != "" && strings.HasPrefix(st.Root, r.dir+string(os.PathSeparator)) {
+			killRoot(st.Root)
 			if err := os.RemoveAll(st.Root); err != nil {
 				errs = append(errs, err)
 				continue
@@ -190,6 +207,12 @@ func (r *LocalRuntime) Cleanup(ctx context.Context, runID string) ([]string, err
 			if c.Name() == st.Name {
 				r.tracker.forget(c.ID())
 			}
+		}
+	}
+	if runID == "" {
+		imgs, _ := filepath.Glob(filepath.Join(r.dir, localImagePrefix+"*"))
+		for _, d := range imgs {
+			errs = append(errs, os.RemoveAll(d))
 		}
 	}
 	sort.Strings(names)
@@ -311,7 +334,18 @@ func (c *localContainer) baseEnv() []string {
 // startInit runs the entrypoint (zinit init, or opts.Cmd appended to it) and
 // waits until its socket accepts a connection.
 func (c *localContainer) startInit(ctx context.Context) error {
-	args := []string{"init", "--socket", c.hostPath(ImageZinitSocket), "--config-dir", c.hostPath(ImageConfigDir), "--state-dir", c.hostPath(ImageStateDir)}
+	// The config dir is the environment's (a setup may point zinit at its
+	// own), as the image's entrypoint reads it.
+	cfg := c.hostPath(ImageConfigDir)
+	for _, kv := range c.env {
+		if v, ok := strings.CutPrefix(kv, "ZINIT_CONFIG_DIR="); ok && v != "" {
+			cfg = v
+		}
+	}
+	if err := os.MkdirAll(cfg, 0o755); err != nil {
+		return fmt.Errorf("local start: %w", err)
+	}
+	args := []string{"init", "--socket", c.hostPath(ImageZinitSocket), "--config-dir", cfg, "--state-dir", c.hostPath(ImageStateDir)}
 	for _, a := range c.cmd {
 		args = append(args, c.mapPaths(a))
 	}
@@ -446,10 +480,16 @@ func (c *localContainer) Stream(ctx context.Context, argv []string) (io.ReadClos
 }
 
 // CopyIn writes files under the root (paths mapped like in-image paths).
+// The in-image paths inside text files (valid UTF-8 without NUL: configs,
+// the agent spec, scripts) are mapped too; binaries are copied as they are.
 func (c *localContainer) CopyIn(_ context.Context, files map[string][]byte) error {
 	for p, data := range files {
 		if !filepath.IsAbs(p) {
 			return fmt.Errorf("copy in: path %q is not absolute", p)
+		}
+		if isText(data) {
+			// Configs and specs name in-image paths: map them like argv.
+			data = []byte(c.mapPaths(string(data)))
 		}
 		if err := writeFile(c.hostPath(p), data, 0o755); err != nil {
 			return fmt.Errorf("copy in: %w", err)
@@ -521,8 +561,9 @@ func (c *localContainer) Logs(_ context.Context) ([]byte, error) {
 	return os.ReadFile(filepath.Join(c.root, "init.log"))
 }
 
-// Remove kills the process tree and deletes the root and state file. It is
-// idempotent.
+// Remove kills the process tree, and every other process started in the
+// container (its environment names the root), and deletes the root and
+// state file. It is idempotent.
 func (c *localContainer) Remove(ctx context.Context) error {
 	c.mu.Lock()
 	if c.removed {
@@ -538,11 +579,17 @@ func (c *localContainer) Remove(ctx context.Context) error {
 		case <-time.After(5 * time.Second):
 		}
 	}
+	killRoot(c.root)
 	c.mu.Lock()
 	c.removed = true
 	c.mu.Unlock()
 	c.rt.tracker.forget(c.name)
 	return errors.Join(os.RemoveAll(c.root), ignoreNotExist(os.Remove(filepath.Join(c.rt.dir, c.name+".json"))))
+}
+
+// isText says whether data looks like a text file.
+func isText(data []byte) bool {
+	return utf8.Valid(data) && bytes.IndexByte(data, 0) < 0
 }
 
 func ignoreNotExist(err error) error {
@@ -638,6 +685,42 @@ func killRefs(refs []procRef) {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(r.pid, syscall.SIGKILL)
+	}
+}
+
+// rootProcs lists the processes whose environment says they belong to the
+// container at root (ZCHAOS_LOCAL_ROOT=root): what Exec and Stream started
+// outside zinit's tree, such as a watching agent or a detached killer it
+// started, which killing zinit's tree would miss.
+func rootProcs(root string) []procRef {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	want := []byte("ZCHAOS_LOCAL_ROOT=" + root + "\x00")
+	self := os.Getpid()
+	var out []procRef
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		if bytes.HasPrefix(env, want) || bytes.Contains(env, append([]byte{0}, want...)) {
+			out = append(out, procRef{pid, procStartTicks(pid)})
+		}
+	}
+	return out
+}
+
+// killRoot kills every process of the container at root that is not in
+// zinit's tree (see rootProcs), with its descendants.
+func killRoot(root string) {
+	for _, r := range rootProcs(root) {
+		killRefs(append([]procRef{r}, descendants(r.pid)...))
 	}
 }
 

@@ -138,6 +138,11 @@ func orphanChild(t *testing.T, dir string) {
 	require.NoError(t, err)
 	c, err := rt.Start(context.Background(), chaos.StartOptions{Image: os.Getenv("ZCHAOS_TEST_LOCAL_ORPHAN_IMAGE"), Name: "orphan", RunID: "lorphan"})
 	require.NoError(t, err)
+	// A process started outside zinit's tree, detached from every group
+	// (like the agent's crash-loop killer): Cleanup must find it too.
+	res, err := c.Exec(context.Background(), []string{"sh", "-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!"}, nil)
+	require.NoError(t, err)
+	fmt.Printf("DETACHED %s\n", bytes.TrimSpace(res.Stdout))
 	fmt.Printf("ORPHAN %s\n", c.Name())
 	select {}
 }
@@ -154,8 +159,11 @@ func testLocalCleanupAfterKilledHarness(t *testing.T, img string) {
 	require.NoError(t, err)
 	require.NoError(t, child.Start())
 	sc := bufio.NewScanner(out)
-	started := false
+	started, detached := false, 0
 	for sc.Scan() {
+		if p, ok := strings.CutPrefix(sc.Text(), "DETACHED "); ok {
+			detached, _ = strconv.Atoi(p)
+		}
 		if strings.HasPrefix(sc.Text(), "ORPHAN ") {
 			started = true
 			break
@@ -164,6 +172,8 @@ func testLocalCleanupAfterKilledHarness(t *testing.T, img string) {
 	require.NoError(t, child.Process.Signal(syscall.SIGKILL))
 	_ = child.Wait()
 	require.True(t, started)
+	require.Positive(t, detached)
+	require.True(t, alive(detached), "the detached process survives its harness")
 
 	var st struct {
 		PID int `json:"pid"`
@@ -183,7 +193,7 @@ func testLocalCleanupAfterKilledHarness(t *testing.T, img string) {
 	names, err := rt.Cleanup(context.Background(), "lorphan")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"orphan"}, names)
-	for _, pid := range []int{st.PID, svcPid} {
+	for _, pid := range []int{st.PID, svcPid, detached} {
 		require.Eventually(t, func() bool { return !alive(pid) }, 5*time.Second, 10*time.Millisecond, "pid %d", pid)
 	}
 	_, err = os.Stat(filepath.Join(dir, "orphan"))

@@ -25,6 +25,8 @@ type harnessOptions struct {
 	SeedGiven     bool
 	Out           string
 	KeepOnFailure bool
+	Runtime       string
+	LocalDir      string
 }
 
 func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int) {
@@ -36,6 +38,9 @@ func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int) {
 	fl.Int64Var(&o.Seed, "seed", 0, "seed of every random choice (default: random, printed)")
 	fl.StringVar(&o.Out, "out", "zchaos-out", "directory for result.json, reports and forensics")
 	fl.BoolVar(&o.KeepOnFailure, "keep-on-failure", false, "keep the containers of non-passing scenarios")
+	fl.StringVar(&o.Runtime, "runtime", runtimeDocker, "docker, or local: zinit process trees under --local-dir, for machines without an engine "+
+		"(reference binaries only, no --image; no isolation: processes run as you, on the host network)")
+	fl.StringVar(&o.LocalDir, "local-dir", chaos.DefaultLocalDir(), "state and root directory of --runtime local (keep it short: socket paths < 108 bytes)")
 }
 
 func (o *harnessOptions) validate() error {
@@ -46,6 +51,10 @@ func (o *harnessOptions) validate() error {
 		return usageErrorf("--parallel %d: must be >= 1", o.Parallel)
 	case o.Repeat < 1:
 		return usageErrorf("--repeat %d: must be >= 1", o.Repeat)
+	case o.Runtime != runtimeDocker && o.Runtime != runtimeLocal:
+		return usageErrorf("--runtime %q: must be docker or local", o.Runtime)
+	case o.Runtime == runtimeLocal && o.Image != "":
+		return usageErrorf("--image: --runtime local runs only the reference binaries")
 	}
 	if o.ConfigDir != "" {
 		if st, err := os.Stat(o.ConfigDir); err != nil || !st.IsDir() {
@@ -63,12 +72,22 @@ func (o *harnessOptions) validate() error {
 	return nil
 }
 
-// newHarness builds the runner run and gate share: the Docker runtime, the
+// Runtimes --runtime names.
+const (
+	runtimeDocker = "docker"
+	runtimeLocal  = "local"
+)
+
+// newHarness builds the runner run and gate share: the Docker runtime (or
+// the local one, see newLocalHarness), the
 // reference image (built or reused) or the user's image with this binary
 // copied in as its agent, and the migrator's fleet setup. The returned
 // release removes every container the runner made, even after ctx is
 // cancelled (SIGINT); callers defer it.
 func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runner, func(), error) {
+	if o.Runtime == runtimeLocal {
+		return newLocalHarness(ctx, f, o)
+	}
 	rt, err := chaos.NewDockerRuntime(ctx)
 	if err != nil {
 		return nil, nil, &exitError{code: exitInfra, err: err}
@@ -95,6 +114,40 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 			return nil, nil, &exitError{code: exitInfra, err: fmt.Errorf("agent binary: %w", err)}
 		}
 	}
+	return r, release, nil
+}
+
+// newLocalHarness is newHarness on the local runtime: the local image is
+// laid out in a fresh directory under o.LocalDir from the same binaries
+// (and fleet) as the reference image. The returned release kills every
+// process tree the runner started and removes the image directory, even
+// after ctx is cancelled.
+func newLocalHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runner, func(), error) {
+	rt, err := chaos.NewLocalRuntime(o.LocalDir)
+	if err != nil {
+		return nil, nil, &exitError{code: exitInfra, err: err}
+	}
+	bins, cleanupBins, err := resolveBinaries(ctx, f, imageBuildOptions{}, progressWriter(f))
+	if err != nil {
+		return nil, nil, &exitError{code: exitInfra, err: fmt.Errorf("local image: %w", err)}
+	}
+	defer cleanupBins()
+	imgDir, err := rt.ImageDir()
+	if err != nil {
+		return nil, nil, &exitError{code: exitInfra, err: err}
+	}
+	release := func() {
+		_ = rt.RemoveAll(context.WithoutCancel(ctx))
+		_ = os.RemoveAll(imgDir)
+	}
+	img, err := chaos.BuildLocalImage(imgDir, chaos.ImageOptions{Binaries: bins, Fleet: migrator.FleetFS()})
+	if err != nil {
+		release()
+		return nil, nil, &exitError{code: exitInfra, err: fmt.Errorf("local image: %w", err)}
+	}
+	r := &chaos.Runner{Runtime: rt, Image: img, Setup: fleetSetup(migrator.DefaultPolicy(), o.ConfigDir),
+		TimeScale: o.TimeScale, Parallel: o.Parallel, Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
+		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version}
 	return r, release, nil
 }
 

@@ -20,6 +20,9 @@ func TestRunUsageErrors(t *testing.T) {
 		"unknown scenario": {"run", "no-such-scenario"},
 		"bad flag":         {"run", "--no-such-flag"},
 		"config not a dir": {"run", "--config", filepath.Join(t.TempDir(), "absent"), "crash-restart"},
+		"unknown runtime":  {"run", "--runtime", "podman", "crash-restart"},
+		"local with image": {"run", "--runtime", "local", "--image", "zchaos/hero:x", "crash-restart"},
+		"gate runtime":     {"gate", "--runtime", "podman"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := runZchaosCLI(t, false, "", args...)
