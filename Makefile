@@ -4,8 +4,11 @@ BIN      := bin
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
-# Packages holding Docker tests or benchmarks (named *Docker*, see style.md).
-DOCKER_PKGS := $(sort $(dir $(shell grep -rlE --include='*_test.go' '^func (Test|Benchmark)[A-Za-z0-9_]*Docker' .)))
+# Scenario tests judge real timings: Docker tests (named *Docker*, see style.md)
+# and the local-runtime scenario tests (named *LocalRun*). They run apart,
+# one package at a time, so no other package's tests share the two cores.
+SCENARIO_TESTS := Docker|LocalRun
+DOCKER_PKGS := $(sort $(dir $(shell grep -rlE --include='*_test.go' '^func (Test|Benchmark)[A-Za-z0-9_]*(Docker|LocalRun)' .)))
 
 # bash with pipefail: a failing command in a pipe (go test | tee) fails the target.
 SHELL       := bash
@@ -24,8 +27,8 @@ build:
 ## in parallel; then the Docker tests one package at a time (-p 1), so scenario timings are not
 ## measured while another package's containers or probe tests hold both cores.
 ## Both runs always run; the target fails if either failed.
-UNIT_TEST   = $(GO) test -count=1 -timeout 30m -skip 'Docker' $(PKGS)
-DOCKER_TEST = $(GO) test -count=1 -timeout 60m -p 1 -run 'Docker' $(DOCKER_PKGS)
+UNIT_TEST   = $(GO) test -count=1 -timeout 30m -skip '$(SCENARIO_TESTS)' $(PKGS)
+DOCKER_TEST = $(GO) test -count=1 -timeout 60m -p 1 -run '$(SCENARIO_TESTS)' $(DOCKER_PKGS)
 test: build
 	@rc=0; \
 	echo "$(UNIT_TEST)"; $(UNIT_TEST) || rc=1; \
