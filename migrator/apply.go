@@ -164,15 +164,6 @@ type applier struct {
 	back string
 }
 
-func (a *applier) do(ctx context.Context, c Change, f func(context.Context) error) error {
-	if err := f(ctx); err != nil {
-		a.rep.Failed = &c
-		return &StepError{Step: c, Backup: a.back, Err: err}
-	}
-	a.record(c)
-	return nil
-}
-
 // record adds a change done to the report and the log.
 func (a *applier) record(c Change) {
 	a.rep.Changes = append(a.rep.Changes, c)
@@ -325,45 +316,117 @@ func Apply(ctx context.Context, plan *Plan, t Target, opts ApplyOptions) (ApplyR
 			return rep, &StepError{Step: c, Backup: dir, Err: err}
 		}
 	}
+	// Each phase below runs as one batch on a BatchTarget, else one call
+	// per step; either way it stops at the first failed step.
+	fail := func(c Change, err error) error {
+		rep.Failed = &c
+		return &StepError{Step: c, Backup: ap.back, Err: err}
+	}
 	// 4. Take down legacy units and stale migrated services.
+	var down []cliStep
 	for _, n := range remove {
-		if err := ap.do(ctx, Change{Action: ActionStop, Unit: n}, func(ctx context.Context) error {
-			return ignoreNotFound(t.Stop(ctx, n))
-		}); err != nil {
-			return rep, err
-		}
-		if err := ap.do(ctx, Change{Action: ActionRemove, Unit: n}, func(ctx context.Context) error {
-			return ignoreNotFound(t.RemoveService(ctx, n))
-		}); err != nil {
-			return rep, err
-		}
+		down = append(down, stopStep(t, n), removeStep(t, n))
+	}
+	if err := runSteps(ctx, t, down, ap.record, fail); err != nil {
+		return rep, err
 	}
 	// 5. Add, then start, dependencies first.
+	var add []cliStep
 	for _, sp := range plan.Services {
 		if !readd[sp.Service.Name] {
 			continue
 		}
-		if err := ap.do(ctx, Change{Action: ActionAddService, Unit: sp.Service.Name}, func(ctx context.Context) error {
-			return t.AddService(ctx, sp.Service)
-		}); err != nil {
-			return rep, err
-		}
+		add = append(add, cliStep{c: Change{Action: ActionAddService, Unit: sp.Service.Name}, argv: sp.Service.Argv(),
+			call: func(ctx context.Context) error { return t.AddService(ctx, sp.Service) }})
 		for _, j := range sp.Jobs {
-			if err := ap.do(ctx, Change{Action: ActionAddJob, Unit: j.Service + "/" + j.Name}, func(ctx context.Context) error {
-				return t.AddJob(ctx, j)
-			}); err != nil {
-				return rep, err
-			}
+			add = append(add, cliStep{c: Change{Action: ActionAddJob, Unit: j.Service + "/" + j.Name}, argv: j.Argv(),
+				call: func(ctx context.Context) error { return t.AddJob(ctx, j) }})
 		}
 	}
+	if err := runSteps(ctx, t, add, ap.record, fail); err != nil {
+		return rep, err
+	}
+	var up []cliStep
 	for _, n := range start {
-		if err := ap.do(ctx, Change{Action: ActionStart, Unit: n}, func(ctx context.Context) error {
-			return t.Start(ctx, n)
-		}); err != nil {
-			return rep, err
-		}
+		up = append(up, cliStep{c: Change{Action: ActionStart, Unit: n}, argv: startArgv(n),
+			call: func(ctx context.Context) error { return t.Start(ctx, n) }})
+	}
+	if err := runSteps(ctx, t, up, ap.record, fail); err != nil {
+		return rep, err
 	}
 	return rep, nil
+}
+
+// cliStep is one zinit change of a phase: the change it reports, the CLI
+// argv a BatchTarget runs for it, and the Target call that does it
+// otherwise. A tolerant step counts an answer wrapping zinit.ErrNotFound
+// as done.
+type cliStep struct {
+	c        Change
+	argv     []string
+	tolerant bool
+	call     func(context.Context) error
+}
+
+func stopArgv(n string) []string   { return []string{zinit.CLIName, "stop", n} }
+func removeArgv(n string) []string { return []string{zinit.CLIName, "remove", "service", n} }
+func startArgv(n string) []string  { return []string{zinit.CLIName, "start", n} }
+
+// stopStep stops n; a unit already gone counts as stopped.
+func stopStep(t Target, n string) cliStep {
+	return cliStep{c: Change{Action: ActionStop, Unit: n}, argv: stopArgv(n), tolerant: true,
+		call: func(ctx context.Context) error { return t.Stop(ctx, n) }}
+}
+
+// removeStep removes n; a unit already gone counts as removed.
+func removeStep(t Target, n string) cliStep {
+	return cliStep{c: Change{Action: ActionRemove, Unit: n}, argv: removeArgv(n), tolerant: true,
+		call: func(ctx context.Context) error { return t.RemoveService(ctx, n) }}
+}
+
+// runSteps does steps in order and stops at the first that fails: in one
+// RunBatch when t is a BatchTarget, else one call each. It calls done
+// with the change of each step done, in order, and returns fail(change,
+// cause) of the step that failed. When a batch cannot tell how far it got
+// (it could not be run, or its answer is unreadable), the first step not
+// confirmed done is the one reported failed.
+func runSteps(ctx context.Context, t Target, steps []cliStep, done func(Change), fail func(Change, error) error) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	bt, ok := t.(BatchTarget)
+	if !ok {
+		for _, s := range steps {
+			err := s.call(ctx)
+			if s.tolerant {
+				err = ignoreNotFound(err)
+			}
+			if err != nil {
+				return fail(s.c, err)
+			}
+			done(s.c)
+		}
+		return nil
+	}
+	bs := make([]BatchStep, len(steps))
+	for i, s := range steps {
+		bs[i] = BatchStep{Argv: s.argv, TolerateNotFound: s.tolerant}
+	}
+	res, err := bt.RunBatch(ctx, bs)
+	n := min(len(res), len(steps))
+	if err == nil && n < len(steps) {
+		err = fmt.Errorf("batch answered %d of %d steps", n, len(steps))
+	}
+	if err != nil && n == len(steps) {
+		n-- // every step answered, yet the batch failed: trust the last one least
+	}
+	for _, s := range steps[:n] {
+		done(s.c)
+	}
+	if err != nil {
+		return fail(steps[n].c, err)
+	}
+	return nil
 }
 
 func ignoreNotFound(err error) error {
@@ -491,18 +554,20 @@ func Rollback(ctx context.Context, backupDir string, t Target) (RollbackReport, 
 		rep.Changes = append(rep.Changes, c)
 		return nil
 	}
+	var down []cliStep
 	for i := len(m.Services) - 1; i >= 0; i-- {
 		n := m.Services[i]
 		st, ok := byName[n]
 		if !ok || st.Legacy {
 			continue
 		}
-		if err := do(Change{Action: ActionStop, Unit: n}, func(ctx context.Context) error { return ignoreNotFound(t.Stop(ctx, n)) }); err != nil {
-			return rep, err
-		}
-		if err := do(Change{Action: ActionRemove, Unit: n}, func(ctx context.Context) error { return ignoreNotFound(t.RemoveService(ctx, n)) }); err != nil {
-			return rep, err
-		}
+		down = append(down, stopStep(t, n), removeStep(t, n))
+	}
+	if err := runSteps(ctx, t, down, func(c Change) { rep.Changes = append(rep.Changes, c) }, func(c Change, err error) error {
+		rep.Failed = &c
+		return &StepError{Step: c, Backup: backupDir, Err: err}
+	}); err != nil {
+		return rep, err
 	}
 	// Restore every file in one batch (a different file in the way goes to
 	// displaced/ first; every copy's checksum checked).

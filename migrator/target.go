@@ -192,7 +192,8 @@ type ExecFunc func(ctx context.Context, argv []string) (stdout, stderr []byte, c
 // wires Exec to `docker exec` for a container). File operations run as
 // `sh -c` commands through the same Exec, so the target's file system is
 // the one zinit sees. It needs sh, cat, cp, mv, mkdir, sha256sum and find
-// (coreutils / findutils) where Exec runs.
+// (coreutils / findutils) where Exec runs. It is a BatchTarget: Apply and
+// Rollback run each phase of zinit commands as one `sh -c` (RunBatch).
 type CLITarget struct {
 	Exec ExecFunc
 	// Zinit is the CLI's path ("zinit" when empty).
@@ -241,12 +242,7 @@ func (e *CLIError) Is(target error) bool {
 }
 
 func (t *CLITarget) run(ctx context.Context, argv []string) ([]byte, error) {
-	if t.Zinit != "" && len(argv) > 0 && argv[0] == zinit.CLIName {
-		argv = append([]string{t.Zinit}, argv[1:]...)
-	}
-	if t.Socket != "" {
-		argv = append(argv, "--socket", t.Socket)
-	}
+	argv = t.argv(argv)
 	out, errOut, code, err := t.Exec(ctx, argv)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", strings.Join(argv[:min(3, len(argv))], " "), err)
@@ -284,15 +280,15 @@ func (t *CLITarget) AddJob(ctx context.Context, j zinit.Job) error {
 	return err
 }
 func (t *CLITarget) RemoveService(ctx context.Context, name string) error {
-	_, err := t.run(ctx, []string{zinit.CLIName, "remove", "service", name})
+	_, err := t.run(ctx, removeArgv(name))
 	return err
 }
 func (t *CLITarget) Start(ctx context.Context, name string) error {
-	_, err := t.run(ctx, []string{zinit.CLIName, "start", name})
+	_, err := t.run(ctx, startArgv(name))
 	return err
 }
 func (t *CLITarget) Stop(ctx context.Context, name string) error {
-	_, err := t.run(ctx, []string{zinit.CLIName, "stop", name})
+	_, err := t.run(ctx, stopArgv(name))
 	return err
 }
 func (t *CLITarget) Reload(ctx context.Context) error {
