@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/chaos"
-	"github.com/zchaos/zchaos/scenarios"
 )
 
 // TestLocalRunCrashRestart runs the crash-restart scenario through the
@@ -30,21 +29,7 @@ func TestLocalRunCrashRestart(t *testing.T) {
 	r := &chaos.Runner{Runtime: rt, Image: img, Setup: testSetup, TimeScale: 0.05, Seed: 1, OutDir: t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	res, err := r.Run(ctx, []scenarios.Scenario{catalogued(t, "crash-restart")}, nil)
-	require.NoError(t, err)
-	require.Len(t, res.Scenarios, 2)
-	byCfg := map[string]scenarios.ScenarioResult{}
-	for _, s := range res.Scenarios {
-		byCfg[s.Config] = s
-	}
-	mig, leg := byCfg[scenarios.ConfigMigrated], byCfg[scenarios.ConfigLegacy]
-	logTimeline(t, mig)
-	assert.Equal(t, scenarios.VerdictPass, mig.Verdict, "migrated: %s", mig.Reason)
-	assert.Equal(t, scenarios.VerdictFail, leg.Verdict, "legacy: %s", leg.Reason)
-	assert.Equal(t, 2, countKind(mig.Timeline, scenarios.EventSpawn, tSvc), "one respawn after the kill")
-	assert.Equal(t, 1, countKind(leg.Timeline, scenarios.EventSpawn, tSvc), "legacy never comes back")
-	require.NotNil(t, mig.Recovery.Restart)
-	assert.GreaterOrEqual(t, mig.Recovery.Restart.Ms, 250.0-5, "restart-delay 5 s × 0.05 is a floor")
+	runCrashRestart(ctx, t, r)
 
 	// Nothing is left: no state file, no root.
 	left, err := filepath.Glob(filepath.Join(dir, "*"))
