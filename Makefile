@@ -14,9 +14,17 @@ DOCKER_PKGS := $(sort $(dir $(shell grep -rlE --include='*_test.go' '^func (Test
 SHELL       := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: all build test test-unit test-race test-docker bench lint image gate clean
+.PHONY: all deps build test test-unit test-race test-docker bench lint image gate clean
 
 all: lint build test
+
+## deps: the Debian packages the image build and the probe tests need, installed when missing
+## (debootstrap builds the base image; socat and curl are the probes' clients). Needs root.
+DEPS := debootstrap socat curl
+deps:
+	@missing=""; for c in $(DEPS); do command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 ## build: static binaries (CGO_ENABLED=0) into bin/
 build:
@@ -29,7 +37,7 @@ build:
 ## Both runs always run; the target fails if either failed.
 UNIT_TEST   = $(GO) test -count=1 -timeout 30m -skip '$(SCENARIO_TESTS)' $(PKGS)
 DOCKER_TEST = $(GO) test -count=1 -timeout 60m -p 1 -run '$(SCENARIO_TESTS)' $(DOCKER_PKGS)
-test: build
+test: build deps
 	@rc=0; \
 	echo "$(UNIT_TEST)"; $(UNIT_TEST) || rc=1; \
 	echo "$(DOCKER_TEST)"; $(DOCKER_TEST) || rc=1; \
@@ -58,11 +66,11 @@ lint:
 	$(GO) vet $(PKGS)
 
 ## image: build (or reuse) the reference image
-image: build
+image: build deps
 	$(BIN)/zchaos image build
 
 ## gate: the main job on the built-in default
-gate: build
+gate: build deps
 	$(BIN)/zchaos gate --baseline
 
 clean:

@@ -117,8 +117,9 @@ func BuildBase(ctx context.Context, opts BaseOptions) (string, error) {
 		fmt.Fprintf(opts.Progress, "base: %s cached\n", ref)
 		return ref, nil
 	}
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return "", fmt.Errorf("base image: debootstrap not installed: %w", err)
+	deboot, err := debootstrapPath()
+	if err != nil {
+		return "", fmt.Errorf("base image: debootstrap not installed (apt-get install debootstrap, or make deps): %w", err)
 	}
 	dir, err := os.MkdirTemp("", "zchaos-rootfs-")
 	if err != nil {
@@ -128,7 +129,7 @@ func BuildBase(ctx context.Context, opts BaseOptions) (string, error) {
 
 	fmt.Fprintf(opts.Progress, "base: debootstrap %s (%s, +%s) from %s\n", opts.Suite, opts.Variant, strings.Join(opts.Packages, ","), opts.Mirror)
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "debootstrap", "--variant="+opts.Variant,
+	cmd := exec.CommandContext(ctx, deboot, "--variant="+opts.Variant,
 		"--include="+strings.Join(opts.Packages, ","), opts.Suite, dir, opts.Mirror)
 	var tail tailBuffer
 	pw := prefixWriter(opts.Progress, "base: ")
@@ -498,4 +499,17 @@ func PruneImages(ctx context.Context, cl *docker.Client, keep ...string) ([]stri
 	}
 	sort.Strings(removed)
 	return removed, errors.Join(errs...)
+}
+
+// debootstrapPath finds debootstrap on PATH or in /usr/sbin, where Debian
+// installs it and where a non-login root PATH may not look.
+func debootstrapPath() (string, error) {
+	p, err := exec.LookPath("debootstrap")
+	if err == nil {
+		return p, nil
+	}
+	if st, serr := os.Stat("/usr/sbin/debootstrap"); serr == nil && st.Mode()&0o111 != 0 {
+		return "/usr/sbin/debootstrap", nil
+	}
+	return "", err
 }
