@@ -418,46 +418,16 @@ func TestJudgeInvariants(t *testing.T) {
 			checks: map[string]scenarios.Verdict{"R5": P, "R6": I}},
 		{name: "R7 start after the limit, fresh restarts", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
 			model: limited,
-			build: func(b *tl) {
-				crashLoop(4, "failed", "restart_limit")(b)
-				b.fault(7100, scenarios.FaultStart)
-				at := 7110.0
-				for i := 0; i < 4; i++ {
-					p := b.spawn(at)
-					b.exit(at+10, p, 1)
-					at += 260
-				}
-				b.status(at+300, "failed", 3, "restart_limit").status(at+5200, "failed", 3, "restart_limit")
-			}, endMs: 14000, verdict: P,
+			build: loopAgainAfterStart(3, 3), endMs: 14000, verdict: P,
 			checks: map[string]scenarios.Verdict{"R5": P, "R6": P, "R7": P, "R1": P}},
 		{name: "C1 lifetime restart count across a start", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
 			model: limited,
-			build: func(b *tl) {
-				crashLoop(4, "failed", "restart_limit")(b)
-				b.fault(7100, scenarios.FaultStart)
-				at := 7110.0
-				for i := 0; i < 4; i++ {
-					p := b.spawn(at)
-					b.exit(at+10, p, 1)
-					at += 260
-				}
-				// The reference zinit reports restarts over the service's life.
-				b.status(at+300, "failed", 6, "restart_limit").status(at+5200, "failed", 6, "restart_limit")
-			}, endMs: 14000, verdict: P,
+			// The reference zinit reports restarts over the service's life.
+			build: loopAgainAfterStart(6, 6), endMs: 14000, verdict: P,
 			checks: map[string]scenarios.Verdict{"R7": P, "C1": P}},
 		{name: "C1 lifetime count off by one across a start", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
 			model: limited,
-			build: func(b *tl) {
-				crashLoop(4, "failed", "restart_limit")(b)
-				b.fault(7100, scenarios.FaultStart)
-				at := 7110.0
-				for i := 0; i < 4; i++ {
-					p := b.spawn(at)
-					b.exit(at+10, p, 1)
-					at += 260
-				}
-				b.status(at+300, "failed", 7, "restart_limit")
-			}, endMs: 14000, verdict: F,
+			build: loopAgainAfterStart(7, -1), endMs: 14000, verdict: F,
 			checks: map[string]scenarios.Verdict{"C1": F}},
 		{name: "R7 no fresh restarts after start", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
 			model: limited,
@@ -757,6 +727,26 @@ func TestJudgeInvariants(t *testing.T) {
 }
 
 // counterReset: N=5, a kill, a long healthy run, and zinit's count drops to 0.
+// loopAgainAfterStart is a crash loop to the limit (N=3), a zinit start,
+// and a second loop of 1+N spawns, with zinit reporting `reported`
+// restarts after it (and again `later` restarts 5 s on; -1: no second report).
+func loopAgainAfterStart(reported, later int) func(b *tl) {
+	return func(b *tl) {
+		crashLoop(4, "failed", "restart_limit")(b)
+		b.fault(7100, scenarios.FaultStart)
+		at := 7110.0
+		for i := 0; i < 4; i++ {
+			p := b.spawn(at)
+			b.exit(at+10, p, 1)
+			at += 260
+		}
+		b.status(at+300, "failed", reported, "restart_limit")
+		if later >= 0 {
+			b.status(at+5200, "failed", later, "restart_limit")
+		}
+	}
+}
+
 func counterReset(b *tl) {
 	p := b.spawn(0)
 	b.fault(1000, scenarios.FaultKill).killed(1001, p, "SIGKILL")

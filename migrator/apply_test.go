@@ -52,6 +52,19 @@ func fleetConfigDir(t testing.TB) (string, map[string][]byte) {
 
 // startDaemon runs the reference supervisor in-process on a temp socket
 // and returns a connected target; both end with the test.
+// fleetUnderDaemon lays the fleet out as a config dir, boots the reference
+// daemon on it, and plans its migration.
+func fleetUnderDaemon(t testing.TB) (cfg string, orig map[string][]byte, tg *migrator.SocketTarget, plan *migrator.Plan) {
+	t.Helper()
+	cfg, orig = fleetConfigDir(t)
+	tg, _ = startDaemon(t, cfg)
+	inv, err := migrator.LoadDir(cfg)
+	require.NoError(t, err)
+	plan, err = migrator.BuildPlan(inv, migrator.DefaultPolicy())
+	require.NoError(t, err)
+	return cfg, orig, tg, plan
+}
+
 func startDaemon(t testing.TB, configDir string) (*migrator.SocketTarget, string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -206,12 +219,7 @@ func TestApplyRollbackRoundTrip(t *testing.T) {
 }
 
 func TestApplyUnwritableBackupChangesNothing(t *testing.T) {
-	cfg, orig := fleetConfigDir(t)
-	tg, _ := startDaemon(t, cfg)
-	inv, err := migrator.LoadDir(cfg)
-	require.NoError(t, err)
-	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
-	require.NoError(t, err)
+	cfg, orig, tg, plan := fleetUnderDaemon(t)
 	before, err := tg.List(context.Background())
 	require.NoError(t, err)
 
@@ -260,12 +268,7 @@ func (f failingTarget) AddJob(ctx context.Context, j zinit.Job) error {
 }
 
 func TestApplyStopsOnFailureAndRollsBack(t *testing.T) {
-	cfg, orig := fleetConfigDir(t)
-	tg, _ := startDaemon(t, cfg)
-	inv, err := migrator.LoadDir(cfg)
-	require.NoError(t, err)
-	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
-	require.NoError(t, err)
+	cfg, orig, tg, plan := fleetUnderDaemon(t)
 	ft := failingTarget{Target: tg, failOn: "user.hero_books_server"}
 	rep, err := migrator.Apply(context.Background(), plan, ft, migrator.ApplyOptions{
 		ConfigDir: cfg, BackupRoot: filepath.Join(t.TempDir(), "b"), Now: fixedNow})
