@@ -1,7 +1,16 @@
-// Package chaos is the harness: images built without a registry, runtimes
-// that start containers running zinit, the in-container agent, faults with
-// effect probes, the oracle that judges observed timelines against the
-// declared job model, and the runner.
+// Package chaos is the runner: it takes scenarios and a runtime, runs each
+// attempt through its phases (start, apply, steady, fault, observe, judge),
+// drives faults through the in-container agent, observes the agent's event
+// stream, asks the oracle for a verdict, and keeps forensics of every
+// non-pass.
 //
-// It imports zinit and scenarios only; never migrator, reports or cmd.
+// Its rooms:
+//   - chaos/oracle: the pure judge and the only model of expected timings;
+//   - chaos/agent: what runs inside the container (watch, inject, probe) and
+//     the wire contract (spec, event codec) the runner shares with it;
+//   - chaos/runtime: Docker and local runtimes, the tracker, the image layout;
+//   - chaos/chaostest: test infrastructure shared by their tests.
+//
+// It imports zinit, scenarios and its own subpackages; never migrator,
+// reports or cmd. No subpackage imports chaos.
 package chaos

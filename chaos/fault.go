@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zchaos/zchaos/chaos/agent"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
 )
 
@@ -25,27 +27,27 @@ const RevertTimeout = 15 * time.Second
 
 // Injector runs `zchaos agent inject` inside a container.
 type Injector struct {
-	// Agent is the agent binary's path in the container (default AgentPath).
+	// Agent is the agent binary's path in the container (default agent.Path).
 	Agent string
-	// SpecPath is the watch spec in the container (default AgentSpecPath),
+	// SpecPath is the watch spec in the container (default agent.SpecPath),
 	// from which the injector learns the jobs, probes and zinit CLI.
 	SpecPath string
 	// EffectTimeout bounds each effect probe (default 3 s).
 	EffectTimeout time.Duration
-	// CrashMinAge: see InjectOptions (default 25 ms).
+	// CrashMinAge: see agent.InjectOptions (default 25 ms).
 	CrashMinAge time.Duration
 	// RestartTimeout is the supervisor-restart stop timeout (default 10 s).
 	RestartTimeout time.Duration
 }
 
 // Inject performs fault f on target through the default Injector.
-func Inject(ctx context.Context, c Container, f scenarios.Fault, target string) ([]scenarios.Event, Revert, error) {
+func Inject(ctx context.Context, c runtime.Container, f scenarios.Fault, target string) ([]scenarios.Event, Revert, error) {
 	return Injector{}.Inject(ctx, c, f, target)
 }
 
 func (in Injector) agent() string {
 	if in.Agent == "" {
-		return AgentPath
+		return agent.Path
 	}
 	return in.Agent
 }
@@ -53,7 +55,7 @@ func (in Injector) agent() string {
 func (in Injector) argv(kind scenarios.FaultKind, target string, extra ...string) []string {
 	spec := in.SpecPath
 	if spec == "" {
-		spec = AgentSpecPath
+		spec = agent.SpecPath
 	}
 	argv := []string{in.agent(), "agent", "inject", "--kind", string(kind), "--spec", spec}
 	if target != "" {
@@ -68,20 +70,20 @@ func (in Injector) argv(kind scenarios.FaultKind, target string, extra ...string
 	return append(argv, extra...)
 }
 
-// AgentExitUnsupported is `zchaos agent inject`'s exit code for ErrUnsupportedFault.
+// AgentExitUnsupported is `zchaos agent inject`'s exit code for agent.ErrUnsupportedFault.
 const AgentExitUnsupported = 5
 
 // run executes one agent inject and decodes its events.
-func (in Injector) run(ctx context.Context, c Container, argv []string) ([]scenarios.Event, error) {
+func (in Injector) run(ctx context.Context, c runtime.Container, argv []string) ([]scenarios.Event, error) {
 	res, err := c.Exec(ctx, argv, nil)
 	if err != nil {
 		return nil, fmt.Errorf("agent inject: %w", err)
 	}
 	var evs []scenarios.Event
-	derr := ReadEvents(bytes.NewReader(res.Stdout), func(e scenarios.Event) { evs = append(evs, e) })
+	derr := agent.ReadEvents(bytes.NewReader(res.Stdout), func(e scenarios.Event) { evs = append(evs, e) })
 	switch {
 	case res.ExitCode == AgentExitUnsupported:
-		return evs, fmt.Errorf("agent inject: %s: %w", firstLine(strings.TrimSpace(string(res.Stderr))), ErrUnsupportedFault)
+		return evs, fmt.Errorf("agent inject: %s: %w", firstLine(strings.TrimSpace(string(res.Stderr))), agent.ErrUnsupportedFault)
 	case res.ExitCode != 0:
 		return evs, fmt.Errorf("agent inject %s: exit %d: %s", strings.Join(argv[3:], " "), res.ExitCode,
 			firstLine(strings.TrimSpace(string(res.Stderr))))
@@ -99,10 +101,10 @@ func (in Injector) run(ctx context.Context, c Container, argv []string) ([]scena
 // re-attach its watching agent). monkey is the runner's, not a single
 // fault. An error means the fault could not be attempted; a fault that was
 // attempted but whose effect was not seen is an effect event with OK=false.
-func (in Injector) Inject(ctx context.Context, c Container, f scenarios.Fault, target string) ([]scenarios.Event, Revert, error) {
+func (in Injector) Inject(ctx context.Context, c runtime.Container, f scenarios.Fault, target string) ([]scenarios.Event, Revert, error) {
 	switch f.Kind {
 	case scenarios.FaultMonkey:
-		return nil, nil, fmt.Errorf("inject monkey: %w: the runner drives it", ErrUnsupportedFault)
+		return nil, nil, fmt.Errorf("inject monkey: %w: the runner drives it", agent.ErrUnsupportedFault)
 	case scenarios.FaultSupervisor:
 		return in.supervisorRestart(ctx, c)
 	}
@@ -152,7 +154,7 @@ func (in Injector) Inject(ctx context.Context, c Container, f scenarios.Fault, t
 }
 
 // revertFunc makes the once-only Revert running argv.
-func (in Injector) revertFunc(c Container, argv []string) Revert {
+func (in Injector) revertFunc(c runtime.Container, argv []string) Revert {
 	var mu sync.Mutex
 	done := false
 	return func(ctx context.Context) ([]scenarios.Event, error) {
@@ -180,7 +182,7 @@ func (in Injector) revertFunc(c Container, argv []string) Revert {
 
 // supervisorRestart marks the fault, restarts PID 1 through the runtime,
 // and waits until the supervisor answers (the effect).
-func (in Injector) supervisorRestart(ctx context.Context, c Container) ([]scenarios.Event, Revert, error) {
+func (in Injector) supervisorRestart(ctx context.Context, c runtime.Container) ([]scenarios.Event, Revert, error) {
 	evs, err := in.run(ctx, c, in.argv(scenarios.FaultSupervisor, ""))
 	if err != nil {
 		return evs, nil, err
@@ -205,4 +207,10 @@ func detailFields(s string) map[string]string {
 		}
 	}
 	return out
+}
+
+// firstLine is s up to its first newline.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }

@@ -23,6 +23,9 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/clock"
 
+	"github.com/zchaos/zchaos/chaos/agent"
+	"github.com/zchaos/zchaos/chaos/oracle"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
 	"github.com/zchaos/zchaos/zinit"
 )
@@ -55,7 +58,7 @@ type ProgressEvent struct {
 // Runner runs scenarios in containers and judges them. Its zero-valued
 // optional fields take defaults. Run may be called once at a time.
 type Runner struct {
-	Runtime       Runtime
+	Runtime       runtime.Runtime
 	Image         string
 	Setup         SetupFunc // for fleet scenarios; declared ones use DeclaredSetup
 	TimeScale     float64   // default 1
@@ -71,7 +74,7 @@ type Runner struct {
 	RunID string
 	// Tool is Result.Tool (default "zchaos").
 	Tool string
-	// AgentBinary, when set, is copied to AgentPath in every container (for
+	// AgentBinary, when set, is copied to agent.Path in every container (for
 	// a user's image, which has no agent).
 	AgentBinary []byte
 	// ZinitCLI is the target's zinit CLI inside the container (default "zinit").
@@ -81,8 +84,8 @@ type Runner struct {
 	// SteadyTimeout bounds the steady-state wait when the scenario gives
 	// none (default 30 s).
 	SteadyTimeout time.Duration
-	// Params overrides the oracle's parameters (default DefaultOracleParams).
-	Params *OracleParams
+	// Params overrides the oracle's parameters (default oracle.DefaultParams).
+	Params *oracle.Params
 }
 
 // task is one scenario × config × attempt.
@@ -122,11 +125,11 @@ func (r *Runner) defaults() {
 	}
 }
 
-func (r *Runner) params() OracleParams {
+func (r *Runner) params() oracle.Params {
 	if r.Params != nil {
 		return *r.Params
 	}
-	return DefaultOracleParams(r.TimeScale)
+	return oracle.DefaultParams(r.TimeScale)
 }
 
 // ConfigsFor returns the configs a scenario runs on: those it supports
@@ -253,12 +256,12 @@ type attempt struct {
 	r          *Runner
 	t          task
 	setup      Setup
-	model      JobModel
-	params     OracleParams
-	c          Container
+	model      oracle.JobModel
+	params     oracle.Params
+	c          runtime.Container
 	obs        *observer
 	inj        Injector
-	spec       AgentSpec
+	spec       agent.Spec
 	start      time.Time
 	expect     time.Duration // physical minimum
 	reverts    []pendingRevert
@@ -315,12 +318,12 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 	}
 	setup = a.setup
 	policies := a.setup.Policies
-	a.model = JobModelFrom(t.sc.Target, a.setup.Jobs, a.setup.Legacy[t.sc.Target], a.setup.Oneshot[t.sc.Target])
+	a.model = oracle.JobModelFrom(t.sc.Target, a.setup.Jobs, a.setup.Legacy[t.sc.Target], a.setup.Oneshot[t.sc.Target])
 	if t.sc.Target == "" {
 		// Fleet-wide: time the scenario by its slowest service (the oracle
 		// judges each with its own model).
 		for i, svc := range a.watched() {
-			m := JobModelFrom(svc, a.setup.Jobs, a.setup.Legacy[svc], a.setup.Oneshot[svc])
+			m := oracle.JobModelFrom(svc, a.setup.Jobs, a.setup.Legacy[svc], a.setup.Oneshot[svc])
 			if i == 0 || m.RestartDelay+m.Interval+m.Timeout > a.model.RestartDelay+a.model.Interval+a.model.Timeout {
 				a.model = m
 			}
@@ -333,8 +336,8 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 		}
 	}
 	a.spec = r.agentSpec(a.setup, t.sc, a.params)
-	a.inj = Injector{Agent: AgentPath, SpecPath: AgentSpecPath, EffectTimeout: a.effectTimeout(),
-		CrashMinAge: max(25*time.Millisecond, 10*a.spec.procPeriod())}
+	a.inj = Injector{Agent: agent.Path, SpecPath: agent.SpecPath, EffectTimeout: a.effectTimeout(),
+		CrashMinAge: max(25*time.Millisecond, 10*a.spec.ProcPeriod())}
 	a.expect = a.physicalMin()
 	res.PhysicalMinMs = a.expect.Milliseconds()
 	if r.Runtime == nil {
@@ -342,18 +345,18 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 		return res, setup
 	}
 
-	// Container.
+	// runtime.Container.
 	a.progress(PhaseStart)
 	files := map[string][]byte{}
 	for k, v := range a.setup.Files {
 		files[k] = v
 	}
 	specJSON, _ := json.Marshal(a.spec)
-	files[AgentSpecPath] = specJSON
+	files[agent.SpecPath] = specJSON
 	if r.AgentBinary != nil {
-		files[AgentPath] = r.AgentBinary
+		files[agent.Path] = r.AgentBinary
 	}
-	c, err := r.Runtime.Start(ctx, StartOptions{Image: r.Image, RunID: r.RunID, Env: a.setup.Env, Files: files,
+	c, err := r.Runtime.Start(ctx, runtime.StartOptions{Image: r.Image, RunID: r.RunID, Env: a.setup.Env, Files: files,
 		Name: containerNameFor(r.RunID, t)})
 	if err != nil {
 		fail(scenarios.VerdictError, "start container: %v", err)
@@ -494,7 +497,7 @@ func (a *attempt) execute(ctx context.Context) (verdict scenarios.Verdict, reaso
 			err = a.inject(ctx, actx, f)
 		}
 		if err != nil {
-			if errors.Is(err, ErrUnsupportedFault) {
+			if errors.Is(err, agent.ErrUnsupportedFault) {
 				return scenarios.VerdictInconclusive, fmt.Sprintf("fault %d (%s): %v", i+1, f.Kind, err), nil, 0
 			}
 			return scenarios.VerdictError, fmt.Sprintf("fault %d (%s): %v", i+1, f.Kind, err), nil, 0
@@ -564,7 +567,7 @@ func (a *attempt) action(ctx context.Context, detail string) {
 
 // attachAgent starts `zchaos agent watch` in the container.
 func (a *attempt) attachAgent(ctx context.Context) error {
-	rc, err := a.c.Stream(ctx, []string{AgentPath, "agent", "watch", "--spec", AgentSpecPath})
+	rc, err := a.c.Stream(ctx, []string{agent.Path, "agent", "watch", "--spec", agent.SpecPath})
 	if err != nil {
 		return fmt.Errorf("start agent: %w", err)
 	}
@@ -669,7 +672,7 @@ func (a *attempt) monkey(ctx context.Context, f scenarios.Fault, rng *mrand.Rand
 	}
 	sort.Strings(pool)
 	if len(pool) == 0 {
-		return fmt.Errorf("monkey: no service to kill: %w", ErrUnsupportedFault)
+		return fmt.Errorf("monkey: no service to kill: %w", agent.ErrUnsupportedFault)
 	}
 	total := ScaleDuration(time.Duration(f.DurationMs)*time.Millisecond, a.r.TimeScale)
 	mean := ScaleDuration(time.Duration(max(f.IntervalMs, 1))*time.Millisecond, a.r.TimeScale)
@@ -725,7 +728,7 @@ func (a *attempt) exec(ctx context.Context, argv ...string) ([]byte, error) {
 
 // monoNow reads the container's CLOCK_MONOTONIC through the agent.
 func (a *attempt) monoNow(ctx context.Context) (int64, error) {
-	out, err := a.exec(ctx, AgentPath, "agent", "now")
+	out, err := a.exec(ctx, agent.Path, "agent", "now")
 	if err != nil {
 		return 0, err
 	}
@@ -851,7 +854,7 @@ func fillExitStatus(evs []scenarios.Event) {
 const checkPairSlack = 20 * time.Millisecond
 
 // fillCheckStatus merges the check_exit events the agent derived from
-// zinit's last_check (PID 0, Detail LastCheckDetail) with the check runs
+// zinit's last_check (PID 0, Detail agent.LastCheckDetail) with the check runs
 // it saw, the way fillExitStatus completes exits: a derived event that
 // overlaps a run the agent saw completes that run's exit (OK, and the code
 // or signal when the agent could not read them) and is dropped; one that
@@ -860,7 +863,7 @@ const checkPairSlack = 20 * time.Millisecond
 // with the derived event's error. evs must be sorted; the result is too.
 func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
 	derived := func(e scenarios.Event) bool {
-		return e.Kind == scenarios.EventCheckExit && e.PID == 0 && strings.HasPrefix(e.Detail, LastCheckDetail)
+		return e.Kind == scenarios.EventCheckExit && e.PID == 0 && strings.HasPrefix(e.Detail, agent.LastCheckDetail)
 	}
 	spawnAt := map[int]int64{} // index of an observed check_exit → its run's spawn (lower bound)
 	open := map[int]int64{}
@@ -904,12 +907,12 @@ func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
 					ex.Code, ex.Signal = d.Code, d.Signal
 				}
 				ex.OK = d.OK
-				ex.Detail = strings.TrimSpace(ex.Detail + " exit status from " + LastCheckDetail)
+				ex.Detail = strings.TrimSpace(ex.Detail + " exit status from " + agent.LastCheckDetail)
 				return
 			}
 			synthetic++
 			pid := -synthetic
-			detail := "not seen by the agent; from " + strings.TrimPrefix(d.Detail, LastCheckDetail+" ")
+			detail := "not seen by the agent; from " + strings.TrimPrefix(d.Detail, agent.LastCheckDetail+" ")
 			add = append(add,
 				scenarios.Event{TNs: d.TNs - d.DurNs, ErrNs: d.ErrNs + int64(time.Millisecond), Kind: scenarios.EventCheckSpawn,
 					Service: d.Service, Job: d.Job, PID: pid, Detail: detail},
@@ -934,12 +937,12 @@ func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
 // each watched service a fault hit, with its own model and events,
 // combined (worst verdict, every check prefixed with its service, the
 // slowest recovery).
-func (a *attempt) judge(evs []scenarios.Event, end time.Duration) Judgement {
-	in := JudgeInput{Scenario: a.t.sc, Config: a.t.config, Model: a.model, Events: evs, Params: a.params, End: end}
+func (a *attempt) judge(evs []scenarios.Event, end time.Duration) oracle.Judgement {
+	in := oracle.JudgeInput{Scenario: a.t.sc, Config: a.t.config, Model: a.model, Events: evs, Params: a.params, End: end}
 	if a.t.sc.Target != "" {
-		return Judge(in)
+		return oracle.Judge(in)
 	}
-	var out Judgement
+	var out oracle.Judgement
 	var reasons []string
 	// Only the services a fault hit are judged: the oracle has nothing to
 	// judge (inconclusive) on a service nothing happened to.
@@ -960,14 +963,14 @@ func (a *attempt) judge(evs []scenarios.Event, end time.Duration) Judgement {
 		return out
 	}
 	for i, svc := range judged {
-		in.Model = JobModelFrom(svc, a.setup.Jobs, a.setup.Legacy[svc], a.setup.Oneshot[svc])
+		in.Model = oracle.JobModelFrom(svc, a.setup.Jobs, a.setup.Legacy[svc], a.setup.Oneshot[svc])
 		in.Events = nil
 		for _, e := range evs {
 			if e.Service == svc || e.Service == "" {
 				in.Events = append(in.Events, e)
 			}
 		}
-		j := Judge(in)
+		j := oracle.Judge(in)
 		if i == 0 {
 			out.Verdict = j.Verdict
 		} else {
@@ -1046,7 +1049,7 @@ func (a *attempt) steady(healthy bool) func([]scenarios.Event) bool {
 }
 
 func (a *attempt) hasProbe(svc string) bool {
-	return slices.ContainsFunc(a.spec.Probes, func(p AgentProbe) bool { return p.Service == svc })
+	return slices.ContainsFunc(a.spec.Probes, func(p agent.Probe) bool { return p.Service == svc })
 }
 
 // condition is a fault's `when` on the target.
@@ -1071,7 +1074,7 @@ func (a *attempt) condition(w string) func([]scenarios.Event) bool {
 // effectTimeout bounds each effect probe: long enough for a health probe
 // to time out a few times.
 func (a *attempt) effectTimeout() time.Duration {
-	return max(3*time.Second, 3*a.spec.probeTimeout())
+	return max(3*time.Second, 3*a.spec.ProbeTimeout())
 }
 
 // whenTimeout bounds the wait for a fault's moment.
@@ -1160,8 +1163,8 @@ func (a *attempt) physicalMin() time.Duration {
 }
 
 // agentSpec builds the watch spec of a setup.
-func (r *Runner) agentSpec(st Setup, sc scenarios.Scenario, p OracleParams) AgentSpec {
-	spec := AgentSpec{ZinitCLI: r.ZinitCLI, ProcPeriodMs: float64(r.ProcPeriod) / float64(time.Millisecond)}
+func (r *Runner) agentSpec(st Setup, sc scenarios.Scenario, p oracle.Params) agent.Spec {
+	spec := agent.Spec{ZinitCLI: r.ZinitCLI, ProcPeriodMs: float64(r.ProcPeriod) / float64(time.Millisecond)}
 	for _, j := range st.Jobs {
 		if j.Trigger == zinit.TriggerStop {
 			continue
@@ -1170,13 +1173,13 @@ func (r *Runner) agentSpec(st Setup, sc scenarios.Scenario, p OracleParams) Agen
 		if st.Legacy[j.Service] {
 			job = "" // legacy services have no job names the oracle knows
 		}
-		spec.Jobs = append(spec.Jobs, AgentJob{Service: j.Service, Job: job, Trigger: j.Trigger.String(), Exec: j.Exec})
+		spec.Jobs = append(spec.Jobs, agent.Job{Service: j.Service, Job: job, Trigger: j.Trigger.String(), Exec: j.Exec})
 	}
 	a := &attempt{r: r, t: task{sc: sc}, setup: st}
 	watched := a.watched()
 	spec.Status = watched
 	for _, svc := range watched {
-		if i := slices.IndexFunc(st.Probes, func(p AgentProbe) bool { return p.Service == svc }); i >= 0 {
+		if i := slices.IndexFunc(st.Probes, func(p agent.Probe) bool { return p.Service == svc }); i >= 0 {
 			spec.Probes = append(spec.Probes, st.Probes[i])
 		} else if pr, ok := DeriveProbe(svc, st.Jobs); ok {
 			spec.Probes = append(spec.Probes, pr)
@@ -1192,7 +1195,7 @@ func (r *Runner) agentSpec(st Setup, sc scenarios.Scenario, p OracleParams) Agen
 	spec.ProbePeriodMs = scaleMs(100*time.Millisecond, 20*time.Millisecond, 100*time.Millisecond)
 	spec.StatusPeriodMs = scaleMs(100*time.Millisecond, 25*time.Millisecond, 100*time.Millisecond)
 	spec.ProbeTimeoutMs = float64(max(p.SlackMin, 100*time.Millisecond)) / float64(time.Millisecond)
-	if m := JobModelFrom(sc.Target, st.Jobs, st.Legacy[sc.Target], st.Oneshot[sc.Target]); m.HasCheck && m.Timeout > 0 {
+	if m := oracle.JobModelFrom(sc.Target, st.Jobs, st.Legacy[sc.Target], st.Oneshot[sc.Target]); m.HasCheck && m.Timeout > 0 {
 		// A hang must be told from a slow answer: probe with the check's timeout.
 		spec.ProbeTimeoutMs = float64(min(max(m.Timeout, 100*time.Millisecond), time.Second)) / float64(time.Millisecond)
 	}
@@ -1267,7 +1270,7 @@ func (a *attempt) forensics(ctx context.Context, res scenarios.ScenarioResult) (
 	return rel, errors.Join(errs...)
 }
 
-func containerNameOf(c Container) string {
+func containerNameOf(c runtime.Container) string {
 	if c == nil {
 		return "(none)"
 	}

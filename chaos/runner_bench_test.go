@@ -11,14 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/agent"
+	"github.com/zchaos/zchaos/chaos/chaostest"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
 )
 
 // BenchmarkDockerHarnessOverhead runs crash-restart (migrated) at time
 // scale 0.05 and reports wall time ÷ physical minimum (target ≤ 1.3).
 func BenchmarkDockerHarnessOverhead(b *testing.B) {
-	rt := dockerRuntime(b)
-	ref := testImage(b)
+	rt := chaostest.Docker(b)
+	ref := chaostest.Image(b)
 	sc, err := scenarios.Lookup("crash-restart")
 	require.NoError(b, err)
 	var ratio, wall, phys float64
@@ -43,34 +46,34 @@ func BenchmarkDockerHarnessOverhead(b *testing.B) {
 // startWatched starts a container running the test service (migrated,
 // production timings) with a watching agent, and returns the container,
 // the event channel, the time Start was called and when agent_start came.
-func startWatched(tb testing.TB, ctx context.Context) (chaos.Container, <-chan scenarios.Event, time.Duration) {
+func startWatched(tb testing.TB, ctx context.Context) (runtime.Container, <-chan scenarios.Event, time.Duration) {
 	tb.Helper()
-	rt := dockerRuntime(tb)
-	ref := testImage(tb)
+	rt := chaostest.Docker(tb)
+	ref := chaostest.Image(tb)
 	st, err := testSetup(ctx, scenarios.Scenario{}, scenarios.ConfigMigrated, 1)
 	require.NoError(tb, err)
-	spec := chaos.AgentSpec{ZinitCLI: "zinit", Status: []string{tSvc},
-		Probes: []chaos.AgentProbe{{Service: tSvc, Socket: tSocket}}}
+	spec := agent.Spec{ZinitCLI: "zinit", Status: []string{tSvc},
+		Probes: []agent.Probe{{Service: tSvc, Socket: tSocket}}}
 	for _, j := range st.Jobs {
-		spec.Jobs = append(spec.Jobs, chaos.AgentJob{Service: j.Service, Job: j.Name, Trigger: j.Trigger.String(), Exec: j.Exec})
+		spec.Jobs = append(spec.Jobs, agent.Job{Service: j.Service, Job: j.Name, Trigger: j.Trigger.String(), Exec: j.Exec})
 	}
 	specJSON, _ := json.Marshal(spec)
-	files := map[string][]byte{chaos.AgentSpecPath: specJSON}
+	files := map[string][]byte{agent.SpecPath: specJSON}
 	for k, v := range st.Files {
 		files[k] = v
 	}
 	t0 := time.Now()
-	c, err := rt.Start(ctx, chaos.StartOptions{Image: ref, RunID: "bench", Env: st.Env, Files: files})
+	c, err := rt.Start(ctx, runtime.StartOptions{Image: ref, RunID: "bench", Env: st.Env, Files: files})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = c.Remove(context.Background()) })
-	rc, err := c.Stream(ctx, []string{chaos.AgentPath, "agent", "watch", "--spec", chaos.AgentSpecPath})
+	rc, err := c.Stream(ctx, []string{agent.Path, "agent", "watch", "--spec", agent.SpecPath})
 	require.NoError(tb, err)
 	evs := make(chan scenarios.Event, 1024)
 	first := make(chan time.Duration, 1)
 	go func() {
 		defer close(evs)
 		once := false
-		_ = chaos.ReadEvents(rc, func(e scenarios.Event) {
+		_ = agent.ReadEvents(rc, func(e scenarios.Event) {
 			if !once {
 				once = true
 				first <- time.Since(t0)

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/chaostest"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
 	"github.com/zchaos/zchaos/zinit"
 )
@@ -44,7 +46,7 @@ func testSetup(_ context.Context, _ scenarios.Scenario, config string, scale flo
 		st.Jobs = []zinit.Job{{Service: tSvc, Name: "main", Exec: tExec, Trigger: zinit.TriggerStart}}
 		st.Policies = []scenarios.ServicePolicy{chaos.PolicyOf(tSvc, config, st.Jobs, false)}
 		toml := fmt.Sprintf("[service]\nname = %q\nexec = %q\noneshot = false\n", tSvc, tExec)
-		st.Apply = func(ctx context.Context, c chaos.Container) error {
+		st.Apply = func(ctx context.Context, c runtime.Container) error {
 			if err := c.CopyIn(ctx, map[string][]byte{chaos.EmptyConfigDir + "/" + tSvc + ".toml": []byte(toml)}); err != nil {
 				return err
 			}
@@ -64,7 +66,7 @@ func testSetup(_ context.Context, _ scenarios.Scenario, config string, scale flo
 	}
 	st.Jobs = []zinit.Job{start, check}
 	st.Policies = []scenarios.ServicePolicy{chaos.PolicyOf(tSvc, config, st.Jobs, false)}
-	st.Apply = func(ctx context.Context, c chaos.Container) error {
+	st.Apply = func(ctx context.Context, c runtime.Container) error {
 		return chaos.RunCLI(ctx, c, chaos.ZinitCLI, [][]string{svc.Argv(), start.Argv(), check.Argv(), {"zinit", "start", tSvc}})
 	}
 	return st, nil
@@ -78,8 +80,8 @@ func catalogued(t *testing.T, name string) scenarios.Scenario {
 }
 
 func dockerRunner(t *testing.T) *chaos.Runner {
-	rt := dockerRuntime(t)
-	ref := testImage(t)
+	rt := chaostest.Docker(t)
+	ref := chaostest.Image(t)
 	return &chaos.Runner{Runtime: rt, Image: ref, Setup: testSetup, TimeScale: 0.05, Seed: 1, OutDir: t.TempDir()}
 }
 
@@ -204,9 +206,9 @@ func logTimeline(t *testing.T, s scenarios.ScenarioResult) {
 
 func assertNoContainers(t *testing.T, r *chaos.Runner) {
 	t.Helper()
-	rt := r.Runtime.(*chaos.DockerRuntime)
+	rt := r.Runtime.(*runtime.DockerRuntime)
 	list, err := rt.Client().ListContainers(docker.ListContainersOptions{All: true,
-		Filters: map[string][]string{"label": {chaos.LabelRun + "=" + r.RunID}}})
+		Filters: map[string][]string{"label": {runtime.LabelRun + "=" + r.RunID}}})
 	require.NoError(t, err)
 	assert.Empty(t, list, "every container of the run is removed")
 }
@@ -247,7 +249,7 @@ func TestDockerKilledHarnessMidScenarioThenCleanup(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rt := r.Runtime.(*chaos.DockerRuntime)
+	rt := r.Runtime.(*runtime.DockerRuntime)
 	removed, err := rt.Cleanup(ctx, runID)
 	require.NoError(t, err)
 	assert.Len(t, removed, 1, "the orphaned scenario container is found")

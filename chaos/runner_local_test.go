@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/chaostest"
 )
 
 // TestLocalRunCrashRestart runs the crash-restart scenario through the
@@ -21,11 +22,11 @@ func TestLocalRunCrashRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries and runs a scenario for seconds; not a -short test")
 	}
-	img := localImage(t)
+	img := chaostest.LocalImage(t)
 	dir, err := os.MkdirTemp("", "zl")
 	require.NoError(t, err)
 	defer os.RemoveAll(dir)
-	rt := localRuntime(t, dir)
+	rt := chaostest.LocalRuntime(t, dir)
 	r := &chaos.Runner{Runtime: rt, Image: img, Setup: testSetup, TimeScale: 0.05, Seed: 1, OutDir: t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

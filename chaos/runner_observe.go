@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/zchaos/zchaos/chaos/agent"
 	"github.com/zchaos/zchaos/scenarios"
 )
 
@@ -60,7 +61,7 @@ func (o *observer) attach(rc io.ReadCloser) {
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()
-		err := ReadEvents(rc, func(e scenarios.Event) { o.add(e) })
+		err := agent.ReadEvents(rc, func(e scenarios.Event) { o.add(e) })
 		_ = rc.Close()
 		o.mu.Lock()
 		o.streams--

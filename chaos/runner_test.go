@@ -20,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/oracle"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
 )
 
@@ -36,7 +38,7 @@ type fakeRuntime struct {
 }
 
 func (r *fakeRuntime) Name() string { return "fake" }
-func (r *fakeRuntime) Start(ctx context.Context, opts chaos.StartOptions) (chaos.Container, error) {
+func (r *fakeRuntime) Start(ctx context.Context, opts runtime.StartOptions) (runtime.Container, error) {
 	if r.startErr != nil {
 		return nil, r.startErr
 	}
@@ -55,7 +57,7 @@ type fakeContainer struct {
 	rt       *fakeRuntime
 	name     string
 	t0       time.Time
-	opts     chaos.StartOptions
+	opts     runtime.StartOptions
 	restartD time.Duration
 	applyErr bool
 
@@ -131,25 +133,25 @@ func (c *fakeContainer) Stream(ctx context.Context, argv []string) (io.ReadClose
 	return pr, nil
 }
 
-func (c *fakeContainer) Exec(ctx context.Context, argv []string, _ io.Reader) (chaos.ExecResult, error) {
+func (c *fakeContainer) Exec(ctx context.Context, argv []string, _ io.Reader) (runtime.ExecResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.execs = append(c.execs, argv)
 	if ctx.Err() != nil {
-		return chaos.ExecResult{}, ctx.Err()
+		return runtime.ExecResult{}, ctx.Err()
 	}
 	switch {
 	case len(argv) >= 3 && argv[0] == "zinit" && argv[1] == "add" && c.applyErr:
-		return chaos.ExecResult{ExitCode: 2, Stderr: []byte("zinit: boom\n")}, nil
+		return runtime.ExecResult{ExitCode: 2, Stderr: []byte("zinit: boom\n")}, nil
 	case len(argv) >= 2 && argv[0] == "zinit" && argv[1] == "start":
 		c.restarts = 0
 		c.spawnLocked()
 	case len(argv) >= 3 && argv[1] == "agent" && argv[2] == "now":
-		return chaos.ExecResult{Stdout: []byte(strconv.FormatInt(c.mono(), 10) + "\n")}, nil
+		return runtime.ExecResult{Stdout: []byte(strconv.FormatInt(c.mono(), 10) + "\n")}, nil
 	case len(argv) >= 3 && argv[1] == "agent" && argv[2] == "inject":
 		return c.inject(argv[3:]), nil
 	}
-	return chaos.ExecResult{}, nil
+	return runtime.ExecResult{}, nil
 }
 
 func flag(args []string, name string) string {
@@ -160,7 +162,7 @@ func flag(args []string, name string) string {
 }
 
 // inject acts like `zchaos agent inject` on the script.
-func (c *fakeContainer) inject(args []string) chaos.ExecResult {
+func (c *fakeContainer) inject(args []string) runtime.ExecResult {
 	kind := flag(args, "--kind")
 	var out strings.Builder
 	w := func(e scenarios.Event) {
@@ -173,7 +175,7 @@ func (c *fakeContainer) inject(args []string) chaos.ExecResult {
 	}
 	if slices.Contains(args, "--revert") {
 		w(scenarios.Event{Kind: scenarios.EventRevert, OK: ok(true)})
-		return chaos.ExecResult{Stdout: []byte(out.String())}
+		return runtime.ExecResult{Stdout: []byte(out.String())}
 	}
 	switch kind {
 	case "kill":
@@ -202,9 +204,9 @@ func (c *fakeContainer) inject(args []string) chaos.ExecResult {
 		w(scenarios.Event{Kind: scenarios.EventFault, Service: "svc", PID: c.pid, PGID: c.pid, Signal: "SIGSTOP"})
 		w(scenarios.Event{Kind: scenarios.EventEffect, OK: ok(true), Detail: "state T"})
 	default:
-		return chaos.ExecResult{ExitCode: chaos.AgentExitUnsupported, Stderr: []byte("unsupported\n")}
+		return runtime.ExecResult{ExitCode: chaos.AgentExitUnsupported, Stderr: []byte("unsupported\n")}
 	}
-	return chaos.ExecResult{Stdout: []byte(out.String())}
+	return runtime.ExecResult{Stdout: []byte(out.String())}
 }
 
 func (c *fakeContainer) CopyIn(context.Context, map[string][]byte) error { return nil }
@@ -315,7 +317,7 @@ func TestRunnerSchedulesFaultsAndJudges(t *testing.T) {
 	assert.GreaterOrEqual(t, s.DurationMs, s.PhysicalMinMs)
 	assert.Equal(t, []chaos.Phase{chaos.PhaseStart, chaos.PhaseApply, chaos.PhaseSteady, chaos.PhaseFault,
 		chaos.PhaseObserve, chaos.PhaseJudge, chaos.PhaseDone}, phases)
-	assert.Equal(t, chaos.DefaultOracleParams(0.05).Result(), res.Params)
+	assert.Equal(t, oracle.DefaultParams(0.05).Result(), res.Params)
 	assert.Equal(t, res.Verdict, s.Verdict)
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zchaos/zchaos/chaos/agent"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
 	"github.com/zchaos/zchaos/zinit"
 )
@@ -29,13 +31,13 @@ type Setup struct {
 	Ledger []scenarios.LedgerEntry
 	// Probes says how the agent probes each service; a service missing here
 	// gets one derived from its jobs (DeriveProbe).
-	Probes []AgentProbe
+	Probes []agent.Probe
 	// Env and Files are given to the container at start (e.g.
 	// ZINIT_CONFIG_DIR pointing to an empty dir so the fleet does not boot).
 	Env   []string
 	Files map[string][]byte
 	// Apply brings a freshly started container to this config.
-	Apply func(ctx context.Context, c Container) error
+	Apply func(ctx context.Context, c runtime.Container) error
 	// Stops and Starts name the services Apply stops (legacy units it
 	// replaces) and starts. The runner marks them with action events just
 	// before Apply, so the oracle reads those exits and spawns as requests,
@@ -118,7 +120,7 @@ func DeclaredSetup(sc scenarios.Scenario, timeScale float64) (Setup, error) {
 	for _, s := range services {
 		st.Starts = append(st.Starts, s.Name)
 	}
-	st.Apply = func(ctx context.Context, c Container) error {
+	st.Apply = func(ctx context.Context, c runtime.Container) error {
 		var steps [][]string
 		for _, s := range services {
 			steps = append(steps, s.Argv())
@@ -195,7 +197,7 @@ func ScaleExecDurations(exec string, timeScale float64) string {
 
 // RunCLI runs each step (argv whose first word is the zinit CLI, replaced
 // by cli) inside c, in order, and stops at the first that fails.
-func RunCLI(ctx context.Context, c Container, cli string, steps [][]string) error {
+func RunCLI(ctx context.Context, c runtime.Container, cli string, steps [][]string) error {
 	for _, st := range steps {
 		argv := append([]string{cli}, st[1:]...)
 		res, err := c.Exec(ctx, argv, nil)
@@ -237,17 +239,6 @@ func PolicyOf(svc, config string, jobs []zinit.Job, oneshot bool) scenarios.Serv
 	return p
 }
 
-// String describes the probe for people.
-func (p AgentProbe) String() string {
-	switch {
-	case p.Socket != "":
-		return "server.health over " + p.Socket
-	case p.HTTPPort > 0:
-		return "GET /health on port " + strconv.Itoa(p.HTTPPort)
-	}
-	return "none"
-}
-
 var (
 	socketFlagRE = regexp.MustCompile(`--socket[ =]([^ '"|;]+)`)
 	unixConnRE   = regexp.MustCompile(`UNIX-CONNECT:([^ '"|;]+)`)
@@ -258,7 +249,7 @@ var (
 // DeriveProbe finds how to probe a service from its jobs: the socket of a
 // check's UNIX-CONNECT or of the start exec's --socket, else an HTTP port
 // (--http-port, or a curl URL on localhost).
-func DeriveProbe(svc string, jobs []zinit.Job) (AgentProbe, bool) {
+func DeriveProbe(svc string, jobs []zinit.Job) (agent.Probe, bool) {
 	var execs []string
 	for _, j := range jobs {
 		if j.Service == svc && j.Trigger == zinit.TriggerCheck {
@@ -272,20 +263,20 @@ func DeriveProbe(svc string, jobs []zinit.Job) (AgentProbe, bool) {
 	}
 	for _, e := range execs {
 		if m := unixConnRE.FindStringSubmatch(e); m != nil {
-			return AgentProbe{Service: svc, Socket: m[1]}, true
+			return agent.Probe{Service: svc, Socket: m[1]}, true
 		}
 		if m := socketFlagRE.FindStringSubmatch(e); m != nil {
-			return AgentProbe{Service: svc, Socket: m[1]}, true
+			return agent.Probe{Service: svc, Socket: m[1]}, true
 		}
 	}
 	for _, e := range execs {
 		for _, re := range []*regexp.Regexp{httpPortRE, curlPortRE} {
 			if m := re.FindStringSubmatch(e); m != nil {
 				if n, err := strconv.Atoi(m[1]); err == nil {
-					return AgentProbe{Service: svc, HTTPPort: n}, true
+					return agent.Probe{Service: svc, HTTPPort: n}, true
 				}
 			}
 		}
 	}
-	return AgentProbe{}, false
+	return agent.Probe{}, false
 }

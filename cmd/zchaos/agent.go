@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/agent"
 	"github.com/zchaos/zchaos/scenarios"
 )
 
@@ -63,7 +64,7 @@ func newAgentWatchCmd(f *Factory) *cobra.Command {
 			return runAgentWatch(cmd.Context(), f, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.spec, "spec", chaos.AgentSpecPath, "watch spec (JSON)")
+	cmd.Flags().StringVar(&o.spec, "spec", agent.SpecPath, "watch spec (JSON)")
 	cmd.Flags().BoolVar(&o.exitOnEOF, "exit-on-eof", false, "also exit when stdin reaches EOF")
 	cmd.Flags().StringVar(&o.pidfile, "pidfile", "", "write the agent's pid here")
 	cmd.Flags().DurationVar(&o.period, "proc-period", 0, "override the spec's /proc poll period")
@@ -71,7 +72,7 @@ func newAgentWatchCmd(f *Factory) *cobra.Command {
 }
 
 func runAgentWatch(ctx context.Context, f *Factory, o agentWatchOptions) error {
-	spec, err := chaos.ReadAgentSpec(o.spec)
+	spec, err := agent.ReadSpec(o.spec)
 	if err != nil {
 		return &usageError{err: err}
 	}
@@ -86,7 +87,7 @@ func runAgentWatch(ctx context.Context, f *Factory, o agentWatchOptions) error {
 	}
 	ctx, stop := agentContext(ctx, f.IO.In, o.exitOnEOF)
 	defer stop()
-	return chaos.Watch(ctx, spec, f.IO.Out, chaos.WatchOptions{})
+	return agent.Watch(ctx, spec, f.IO.Out, agent.WatchOptions{})
 }
 
 type agentInjectOptions struct {
@@ -132,20 +133,20 @@ func runAgentInject(ctx context.Context, f *Factory, o agentInjectOptions) error
 	if kind.NeedsTarget() && o.service == "" && !o.revert {
 		return usageErrorf("--service is required for %s", o.kind)
 	}
-	var spec chaos.AgentSpec
+	var spec agent.Spec
 	if o.spec != "" {
 		var err error
-		if spec, err = chaos.ReadAgentSpec(o.spec); err != nil {
+		if spec, err = agent.ReadSpec(o.spec); err != nil {
 			return &usageError{err: err}
 		}
 	}
-	err := chaos.RunInject(ctx, chaos.InjectOptions{
+	err := agent.RunInject(ctx, agent.InjectOptions{
 		Kind: kind, Service: o.service, Signal: o.signal, Code: o.code, Spec: spec,
 		Revert: o.revert, PGID: o.pgid, PID: o.pid, Start: o.start, Control: o.control,
 		AfterRestart: o.afterRestart, EffectTimeout: time.Duration(o.effectTimeoutMs) * time.Millisecond,
 		CrashMinAge: time.Duration(o.crashMinAgeMs) * time.Millisecond,
-	}, f.IO.Out, chaos.InjectEnv{})
-	if errors.Is(err, chaos.ErrUnsupportedFault) {
+	}, f.IO.Out, agent.InjectEnv{})
+	if errors.Is(err, agent.ErrUnsupportedFault) {
 		return &exitError{code: chaos.AgentExitUnsupported, err: err}
 	}
 	return err
@@ -160,13 +161,13 @@ func newAgentCrashLoopCmd(f *Factory) *cobra.Command {
 		Hidden: true,
 		Args:   usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := chaos.ReadAgentSpec(spec)
+			s, err := agent.ReadSpec(spec)
 			if err != nil {
 				return &usageError{err: err}
 			}
 			ctx, stop := agentContext(cmd.Context(), nil, false)
 			defer stop()
-			return chaos.CrashLoop(ctx, s, service, pidfile, time.Duration(minAgeMs)*time.Millisecond, nil)
+			return agent.CrashLoop(ctx, s, service, pidfile, time.Duration(minAgeMs)*time.Millisecond, nil)
 		},
 	}
 	cmd.Flags().StringVar(&service, "service", "", "target service")
@@ -182,7 +183,7 @@ func newAgentNowCmd(f *Factory) *cobra.Command {
 		Short: "Print CLOCK_MONOTONIC in nanoseconds",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintln(f.IO.Out, chaos.MonoNow())
+			_, err := fmt.Fprintln(f.IO.Out, agent.MonoNow())
 			return err
 		},
 	}

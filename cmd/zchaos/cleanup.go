@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/runtime"
 )
 
 type cleanupOptions struct {
@@ -37,7 +37,7 @@ SIGINT; this is for what a killed harness left behind.`,
 	cmd.Flags().StringVar(&opts.RunID, "run", "", "only this run's leftovers")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print what was removed as JSON")
 	cmd.Flags().BoolVar(&opts.Images, "images", false, "also remove reference images (zchaos/hero:*) no container uses; the base is kept")
-	cmd.Flags().StringVar(&opts.LocalDir, "local-dir", chaos.DefaultLocalDir(), "state directory of the local runtime")
+	cmd.Flags().StringVar(&opts.LocalDir, "local-dir", runtime.DefaultLocalDir(), "state directory of the local runtime")
 	return cmd
 }
 
@@ -54,9 +54,9 @@ type cleanupResult struct {
 func runCleanup(ctx context.Context, f *Factory, opts cleanupOptions) error {
 	res := cleanupResult{Docker: []string{}, Local: []string{}, RunID: opts.RunID}
 	var errs []error
-	rt, err := chaos.NewDockerRuntime(ctx)
+	rt, err := runtime.NewDockerRuntime(ctx)
 	switch {
-	case errors.Is(err, chaos.ErrNoEngine):
+	case errors.Is(err, runtime.ErrNoEngine):
 		res.DockerSkip = err.Error()
 	case err != nil:
 		errs = append(errs, err)
@@ -65,13 +65,13 @@ func runCleanup(ctx context.Context, f *Factory, opts cleanupOptions) error {
 		res.Docker = append(res.Docker, names...)
 		errs = append(errs, err)
 		if opts.Images {
-			imgs, err := chaos.PruneImages(ctx, rt.Client())
+			imgs, err := runtime.PruneImages(ctx, rt.Client())
 			res.Images = imgs
 			errs = append(errs, err)
 		}
 	}
 	if st, err := os.Stat(opts.LocalDir); err == nil && st.IsDir() {
-		lrt, err := chaos.NewLocalRuntime(opts.LocalDir)
+		lrt, err := runtime.NewLocalRuntime(opts.LocalDir)
 		if err != nil {
 			errs = append(errs, err)
 		} else {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/chaostest"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/zinit"
 )
@@ -23,20 +22,19 @@ import (
 // (zero changes), and rolls back: /etc/zinit is byte-identical again and
 // zinit runs the legacy services.
 func TestDockerMigrateApplyRollback(t *testing.T) {
-	rt := dockerOrSkip(t)
+	rt := chaostest.Docker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 
-	_, file, _, _ := runtime.Caller(0)
-	bins, err := chaos.BuildBinaries(ctx, filepath.Join(filepath.Dir(file), "..", ".."), t.TempDir())
+	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(t), t.TempDir())
 	require.NoError(t, err)
-	ref, err := chaos.BuildImage(ctx, chaos.ImageOptions{Binaries: bins, Fleet: migrator.FleetFS()})
+	ref, err := runtime.BuildImage(ctx, runtime.ImageOptions{Binaries: bins, Fleet: migrator.FleetFS()})
 	require.NoError(t, err)
-	c, err := rt.Start(ctx, chaos.StartOptions{Image: ref, RunID: "migrator-test"})
+	c, err := rt.Start(ctx, runtime.StartOptions{Image: ref, RunID: "migrator-test"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Remove(context.Background()) })
 
-	exec := func(argv ...string) chaos.ExecResult {
+	exec := func(argv ...string) runtime.ExecResult {
 		r, err := c.Exec(ctx, argv, nil)
 		require.NoError(t, err)
 		return r

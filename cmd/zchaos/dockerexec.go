@@ -8,7 +8,7 @@ import (
 
 	"github.com/ory/dockertest/v3/docker"
 
-	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/migrator"
 )
 
@@ -18,7 +18,7 @@ import (
 // (DOCKER_HOST, default unix socket; pinged first). A missing engine or
 // container is an error; a non-zero exit is a code, not an error.
 func dockerExec(ctx context.Context, name string) (migrator.ExecFunc, error) {
-	client, err := chaos.NewDockerClient(ctx)
+	client, err := runtime.NewDockerClient(ctx)
 	if err != nil {
 		return nil, err
 	}

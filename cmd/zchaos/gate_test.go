@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/chaostest"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
 )
 
@@ -52,19 +51,11 @@ func TestGateUsageErrors(t *testing.T) {
 // migrated config, fails them on the legacy one, writes every report, and
 // leaves no container behind.
 func TestDockerGateBaseline(t *testing.T) {
-	if os.Getenv("ZCHAOS_NO_DOCKER") == "1" {
-		t.Skipf("SKIP %s: ZCHAOS_NO_DOCKER=1", t.Name())
-	}
+	rt := chaostest.Docker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	cl, err := chaos.NewDockerClient(ctx)
-	if errors.Is(err, chaos.ErrNoEngine) {
-		t.Skipf("SKIP %s: no Docker engine answers: %v", t.Name(), err)
-	}
-	require.NoError(t, err)
 
-	_, file, _, _ := runtime.Caller(0)
-	bins, err := chaos.BuildBinaries(ctx, filepath.Join(filepath.Dir(file), "..", ".."), t.TempDir())
+	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(t), t.TempDir())
 	require.NoError(t, err)
 	out := t.TempDir()
 	cmd := exec.CommandContext(ctx, bins.Agent, "gate", "--baseline", "--tag", "hang", "--out", out, "--seed", "7")
@@ -101,7 +92,7 @@ func TestDockerGateBaseline(t *testing.T) {
 	assert.Contains(t, stdout.String(), "gate: PROMOTE")
 
 	// Nothing of this run is left in the engine.
-	left, err := chaos.NewDockerRuntimeWithClient(cl).Cleanup(ctx, res.RunID)
+	left, err := rt.Cleanup(ctx, res.RunID)
 	require.NoError(t, err)
 	assert.Empty(t, left, "containers left behind by the gate")
 	var raw map[string]any

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/scenarios"
 )
@@ -40,7 +41,7 @@ func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int) {
 	fl.BoolVar(&o.KeepOnFailure, "keep-on-failure", false, "keep the containers of non-passing scenarios")
 	fl.StringVar(&o.Runtime, "runtime", runtimeDocker, "docker, or local: zinit process trees under --local-dir, for machines without an engine "+
 		"(reference binaries only, no --image; no isolation: processes run as you, on the host network)")
-	fl.StringVar(&o.LocalDir, "local-dir", chaos.DefaultLocalDir(), "state and root directory of --runtime local (keep it short: socket paths < 108 bytes)")
+	fl.StringVar(&o.LocalDir, "local-dir", runtime.DefaultLocalDir(), "state and root directory of --runtime local (keep it short: socket paths < 108 bytes)")
 }
 
 func (o *harnessOptions) validate() error {
@@ -88,7 +89,7 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 	if o.Runtime == runtimeLocal {
 		return newLocalHarness(ctx, f, o)
 	}
-	rt, err := chaos.NewDockerRuntime(ctx)
+	rt, err := runtime.NewDockerRuntime(ctx)
 	if err != nil {
 		return nil, nil, &exitError{code: exitInfra, err: err}
 	}
@@ -123,7 +124,7 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 // process tree the runner started and removes the image directory, even
 // after ctx is cancelled.
 func newLocalHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runner, func(), error) {
-	rt, err := chaos.NewLocalRuntime(o.LocalDir)
+	rt, err := runtime.NewLocalRuntime(o.LocalDir)
 	if err != nil {
 		return nil, nil, &exitError{code: exitInfra, err: err}
 	}
@@ -140,7 +141,7 @@ func newLocalHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.
 		_ = rt.RemoveAll(context.WithoutCancel(ctx))
 		_ = os.RemoveAll(imgDir)
 	}
-	img, err := chaos.BuildLocalImage(imgDir, chaos.ImageOptions{Binaries: bins, Fleet: migrator.FleetFS()})
+	img, err := runtime.BuildLocalImage(imgDir, runtime.ImageOptions{Binaries: bins, Fleet: migrator.FleetFS()})
 	if err != nil {
 		release()
 		return nil, nil, &exitError{code: exitInfra, err: fmt.Errorf("local image: %w", err)}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/migrator"
 )
 
@@ -75,7 +75,7 @@ func runImageBuild(ctx context.Context, f *Factory, opts imageBuildOptions) erro
 	var refs imageRefs
 	var err error
 	if opts.BaseOnly {
-		refs.Base, err = chaos.BuildBase(ctx, chaos.BaseOptions{NoCache: opts.NoCache, Progress: f.IO.ErrOut})
+		refs.Base, err = runtime.BuildBase(ctx, runtime.BaseOptions{NoCache: opts.NoCache, Progress: f.IO.ErrOut})
 	} else {
 		refs, err = buildReferenceImage(ctx, f, opts, f.IO.ErrOut)
 	}
@@ -102,14 +102,14 @@ func buildReferenceImage(ctx context.Context, f *Factory, opts imageBuildOptions
 		return imageRefs{}, err
 	}
 	defer cleanup()
-	iopts := chaos.ImageOptions{
-		Base:     chaos.BaseOptions{NoCache: opts.NoCache},
+	iopts := runtime.ImageOptions{
+		Base:     runtime.BaseOptions{NoCache: opts.NoCache},
 		Binaries: bins,
 		Fleet:    migrator.FleetFS(),
 		NoCache:  opts.NoCache,
 		Progress: progress,
 	}
-	ref, err := chaos.BuildImage(ctx, iopts)
+	ref, err := runtime.BuildImage(ctx, iopts)
 	if err != nil {
 		return imageRefs{}, err
 	}
@@ -118,11 +118,11 @@ func buildReferenceImage(ctx context.Context, f *Factory, opts imageBuildOptions
 
 // resolveBinaries finds static zinit/herosim/zchaos builds: --bin-dir, the
 // running executable's directory, or a go build of the module.
-func resolveBinaries(ctx context.Context, f *Factory, opts imageBuildOptions, progress io.Writer) (chaos.Binaries, func(), error) {
+func resolveBinaries(ctx context.Context, f *Factory, opts imageBuildOptions, progress io.Writer) (runtime.Binaries, func(), error) {
 	noop := func() {}
 	self, _ := f.Executable()
-	fromDir := func(dir string) (chaos.Binaries, bool) {
-		b := chaos.Binaries{Zinit: filepath.Join(dir, "zinit"), Herosim: filepath.Join(dir, "herosim"), Agent: filepath.Join(dir, "zchaos")}
+	fromDir := func(dir string) (runtime.Binaries, bool) {
+		b := runtime.Binaries{Zinit: filepath.Join(dir, "zinit"), Herosim: filepath.Join(dir, "herosim"), Agent: filepath.Join(dir, "zchaos")}
 		if self != "" && !isRegular(b.Agent) {
 			b.Agent = self
 		}
@@ -132,7 +132,7 @@ func resolveBinaries(ctx context.Context, f *Factory, opts imageBuildOptions, pr
 		if b, ok := fromDir(opts.BinDir); ok {
 			return b, noop, nil
 		}
-		return chaos.Binaries{}, noop, usageErrorf("--bin-dir %s: needs zinit, herosim and zchaos", opts.BinDir)
+		return runtime.Binaries{}, noop, usageErrorf("--bin-dir %s: needs zinit, herosim and zchaos", opts.BinDir)
 	}
 	mod := opts.ModDir
 	if mod == "" {
@@ -145,17 +145,17 @@ func resolveBinaries(ctx context.Context, f *Factory, opts imageBuildOptions, pr
 	}
 	gomod, err := os.ReadFile(filepath.Join(mod, "go.mod"))
 	if err != nil || !strings.Contains(string(gomod), "module github.com/zchaos/zchaos") {
-		return chaos.Binaries{}, noop, usageErrorf("no zinit/herosim binaries found: pass --bin-dir, run 'make build', or run from the zchaos module")
+		return runtime.Binaries{}, noop, usageErrorf("no zinit/herosim binaries found: pass --bin-dir, run 'make build', or run from the zchaos module")
 	}
 	dir, err := os.MkdirTemp("", "zchaos-bin-")
 	if err != nil {
-		return chaos.Binaries{}, noop, err
+		return runtime.Binaries{}, noop, err
 	}
 	fmt.Fprintf(progress, "binaries: go build in %s\n", mod)
-	b, err := chaos.BuildBinaries(ctx, mod, dir)
+	b, err := runtime.BuildBinaries(ctx, mod, dir)
 	if err != nil {
 		os.RemoveAll(dir)
-		return chaos.Binaries{}, noop, fmt.Errorf("building binaries: %w", err)
+		return runtime.Binaries{}, noop, fmt.Errorf("building binaries: %w", err)
 	}
 	return b, func() { os.RemoveAll(dir) }, nil
 }

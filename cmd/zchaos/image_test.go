@@ -3,15 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/chaostest"
+	"github.com/zchaos/zchaos/chaos/runtime"
 )
 
 func TestImageAndCleanupHelpGolden(t *testing.T) {
@@ -37,42 +36,19 @@ func TestImageBuildUsageErrors(t *testing.T) {
 	assert.Equal(t, exitUsage, r.code)
 }
 
-// dockerOrSkip returns a Docker runtime, or skips (loudly) when no engine
-// answers or ZCHAOS_NO_DOCKER=1. Under CI (env CI set) a missing engine is
-// a failure, not a skip. Every container the runtime made is removed when
-// the test ends.
-func dockerOrSkip(t *testing.T) *chaos.DockerRuntime {
-	t.Helper()
-	if os.Getenv("ZCHAOS_NO_DOCKER") == "1" {
-		t.Skipf("SKIP %s: ZCHAOS_NO_DOCKER=1", t.Name())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rt, err := chaos.NewDockerRuntime(ctx)
-	if errors.Is(err, chaos.ErrNoEngine) {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s: no Docker engine answers under CI (Docker tests must run in CI): %v", t.Name(), err)
-		}
-		t.Skipf("SKIP %s: no Docker engine answers: %v", t.Name(), err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, rt.RemoveAll(context.Background())) })
-	return rt
-}
-
 func TestDockerImageBuildCommand(t *testing.T) {
-	rt := dockerOrSkip(t)
+	rt := chaostest.Docker(t)
 	// The base first (built here on a cold engine, else cached), so the
 	// full build below finds it cached whatever ran before this test.
 	r := runZchaosCLI(t, false, "", "image", "build", "--base-only")
 	require.Equal(t, exitPass, r.code, r.err)
-	assert.Equal(t, "base  "+chaos.BaseOptions{}.Ref()+"\n", r.out)
+	assert.Equal(t, "base  "+runtime.BaseOptions{}.Ref()+"\n", r.out)
 
 	r = runZchaosCLI(t, false, "", "image", "build", "--json", "--module-dir", "../..")
 	require.Equal(t, exitPass, r.code, r.err)
 	var refs imageRefs
 	require.NoError(t, json.Unmarshal([]byte(r.out), &refs))
-	assert.Equal(t, chaos.BaseOptions{}.Ref(), refs.Base)
+	assert.Equal(t, runtime.BaseOptions{}.Ref(), refs.Base)
 	assert.Regexp(t, `^zchaos/hero:[0-9a-f]{16}$`, refs.Image)
 	_, err := rt.Client().InspectImage(refs.Image)
 	assert.NoError(t, err, "the image exists in the engine")
@@ -81,7 +57,7 @@ func TestDockerImageBuildCommand(t *testing.T) {
 	// Cleanup removes exactly the labelled leftovers of one run.
 	ctx := context.Background()
 	runID := "cmd-cleanup-" + time.Now().Format("150405.000000")
-	c, err := rt.Start(ctx, chaos.StartOptions{Image: refs.Image, RunID: runID})
+	c, err := rt.Start(ctx, runtime.StartOptions{Image: refs.Image, RunID: runID})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Remove(ctx) })
 	r = runZchaosCLI(t, false, "", "cleanup", "--run", runID, "--json", "--local-dir", t.TempDir()+"/none")

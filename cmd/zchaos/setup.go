@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/agent"
+	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/scenarios"
 	"github.com/zchaos/zchaos/zinit"
@@ -94,7 +96,7 @@ func fleetSetup(pol migrator.Policy, configDir string) chaos.SetupFunc {
 					Fidelity: string(l.Fidelity), Detail: l.Detail})
 			}
 		}
-		st.Apply = func(ctx context.Context, c chaos.Container) error {
+		st.Apply = func(ctx context.Context, c runtime.Container) error {
 			t := &migrator.CLITarget{Name: "container " + c.Name(), Zinit: chaos.ZinitCLI,
 				Exec: func(ctx context.Context, argv []string) ([]byte, []byte, int, error) {
 					res, err := c.Exec(ctx, argv, nil)
@@ -177,18 +179,18 @@ func legacySetup(st chaos.Setup, inv *migrator.Inventory, sub *migrator.Plan, ti
 }
 
 // agentProbe turns the migrator's probe into the agent's.
-func agentProbe(svc string, p migrator.Probe) (chaos.AgentProbe, bool) {
+func agentProbe(svc string, p migrator.Probe) (agent.Probe, bool) {
 	switch p.Kind {
 	case migrator.ProbeSocket:
-		return chaos.AgentProbe{Service: svc, Socket: p.Target}, true
+		return agent.Probe{Service: svc, Socket: p.Target}, true
 	case migrator.ProbeHTTP:
 		if u, err := url.Parse(p.Target); err == nil {
 			if n, err := strconv.Atoi(u.Port()); err == nil {
-				return chaos.AgentProbe{Service: svc, HTTPPort: n}, true
+				return agent.Probe{Service: svc, HTTPPort: n}, true
 			}
 		}
 	}
-	return chaos.AgentProbe{}, false
+	return agent.Probe{}, false
 }
 
 // selectPlan limits a plan to the selected services and, transitively,

@@ -1,4 +1,4 @@
-package chaos
+package agent
 
 import (
 	"bufio"
@@ -44,12 +44,12 @@ func (o ProbeOutcome) String() string {
 
 const healthRequest = `{"jsonrpc":"2.0","method":"server.health","id":1}` + "\n"
 
-// Probe runs one health probe of p within timeout: server.health over the
+// ProbeOnce runs one health probe of p within timeout: server.health over the
 // Unix socket (healthy iff the answer is a JSON-RPC result with no error,
 // and its status, when given, is "ok"), or GET /health on the HTTP port
 // (healthy iff 2xx). It looks at the answer: a connection that merely
 // opens is not healthy.
-func Probe(ctx context.Context, p AgentProbe, timeout time.Duration) (ProbeOutcome, string) {
+func ProbeOnce(ctx context.Context, p Probe, timeout time.Duration) (ProbeOutcome, string) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	switch {
@@ -138,14 +138,14 @@ func probeHTTP(ctx context.Context, port int) (ProbeOutcome, string) {
 
 // prober probes one service periodically.
 type prober struct {
-	probe   AgentProbe
+	probe   Probe
 	timeout time.Duration
 	mono    Mono
 }
 
 func (p prober) step(ctx context.Context) scenarios.Event {
 	t0 := p.mono()
-	out, detail := Probe(ctx, p.probe, p.timeout)
+	out, detail := ProbeOnce(ctx, p.probe, p.timeout)
 	dur := p.mono() - t0
 	ok := out == ProbeOK
 	return scenarios.Event{TNs: t0, Kind: scenarios.EventProbe, Service: p.probe.Service, OK: &ok,

@@ -1,4 +1,4 @@
-package chaos
+package runtime
 
 import (
 	"archive/tar"

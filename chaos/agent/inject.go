@@ -1,4 +1,4 @@
-package chaos
+package agent
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type InjectOptions struct {
 	Service string
 	Signal  string // kill: signal name (default SIGKILL)
 	Code    int    // exit: the exit code
-	Spec    AgentSpec
+	Spec    Spec
 	// Revert undoes a reversible fault (hang, health-hang, health-error,
 	// crash-loop); PGID, PID and Start name what the fault touched.
 	Revert bool
@@ -69,14 +69,14 @@ type target struct {
 
 // findTarget finds the running incarnation of a service's start job, by
 // matching /proc against the spec's jobs, else by asking zinit for the pid.
-func findTarget(ctx context.Context, spec AgentSpec, service string, env InjectEnv) (target, error) {
-	var jobs []AgentJob
+func findTarget(ctx context.Context, spec Spec, service string, env InjectEnv) (target, error) {
+	var jobs []Job
 	for _, j := range spec.Jobs {
 		if j.Service == service && (j.Trigger == "start" || j.Trigger == "") {
 			jobs = append(jobs, j)
 		}
 	}
-	s := newProcScanner(AgentSpec{Jobs: jobs, Proc: spec.Proc, Scope: spec.Scope})
+	s := newProcScanner(Spec{Jobs: jobs, Proc: spec.Proc, Scope: spec.Scope})
 	s.step(env.Mono())
 	var t target
 	for _, p := range s.procs {
@@ -138,7 +138,7 @@ func flagValue(argv []string, name string) string {
 
 // probeFor returns how to probe service: the spec's probe, else the
 // --socket / --http-port flags of its processes.
-func probeFor(spec AgentSpec, service string, t target) AgentProbe {
+func probeFor(spec Spec, service string, t target) Probe {
 	for _, p := range spec.Probes {
 		if p.Service == service {
 			return p
@@ -146,15 +146,15 @@ func probeFor(spec AgentSpec, service string, t target) AgentProbe {
 	}
 	for _, m := range t.members {
 		if s := flagValue(m.argv, "--socket"); s != "" {
-			return AgentProbe{Service: service, Socket: s}
+			return Probe{Service: service, Socket: s}
 		}
 		if v := flagValue(m.argv, "--http-port"); v != "" {
 			if n, err := strconv.Atoi(v); err == nil {
-				return AgentProbe{Service: service, HTTPPort: n}
+				return Probe{Service: service, HTTPPort: n}
 			}
 		}
 	}
-	return AgentProbe{Service: service}
+	return Probe{Service: service}
 }
 
 // ParseSignal reads a signal name ("SIGKILL", "KILL") or number.
@@ -446,9 +446,9 @@ func (in *injector) health(ctx context.Context, t target, base scenarios.Event) 
 		return in.effect(false, ierr.Error())
 	}
 	p := probeFor(in.opts.Spec, in.opts.Service, t)
-	timeout := min(max(in.opts.Spec.probeTimeout(), 100*time.Millisecond), in.opts.EffectTimeout)
+	timeout := min(max(in.opts.Spec.ProbeTimeout(), 100*time.Millisecond), in.opts.EffectTimeout)
 	ok, d := in.pollFor(ctx, func() (bool, string) {
-		out, detail := Probe(ctx, p, timeout)
+		out, detail := ProbeOnce(ctx, p, timeout)
 		return out == want, out.String() + ": " + detail
 	})
 	return in.effect(ok, d)
@@ -530,7 +530,7 @@ func (in *injector) crashLoop(ctx context.Context, t target, base scenarios.Even
 // CrashLoop is the detached killer behind the crash-loop fault: it
 // SIGKILLs the group of every incarnation of service once it is minAge
 // old, until ctx ends. It writes its pid to pidfile and removes it on exit.
-func CrashLoop(ctx context.Context, spec AgentSpec, service, pidfile string, minAge time.Duration, mono Mono) error {
+func CrashLoop(ctx context.Context, spec Spec, service, pidfile string, minAge time.Duration, mono Mono) error {
 	if mono == nil {
 		mono = MonoNow
 	}
@@ -538,13 +538,13 @@ func CrashLoop(ctx context.Context, spec AgentSpec, service, pidfile string, min
 		return fmt.Errorf("crashloop: %w", err)
 	}
 	defer os.Remove(pidfile)
-	var jobs []AgentJob
+	var jobs []Job
 	for _, j := range spec.Jobs {
 		if j.Service == service && (j.Trigger == "start" || j.Trigger == "") {
 			jobs = append(jobs, j)
 		}
 	}
-	s := newProcScanner(AgentSpec{Jobs: jobs, Proc: spec.Proc, Scope: spec.Scope})
+	s := newProcScanner(Spec{Jobs: jobs, Proc: spec.Proc, Scope: spec.Scope})
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -1,120 +1,46 @@
-package chaos_test
+package runtime_test
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/ory/dockertest/v3/docker"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/chaostest"
+	"github.com/zchaos/zchaos/chaos/runtime"
 )
-
-// dockerRuntime returns a Docker runtime, or skips (loudly) when no engine
-// answers or ZCHAOS_NO_DOCKER=1. Under CI (env CI set) a missing engine is
-// a failure, not a skip: CI must never pass without running these tests.
-func dockerRuntime(tb testing.TB) *chaos.DockerRuntime {
-	tb.Helper()
-	if os.Getenv("ZCHAOS_NO_DOCKER") == "1" {
-		tb.Skipf("SKIP %s: ZCHAOS_NO_DOCKER=1", tb.Name())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rt, err := chaos.NewDockerRuntime(ctx)
-	if errors.Is(err, chaos.ErrNoEngine) {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("%s: no Docker engine answers under CI (Docker tests must run in CI): %v", tb.Name(), err)
-		}
-		tb.Skipf("SKIP %s: no Docker engine answers: %v", tb.Name(), err)
-	}
-	require.NoError(tb, err)
-	tb.Cleanup(func() { assert.NoError(tb, rt.RemoveAll(context.Background())) })
-	return rt
-}
-
-func moduleRoot(tb testing.TB) string {
-	tb.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	require.True(tb, ok)
-	return filepath.Dir(filepath.Dir(file))
-}
-
-// testFleet is a tiny legacy fleet: one socket service run by herosim.
-var testFleet = fstest.MapFS{
-	"user.hero_demo_server.toml": {Data: []byte(`[service]
-name = "user.hero_demo_server"
-exec = "/root/hero/bin/hero_demo_server serve --name user.hero_demo_server --socket /root/hero/var/sockets/hero_demo_server.sock"
-oneshot = false
-`)},
-}
-
-var (
-	imageOnce sync.Once
-	imageRef  string
-	imageErr  error
-	imageLog  bytes.Buffer
-)
-
-// testImage builds (or reuses) base and hero image once per test binary.
-func testImage(tb testing.TB) string {
-	tb.Helper()
-	imageOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-		defer cancel()
-		dir, err := os.MkdirTemp("", "zchaos-testbin-")
-		if err != nil {
-			imageErr = err
-			return
-		}
-		defer os.RemoveAll(dir) // the binaries live in the image afterwards
-		bins, err := chaos.BuildBinaries(ctx, moduleRoot(tb), dir)
-		if err != nil {
-			imageErr = err
-			return
-		}
-		imageRef, imageErr = chaos.BuildImage(ctx, chaos.ImageOptions{
-			Binaries: bins, Fleet: testFleet, HeroBins: []string{"hero_demo_server"}, Progress: &imageLog,
-		})
-	})
-	require.NoError(tb, imageErr, "image build log:\n%s", imageLog.String())
-	return imageRef
-}
 
 func TestDockerImageBuildIsCachedAndWellFormed(t *testing.T) {
-	rt := dockerRuntime(t)
-	ref := testImage(t)
-	assert.True(t, strings.HasPrefix(ref, chaos.HeroRepo+":"), ref)
+	rt := chaostest.Docker(t)
+	ref := chaostest.Image(t)
+	assert.True(t, strings.HasPrefix(ref, runtime.HeroRepo+":"), ref)
 
 	img, err := rt.Client().InspectImage(ref)
 	require.NoError(t, err)
-	assert.Equal(t, []string{chaos.ImageZinitPath, "init"}, img.Config.Entrypoint)
-	assert.Contains(t, img.Config.Env, "ZINIT_SOCKET="+chaos.ImageZinitSocket)
-	assert.Empty(t, img.Config.Labels[chaos.LabelTool], "containers inherit image labels: the image must not carry the cleanup label")
+	assert.Equal(t, []string{runtime.ImageZinitPath, "init"}, img.Config.Entrypoint)
+	assert.Contains(t, img.Config.Env, "ZINIT_SOCKET="+runtime.ImageZinitSocket)
+	assert.Empty(t, img.Config.Labels[runtime.LabelTool], "containers inherit image labels: the image must not carry the cleanup label")
 
 	// The base is cached by its recipe: a second BuildBase is a cache hit.
 	var log bytes.Buffer
-	base, err := chaos.BuildBase(context.Background(), chaos.BaseOptions{Progress: &log})
+	base, err := runtime.BuildBase(context.Background(), runtime.BaseOptions{Progress: &log})
 	require.NoError(t, err)
-	assert.Equal(t, chaos.BaseOptions{}.Ref(), base)
+	assert.Equal(t, runtime.BaseOptions{}.Ref(), base)
 	assert.Contains(t, log.String(), "cached")
 }
 
-func startTest(t *testing.T, rt *chaos.DockerRuntime, opts chaos.StartOptions) chaos.Container {
+func startTest(t *testing.T, rt *runtime.DockerRuntime, opts runtime.StartOptions) runtime.Container {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -125,19 +51,19 @@ func startTest(t *testing.T, rt *chaos.DockerRuntime, opts chaos.StartOptions) c
 }
 
 func TestDockerContainerLifecycle(t *testing.T) {
-	rt := dockerRuntime(t)
-	ref := testImage(t)
+	rt := chaostest.Docker(t)
+	ref := chaostest.Image(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	runID := fmt.Sprintf("lifecycle-%d", os.Getpid())
-	c := startTest(t, rt, chaos.StartOptions{Image: ref, RunID: runID,
+	c := startTest(t, rt, runtime.StartOptions{Image: ref, RunID: runID,
 		Files: map[string][]byte{"/opt/zc/hello.txt": []byte("hello\n")}})
 
 	// Labels, no network, no privileges, no docker-init.
 	ins, err := rt.Client().InspectContainerWithContext(c.ID(), ctx)
 	require.NoError(t, err)
-	assert.Equal(t, runID, ins.Config.Labels[chaos.LabelRun])
-	assert.Equal(t, "1", ins.Config.Labels[chaos.LabelTool])
+	assert.Equal(t, runID, ins.Config.Labels[runtime.LabelRun])
+	assert.Equal(t, "1", ins.Config.Labels[runtime.LabelTool])
 	assert.Equal(t, "none", ins.HostConfig.NetworkMode)
 	assert.False(t, ins.HostConfig.Privileged)
 	assert.True(t, ins.State.Running)
@@ -145,10 +71,10 @@ func TestDockerContainerLifecycle(t *testing.T) {
 	// Files placed before start; exec output demuxed; exit codes.
 	res, err := c.Exec(ctx, []string{"cat", "/opt/zc/hello.txt"}, nil)
 	require.NoError(t, err)
-	assert.Equal(t, chaos.ExecResult{Stdout: []byte("hello\n"), Stderr: nil, ExitCode: 0}, normalise(res))
+	assert.Equal(t, runtime.ExecResult{Stdout: []byte("hello\n"), Stderr: nil, ExitCode: 0}, normalise(res))
 	res, err = c.Exec(ctx, []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, nil)
 	require.NoError(t, err)
-	assert.Equal(t, chaos.ExecResult{Stdout: []byte("out\n"), Stderr: []byte("err\n"), ExitCode: 3}, normalise(res))
+	assert.Equal(t, runtime.ExecResult{Stdout: []byte("out\n"), Stderr: []byte("err\n"), ExitCode: 3}, normalise(res))
 	res, err = c.Exec(ctx, []string{"cat"}, strings.NewReader("from stdin"))
 	require.NoError(t, err)
 	assert.Equal(t, "from stdin", string(res.Stdout))
@@ -156,7 +82,7 @@ func TestDockerContainerLifecycle(t *testing.T) {
 	// zinit is PID 1 (no docker --init, no shell entrypoint).
 	res, err = c.Exec(ctx, []string{"cat", "/proc/1/cmdline"}, nil)
 	require.NoError(t, err)
-	assert.Equal(t, chaos.ImageZinitPath+"\x00init\x00", string(res.Stdout))
+	assert.Equal(t, runtime.ImageZinitPath+"\x00init\x00", string(res.Stdout))
 
 	// CopyIn into a running container.
 	require.NoError(t, c.CopyIn(ctx, map[string][]byte{"/root/hero/bin/script.sh": []byte("#!/bin/sh\necho copied\n")}))
@@ -213,7 +139,7 @@ func TestDockerContainerLifecycle(t *testing.T) {
 	assert.ErrorAs(t, err, &nsc)
 }
 
-func normalise(r chaos.ExecResult) chaos.ExecResult {
+func normalise(r runtime.ExecResult) runtime.ExecResult {
 	if len(r.Stdout) == 0 {
 		r.Stdout = nil
 	}
@@ -224,12 +150,12 @@ func normalise(r chaos.ExecResult) chaos.ExecResult {
 }
 
 func TestDockerZinitListInside(t *testing.T) {
-	rt := dockerRuntime(t)
-	ref := testImage(t)
+	rt := chaostest.Docker(t)
+	ref := chaostest.Image(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := startTest(t, rt, chaos.StartOptions{Image: ref, RunID: "zinit-list"})
-	var res chaos.ExecResult
+	c := startTest(t, rt, runtime.StartOptions{Image: ref, RunID: "zinit-list"})
+	var res runtime.ExecResult
 	require.Eventually(t, func() bool {
 		var err error
 		res, err = c.Exec(ctx, []string{"zinit", "list", "--json"}, nil)
@@ -250,14 +176,14 @@ func TestDockerZinitListInside(t *testing.T) {
 func TestDockerCleanupAfterKilledHarness(t *testing.T) {
 	if runID := os.Getenv("ZCHAOS_TEST_ORPHAN_RUN"); runID != "" {
 		// Child: start a container, say so, then wait to be killed.
-		rt := dockerRuntime(t)
-		c, err := rt.Start(context.Background(), chaos.StartOptions{Image: os.Getenv("ZCHAOS_TEST_ORPHAN_IMAGE"), RunID: runID})
+		rt := chaostest.Docker(t)
+		c, err := rt.Start(context.Background(), runtime.StartOptions{Image: os.Getenv("ZCHAOS_TEST_ORPHAN_IMAGE"), RunID: runID})
 		require.NoError(t, err)
 		fmt.Printf("ORPHAN %s\n", c.Name())
 		select {}
 	}
-	rt := dockerRuntime(t)
-	ref := testImage(t)
+	rt := chaostest.Docker(t)
+	ref := chaostest.Image(t)
 	runID := fmt.Sprintf("orphan-%d", os.Getpid())
 	child := exec.Command(os.Args[0], "-test.run=^TestDockerCleanupAfterKilledHarness$", "-test.v")
 	child.Env = append(os.Environ(), "ZCHAOS_TEST_ORPHAN_RUN="+runID, "ZCHAOS_TEST_ORPHAN_IMAGE="+ref)
@@ -285,16 +211,16 @@ func TestDockerCleanupAfterKilledHarness(t *testing.T) {
 	removed, err := rt.Cleanup(ctx, runID)
 	require.NoError(t, err)
 	assert.Equal(t, []string{name}, removed)
-	list, err := rt.Client().ListContainers(docker.ListContainersOptions{All: true, Filters: map[string][]string{"label": {chaos.LabelRun + "=" + runID}}, Context: ctx})
+	list, err := rt.Client().ListContainers(docker.ListContainersOptions{All: true, Filters: map[string][]string{"label": {runtime.LabelRun + "=" + runID}}, Context: ctx})
 	require.NoError(t, err)
 	assert.Empty(t, list)
 }
 
 func TestDockerRemoveAllAfterCancel(t *testing.T) {
-	rt := dockerRuntime(t)
-	ref := testImage(t)
+	rt := chaostest.Docker(t)
+	ref := chaostest.Image(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := rt.Start(ctx, chaos.StartOptions{Image: ref, RunID: "removeall"})
+	c, err := rt.Start(ctx, runtime.StartOptions{Image: ref, RunID: "removeall"})
 	require.NoError(t, err)
 	cancel() // as on SIGINT
 	require.NoError(t, rt.RemoveAll(ctx))

@@ -1,4 +1,4 @@
-package chaos_test
+package oracle_test
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/oracle"
 	"github.com/zchaos/zchaos/scenarios"
 	"github.com/zchaos/zchaos/zinit"
 )
@@ -124,19 +124,19 @@ func (b *tl) events() []scenarios.Event {
 }
 
 // models (already at scale 1).
-func migrated(policy zinit.RestartPolicy, dMs, n int) chaos.JobModel {
-	return chaos.JobModel{Service: svc, Restart: policy, RestartDelay: time.Duration(dMs) * time.Millisecond,
+func migrated(policy zinit.RestartPolicy, dMs, n int) oracle.JobModel {
+	return oracle.JobModel{Service: svc, Restart: policy, RestartDelay: time.Duration(dMs) * time.Millisecond,
 		MaxRestarts: n, StartJob: "main"}
 }
 
-func withCheck(m chaos.JobModel, iMs, tMs int) chaos.JobModel {
+func withCheck(m oracle.JobModel, iMs, tMs int) oracle.JobModel {
 	m.HasCheck, m.CheckJob = true, "check"
 	m.Interval, m.Timeout = time.Duration(iMs)*time.Millisecond, time.Duration(tMs)*time.Millisecond
 	return m
 }
 
-func legacy() chaos.JobModel {
-	return chaos.JobModel{Service: svc, Legacy: true, Restart: zinit.RestartNever, RestartDelay: zinit.DefaultRestartDelay}
+func legacy() oracle.JobModel {
+	return oracle.JobModel{Service: svc, Legacy: true, Restart: zinit.RestartNever, RestartDelay: zinit.DefaultRestartDelay}
 }
 
 func scen(recover bool, faults ...scenarios.FaultKind) scenarios.Scenario {
@@ -157,8 +157,8 @@ func reloadScen() scenarios.Scenario {
 type oracleCase struct {
 	name     string
 	scenario scenarios.Scenario
-	model    chaos.JobModel
-	params   func(*chaos.OracleParams)
+	model    oracle.JobModel
+	params   func(*oracle.Params)
 	build    func(b *tl)
 	endMs    float64
 	verdict  scenarios.Verdict
@@ -168,20 +168,20 @@ type oracleCase struct {
 	check    map[string]string            // substring of a check's reason
 }
 
-func (c oracleCase) judge() chaos.Judgement {
-	p := chaos.DefaultOracleParams(1)
+func (c oracleCase) judge() oracle.Judgement {
+	p := oracle.DefaultParams(1)
 	if c.params != nil {
 		c.params(&p)
 	}
 	b := newTL()
 	c.build(b)
-	return chaos.Judge(chaos.JudgeInput{
+	return oracle.Judge(oracle.JudgeInput{
 		Scenario: c.scenario, Config: "migrated", Model: c.model, Events: b.events(), Params: p,
 		End: time.Duration(ms(c.endMs)),
 	})
 }
 
-func checkOf(j chaos.Judgement, id string) *scenarios.InvariantCheck {
+func checkOf(j oracle.Judgement, id string) *scenarios.InvariantCheck {
 	for i := range j.Checks {
 		if j.Checks[i].ID == id {
 			return &j.Checks[i]
@@ -664,7 +664,7 @@ func TestJudgeInvariants(t *testing.T) {
 			check: map[string]string{"C1": "reported restarts fell from 1 to 0 at 20.0 s with no start (counter reset)"}},
 		{name: "C1 counter resets allowed by the model", scenario: scen(false, scenarios.FaultKill, scenarios.FaultKill),
 			model:  migrated(zinit.RestartOnFailure, 250, 5),
-			params: func(p *chaos.OracleParams) { p.CounterResets = true },
+			params: func(p *oracle.Params) { p.CounterResets = true },
 			build:  counterReset, endMs: 30000, verdict: P, checks: map[string]scenarios.Verdict{"C1": P}},
 		{name: "R5 counter never resets: limit across healthy runs", scenario: scen(false, scenarios.FaultKill, scenarios.FaultKill),
 			model: migrated(zinit.RestartOnFailure, 250, 1),
@@ -758,7 +758,7 @@ func counterReset(b *tl) {
 	b.status(22000, "running", 1, "")
 }
 
-func dump(j chaos.Judgement) string {
+func dump(j oracle.Judgement) string {
 	var sb strings.Builder
 	for _, c := range j.Checks {
 		fmt.Fprintf(&sb, "  %-7s %-12s %s | expected: %s | observed: %s\n", c.ID, c.Verdict, c.Reason, c.Expected, c.Observed)
@@ -808,8 +808,8 @@ func TestJudgeFleetWide(t *testing.T) {
 		b.add(at+502, scenarios.Event{Kind: scenarios.EventExit, Service: name, Job: "main", PID: 10 + i, Signal: "SIGKILL"})
 	}
 	b.add(2500, scenarios.Event{Kind: scenarios.EventStray, Service: "b", PID: 99, PGID: 11})
-	j := chaos.Judge(chaos.JudgeInput{Scenario: s, Model: chaos.JobModelFrom("", nil, false, false), Events: b.events(),
-		Params: chaos.DefaultOracleParams(1), End: 10 * time.Second})
+	j := oracle.Judge(oracle.JudgeInput{Scenario: s, Model: oracle.JobModelFrom("", nil, false, false), Events: b.events(),
+		Params: oracle.DefaultParams(1), End: 10 * time.Second})
 	var ids []string
 	for _, c := range j.Checks {
 		ids = append(ids, c.ID)
@@ -868,25 +868,25 @@ func TestRecoveryFigures(t *testing.T) {
 }
 
 func TestOracleParams(t *testing.T) {
-	p := chaos.DefaultOracleParams(1)
-	assert.Equal(t, chaos.OracleParams{
+	p := oracle.DefaultParams(1)
+	assert.Equal(t, oracle.Params{
 		FailedChecks: 1, StopTimeout: 10 * time.Second, SlackMin: 250 * time.Millisecond, SlackFraction: 0.3,
 		Granularity: 5 * time.Millisecond, QuietMin: 5 * time.Second,
 	}, p)
 	assert.Equal(t, 250*time.Millisecond, p.Slack(500*time.Millisecond))
 	assert.Equal(t, 900*time.Millisecond, p.Slack(3*time.Second))
 
-	s := chaos.DefaultOracleParams(0.05)
+	s := oracle.DefaultParams(0.05)
 	assert.Equal(t, 50*time.Millisecond, s.SlackMin, "floor")
 	assert.Equal(t, 250*time.Millisecond, s.QuietMin)
 	assert.Equal(t, 500*time.Millisecond, s.StopTimeout)
-	assert.Equal(t, p, chaos.DefaultOracleParams(0), "non-positive scale means 1")
+	assert.Equal(t, p, oracle.DefaultParams(0), "non-positive scale means 1")
 
-	m := chaos.JobModel{RestartDelay: 5 * time.Second, HasCheck: true, Interval: 60 * time.Second}
+	m := oracle.JobModel{RestartDelay: 5 * time.Second, HasCheck: true, Interval: 60 * time.Second}
 	assert.Equal(t, 180*time.Second, p.QuietWindow(m))
 	m.Interval = time.Second
 	assert.Equal(t, 15*time.Second, p.QuietWindow(m))
-	assert.Equal(t, 5*time.Second, p.QuietWindow(chaos.JobModel{RestartDelay: time.Second}))
+	assert.Equal(t, 5*time.Second, p.QuietWindow(oracle.JobModel{RestartDelay: time.Second}))
 
 	assert.Equal(t, scenarios.OracleParams{FailedChecks: 1, StopTimeoutMs: 10000, SlackMinMs: 250, SlackFraction: 0.3}, p.Result())
 }
@@ -898,20 +898,20 @@ func TestJobModelFrom(t *testing.T) {
 		{Service: svc, Name: "check", Trigger: zinit.TriggerCheck, Exec: "y", Interval: 60 * time.Second, Timeout: 30 * time.Second},
 		{Service: "other", Name: "main", Trigger: zinit.TriggerStart, Exec: "z", Restart: zinit.RestartAlways},
 	}
-	assert.Equal(t, chaos.JobModel{
+	assert.Equal(t, oracle.JobModel{
 		Service: svc, Restart: zinit.RestartOnFailure, RestartDelay: 5 * time.Second, MaxRestarts: 20,
 		HasCheck: true, Interval: 60 * time.Second, Timeout: 30 * time.Second, StartJob: "main", CheckJob: "check",
-	}, chaos.JobModelFrom(svc, jobs, false, false))
+	}, oracle.JobModelFrom(svc, jobs, false, false))
 
 	// Legacy: checks change nothing, the job name is unknown.
-	assert.Equal(t, chaos.JobModel{
+	assert.Equal(t, oracle.JobModel{
 		Service: svc, Legacy: true, Restart: zinit.RestartOnFailure, RestartDelay: 5 * time.Second, MaxRestarts: 20,
-	}, chaos.JobModelFrom(svc, jobs, true, false))
-	assert.Equal(t, chaos.JobModel{Service: svc, Legacy: true, RestartDelay: zinit.DefaultRestartDelay},
-		chaos.JobModelFrom(svc, nil, true, false))
+	}, oracle.JobModelFrom(svc, jobs, true, false))
+	assert.Equal(t, oracle.JobModel{Service: svc, Legacy: true, RestartDelay: zinit.DefaultRestartDelay},
+		oracle.JobModelFrom(svc, nil, true, false))
 
 	// Defaults: d and T.
-	def := chaos.JobModelFrom(svc, []zinit.Job{
+	def := oracle.JobModelFrom(svc, []zinit.Job{
 		{Service: svc, Name: "m", Trigger: zinit.TriggerStart, Restart: zinit.RestartAlways},
 		{Service: svc, Name: "c", Trigger: zinit.TriggerCheck, Interval: 2 * time.Second},
 	}, false, true)
@@ -970,13 +970,13 @@ func BenchmarkJudge(b *testing.B) {
 		tb.status(at+2510, "restarting", i, "")
 		at += 2751
 	}
-	in := chaos.JudgeInput{
+	in := oracle.JudgeInput{
 		Scenario: scen(true, scenarios.FaultKill), Model: withCheck(migrated(zinit.RestartOnFailure, 250, 0), 2000, 1000),
-		Events: tb.events(), Params: chaos.DefaultOracleParams(1), End: time.Duration(ms(at + 6000)),
+		Events: tb.events(), Params: oracle.DefaultParams(1), End: time.Duration(ms(at + 6000)),
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		chaos.Judge(in)
+		oracle.Judge(in)
 	}
 	b.ReportMetric(float64(len(in.Events)), "events/op")
 }

@@ -1,4 +1,4 @@
-package chaos
+package runtime
 
 import (
 	"archive/tar"
@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/ory/dockertest/v3/docker"
+
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // Image repositories the harness builds. Tags are content hashes, so a tag
@@ -45,7 +47,7 @@ const (
 	ImageStateDir    = "/var/lib/zinit"
 	ImageSocketsDir  = "/root/hero/var/sockets"
 	ImageHeroBinDir  = "/root/hero/bin"
-	ImageZinitSocket = "/run/zinit.sock"
+	ImageZinitSocket = zinit.DefaultSocket
 )
 
 // BaseOptions describe the Debian base image made by debootstrap.

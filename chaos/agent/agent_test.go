@@ -1,4 +1,4 @@
-package chaos
+package agent
 
 import (
 	"bytes"
@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/scenarios"
-	"github.com/zchaos/zchaos/zinit"
 )
 
 func TestExecMatcher(t *testing.T) {
@@ -92,7 +91,7 @@ const (
 )
 
 func scannerFor(root string) *procScanner {
-	return newProcScanner(AgentSpec{Proc: root, ZombieAfterMs: 1000, StrayAfterMs: 500, Jobs: []AgentJob{
+	return newProcScanner(Spec{Proc: root, ZombieAfterMs: 1000, StrayAfterMs: 500, Jobs: []Job{
 		{Service: "svc", Job: "main", Trigger: "start", Exec: mainExec},
 		{Service: "svc", Job: "check", Trigger: "check", Exec: checkExec},
 	}})
@@ -258,7 +257,7 @@ func TestProcScannerPidReuse(t *testing.T) {
 // TestProcScannerRealProcesses watches real children of the test.
 func TestProcScannerRealProcesses(t *testing.T) {
 	execLine := "sleep 30; echo zchaos-test-" + strconv.Itoa(os.Getpid())
-	s := newProcScanner(AgentSpec{Jobs: []AgentJob{{Service: "svc", Job: "main", Trigger: "start", Exec: execLine}}})
+	s := newProcScanner(Spec{Jobs: []Job{{Service: "svc", Job: "main", Trigger: "start", Exec: execLine}}})
 	s.step(MonoNow())
 	cmd := exec.Command("sh", "-c", execLine)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -317,7 +316,7 @@ func TestStatusPollerReportsChangesOnly(t *testing.T) {
 // /proc (with a job to match), and the CPU share that costs at the default
 // 5 ms period (on the host /proc, which lists far more processes than a container).
 func BenchmarkProcScannerStep(b *testing.B) {
-	s := newProcScanner(AgentSpec{Jobs: []AgentJob{{Service: "svc", Job: "main", Trigger: "start", Exec: mainExec}}})
+	s := newProcScanner(Spec{Jobs: []Job{{Service: "svc", Job: "main", Trigger: "start", Exec: mainExec}}})
 	s.step(MonoNow())
 	var ru0, ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
@@ -332,12 +331,6 @@ func BenchmarkProcScannerStep(b *testing.B) {
 	b.ReportMetric(float64(cpu.Microseconds()), "cpu-us/step")
 	b.ReportMetric(100*float64(cpu)/float64(5*time.Millisecond), "cpu%@5ms")
 	b.ReportMetric(float64(len(pids)), "procs")
-}
-
-func TestScaleExecDurations(t *testing.T) {
-	assert.Equal(t, "herosim serve --slow-start 1s --crash-after=250ms --name x",
-		ScaleExecDurations("herosim serve --slow-start 20s --crash-after=5s --name x", 0.05))
-	assert.Equal(t, "herosim --slow-start 20s", ScaleExecDurations("herosim --slow-start 20s", 1))
 }
 
 func TestStatusPollerUsesListForMany(t *testing.T) {
@@ -356,40 +349,13 @@ func TestStatusPollerUsesListForMany(t *testing.T) {
 	assert.Contains(t, evs[2].Reason, "not in zinit list")
 }
 
-func TestFillExitStatusFromZinit(t *testing.T) {
-	three := 3
-	evs := []scenarios.Event{
-		{TNs: 100, Kind: scenarios.EventExit, Service: "s", PID: 1, ErrNs: 10},
-		{TNs: 95, Kind: scenarios.EventStatus, Service: "s", Code: &three, Detail: "last_exit_at_ms=5", ErrNs: 1}, // overlaps the exit
-		{TNs: 97, Kind: scenarios.EventProbe, Service: "s"},                                                       // not an exit: does not end the search
-		{TNs: 200, Kind: scenarios.EventExit, Service: "s", PID: 2, Signal: "SIGKILL"},                            // read by the agent itself
-		{TNs: 210, Kind: scenarios.EventStatus, Service: "s", Signal: "SIGTERM", Detail: "last_exit_at_ms=6"},
-		{TNs: 300, Kind: scenarios.EventExit, Service: "s", PID: 3},
-		{TNs: 310, Kind: scenarios.EventStatus, Service: "s", Signal: "SIGTERM", Detail: "unchanged last_exit_at_ms=6"},
-	}
-	sortEvents(evs)
-	fillExitStatus(evs)
-	byPID := map[int]scenarios.Event{}
-	for _, e := range evs {
-		if e.Kind == scenarios.EventExit {
-			byPID[e.PID] = e
-		}
-	}
-	require.NotNil(t, byPID[1].Code)
-	assert.Equal(t, 3, *byPID[1].Code)
-	assert.Contains(t, byPID[1].Detail, "from zinit status")
-	assert.Equal(t, "SIGKILL", byPID[2].Signal, "what the agent read is kept")
-	assert.Nil(t, byPID[3].Code, "no new last exit reported: stays unknown")
-	assert.Empty(t, byPID[3].Signal)
-}
-
 func TestInjectExitCodeThroughControlFile(t *testing.T) {
 	fp := newFakeProc(t)
 	ctl := filepath.Join(t.TempDir(), "ctl", "svc")
 	execLine := mainExec + " --control " + ctl
 	argv := strings.Fields(execLine)
 	fp.set(50, 1, 50, 'S', 777, -1, argv...)
-	spec := AgentSpec{Proc: fp.root, Jobs: []AgentJob{{Service: "svc", Job: "main", Trigger: "start", Exec: execLine}}}
+	spec := Spec{Proc: fp.root, Jobs: []Job{{Service: "svc", Job: "main", Trigger: "start", Exec: execLine}}}
 	mono := int64(0)
 	env := InjectEnv{Mono: func() int64 { mono += ms1; return mono },
 		Exec: func(context.Context, []string) ([]byte, error) { return nil, errors.New("no zinit here") }}
@@ -444,26 +410,6 @@ func TestInjectExitCodeThroughControlFile(t *testing.T) {
 	require.Len(t, evs, 2)
 	assert.False(t, *evs[1].OK)
 	assert.Contains(t, evs[1].Detail, "no knob")
-}
-
-func TestViewOfFallsBackOnStatusAndProbe(t *testing.T) {
-	yes, no := true, false
-	evs := []scenarios.Event{
-		{TNs: 1, Kind: scenarios.EventProbe, Service: "s", OK: &no},
-		{TNs: 2, Kind: scenarios.EventStatus, Service: "s", State: "running"},
-	}
-	v := viewOf(evs, "s", "main")
-	assert.True(t, v.running, "no process matched: zinit's word")
-	assert.False(t, v.healthy)
-	evs = append(evs, scenarios.Event{TNs: 3, Kind: scenarios.EventProbe, Service: "s", OK: &yes})
-	v = viewOf(evs, "s", "main")
-	assert.True(t, v.running)
-	assert.True(t, v.healthy, "a passing probe counts when no process was matched")
-	// With a process seen, the probe must come after its spawn.
-	evs = append(evs, scenarios.Event{TNs: 4, Kind: scenarios.EventSpawn, Service: "s", Job: "main", PID: 9})
-	v = viewOf(evs, "s", "main")
-	assert.True(t, v.running)
-	assert.False(t, v.healthy)
 }
 
 func TestStatusPollerCheckEventsFromLastCheck(t *testing.T) {
@@ -539,57 +485,6 @@ func TestStatusPollerCheckEventClockStep(t *testing.T) {
 	assert.Equal(t, 101*ms1, got[0].ErrNs, "back to the previous query's start")
 }
 
-func TestFillCheckStatusFromLastCheck(t *testing.T) {
-	one, zero := 1, 0
-	no, yes := false, true
-	evs := []scenarios.Event{
-		// A run the agent saw, without its exit code; zinit says it passed.
-		{TNs: 1000 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventCheckSpawn, Service: "s", Job: "check", PID: 40},
-		{TNs: 1010 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventCheckExit, Service: "s", Job: "check", PID: 40},
-		{TNs: 1008 * ms1, ErrNs: ms1, DurNs: 9 * ms1, Kind: scenarios.EventCheckExit, Service: "s", Job: "check", OK: &yes, Code: &zero,
-			Detail: LastCheckDetail + " at_ms=1 duration_ms=9"},
-		// Another kind of event between them does not end the search.
-		{TNs: 1009*ms1 + ms1/2, Kind: scenarios.EventProbe, Service: "s", OK: &yes},
-		// A 1 ms run the agent missed; zinit says exit code 1.
-		{TNs: 2001 * ms1, ErrNs: ms1, DurNs: ms1, Kind: scenarios.EventCheckExit, Service: "s", Job: "check", OK: &no, Code: &one,
-			Detail: LastCheckDetail + " at_ms=2 duration_ms=1: exit code 1"},
-		{TNs: 2003 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventExit, Service: "s", Job: "main", PID: 10, Signal: "SIGKILL"},
-	}
-	sortEvents(evs)
-	out := fillCheckStatus(evs)
-	var runs []scenarios.Event
-	for _, e := range out {
-		if e.Kind == scenarios.EventCheckSpawn || e.Kind == scenarios.EventCheckExit {
-			runs = append(runs, e)
-		}
-	}
-	require.Len(t, runs, 4, "the derived event of the seen run is merged, the missed run is made whole")
-	assert.Equal(t, 40, runs[1].PID)
-	require.NotNil(t, runs[1].Code)
-	assert.Equal(t, 0, *runs[1].Code)
-	assert.Equal(t, 1010*ms1, runs[1].TNs, "the agent's own timing is kept")
-	assert.Contains(t, runs[1].Detail, LastCheckDetail)
-	assert.Equal(t, scenarios.EventCheckSpawn, runs[2].Kind)
-	assert.Less(t, runs[2].PID, 0, "a run nobody saw has no pid")
-	assert.Equal(t, runs[2].PID, runs[3].PID)
-	assert.Equal(t, 2000*ms1, runs[2].TNs)
-	assert.Equal(t, 2001*ms1, runs[3].TNs)
-	assert.Equal(t, ms1, runs[3].ErrNs)
-	require.NotNil(t, runs[3].Code)
-	assert.Equal(t, 1, *runs[3].Code)
-
-	// The oracle attributes the kill to that check.
-	m := JobModel{Service: "s", Restart: zinit.RestartOnFailure, RestartDelay: 250 * time.Millisecond, HasCheck: true,
-		Interval: 900 * time.Millisecond, Timeout: 500 * time.Millisecond, StartJob: "main", CheckJob: "check"}
-	all := append([]scenarios.Event{{TNs: 100 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventSpawn, Service: "s", Job: "main", PID: 10}}, out...)
-	sortEvents(all)
-	tl := buildTimeline(JudgeInput{Model: m, Events: all, Params: DefaultOracleParams(0.05), End: 3 * time.Second})
-	require.Len(t, tl.incs, 1)
-	assert.Equal(t, causeCheck, tl.incs[0].cause)
-	assert.Equal(t, 2, len(tl.runs))
-	assert.True(t, tl.runPassed(tl.runs[0]))
-}
-
 // TestProcScannerScopeIgnoresOtherContainers: with a Scope (the local
 // runtime), only the tree of the zinit serving that socket counts; the
 // same exec under another zinit or on the host is neither matched nor
@@ -604,8 +499,8 @@ func TestProcScannerScopeIgnoresOtherContainers(t *testing.T) {
 	fp.set(210, 200, 210, 'S', 5, -1, "sh", "-c", mainExec) // container b's
 	fp.set(300, 1, 300, 'S', 5, -1, "sh", "-c", mainExec)   // the host's
 	fp.set(301, 1, 301, 'Z', 5, 0, "host-zombie")
-	s := newProcScanner(AgentSpec{Proc: fp.root, ZombieAfterMs: 1, StrayAfterMs: 1, Scope: "/r/a/run/zinit.sock",
-		Jobs: []AgentJob{{Service: "svc", Job: "main", Trigger: "start", Exec: mainExec}}})
+	s := newProcScanner(Spec{Proc: fp.root, ZombieAfterMs: 1, StrayAfterMs: 1, Scope: "/r/a/run/zinit.sock",
+		Jobs: []Job{{Service: "svc", Job: "main", Trigger: "start", Exec: mainExec}}})
 	t0 := 10_000 * ms1
 	assert.Equal(t, []string{"spawn:110"}, kinds(s.step(t0)))
 

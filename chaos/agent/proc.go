@@ -1,4 +1,4 @@
-package chaos
+package agent
 
 import (
 	"bytes"
@@ -210,7 +210,7 @@ type deadGroup struct {
 // loop (or by tests directly).
 type procScanner struct {
 	root        string
-	jobs        []AgentJob
+	jobs        []Job
 	matchers    []execMatcher
 	procs       map[int]*procInfo
 	dead        map[int]deadGroup // pgid → its leader's death
@@ -225,10 +225,10 @@ type procScanner struct {
 	period      time.Duration
 	dirBuf      []byte
 	pids        []int
-	scope       string // AgentSpec.Scope
+	scope       string // Spec.Scope
 }
 
-func newProcScanner(spec AgentSpec) *procScanner {
+func newProcScanner(spec Spec) *procScanner {
 	s := &procScanner{
 		root:        spec.procRoot(),
 		jobs:        spec.Jobs,
@@ -238,7 +238,7 @@ func newProcScanner(spec AgentSpec) *procScanner {
 		strayAfter:  int64(spec.strayAfter()),
 		self:        os.Getpid(),
 		buf:         make([]byte, 4096),
-		period:      spec.procPeriod(),
+		period:      spec.ProcPeriod(),
 		scope:       spec.Scope,
 	}
 	for _, j := range spec.Jobs {

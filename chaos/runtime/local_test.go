@@ -1,4 +1,4 @@
-package chaos_test
+package runtime_test
 
 import (
 	"bufio"
@@ -18,39 +18,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/chaostest"
+	"github.com/zchaos/zchaos/chaos/runtime"
 )
-
-// localImage builds the three binaries and lays out a local image in a
-// directory removed when the test ends.
-func localImage(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	bins, err := chaos.BuildBinaries(ctx, moduleRoot(t), filepath.Join(dir, "bin"))
-	require.NoError(t, err)
-	img, err := chaos.BuildLocalImage(filepath.Join(dir, "img"), chaos.ImageOptions{
-		Binaries: bins, Fleet: testFleet, HeroBins: []string{"hero_demo_server"},
-	})
-	require.NoError(t, err)
-	return img
-}
-
-// localRuntime uses a short state dir (socket paths must stay < 108 bytes).
-func localRuntime(t *testing.T, dir string) *chaos.LocalRuntime {
-	t.Helper()
-	if dir == "" {
-		d, err := os.MkdirTemp("", "zl")
-		require.NoError(t, err)
-		t.Cleanup(func() { os.RemoveAll(d) })
-		dir = d
-	}
-	rt, err := chaos.NewLocalRuntime(dir)
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, rt.RemoveAll(context.Background())) })
-	return rt
-}
 
 const demoProbe = `echo '{"jsonrpc":"2.0","method":"server.health","id":1}' | socat - UNIX-CONNECT:/root/hero/var/sockets/hero_demo_server.sock`
 
@@ -63,16 +33,16 @@ func TestLocalRuntime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries; not a -short test")
 	}
-	img := localImage(t)
+	img := chaostest.LocalImage(t)
 	t.Run("zinit and fleet", func(t *testing.T) { testLocalZinitAndFleet(t, img) })
 	t.Run("cleanup after killed harness", func(t *testing.T) { testLocalCleanupAfterKilledHarness(t, img) })
 }
 
 func testLocalZinitAndFleet(t *testing.T, img string) {
-	rt := localRuntime(t, "")
+	rt := chaostest.LocalRuntime(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := rt.Start(ctx, chaos.StartOptions{Image: img, Name: "lc", RunID: "local-1",
+	c, err := rt.Start(ctx, runtime.StartOptions{Image: img, Name: "lc", RunID: "local-1",
 		Files: map[string][]byte{"/opt/hello.txt": []byte("hi\n")}})
 	require.NoError(t, err)
 
@@ -134,9 +104,9 @@ func testLocalZinitAndFleet(t *testing.T, img string) {
 // orphanChild is the child side: start a local container, say so, and
 // wait to be killed.
 func orphanChild(t *testing.T, dir string) {
-	rt, err := chaos.NewLocalRuntime(dir)
+	rt, err := runtime.NewLocalRuntime(dir)
 	require.NoError(t, err)
-	c, err := rt.Start(context.Background(), chaos.StartOptions{Image: os.Getenv("ZCHAOS_TEST_LOCAL_ORPHAN_IMAGE"), Name: "orphan", RunID: "lorphan"})
+	c, err := rt.Start(context.Background(), runtime.StartOptions{Image: os.Getenv("ZCHAOS_TEST_LOCAL_ORPHAN_IMAGE"), Name: "orphan", RunID: "lorphan"})
 	require.NoError(t, err)
 	// A process started outside zinit's tree, detached from every group
 	// (like the agent's crash-loop killer): Cleanup must find it too.
@@ -189,7 +159,7 @@ func testLocalCleanupAfterKilledHarness(t *testing.T, img string) {
 		return svcPid > 0
 	}, 10*time.Second, 20*time.Millisecond)
 
-	rt := localRuntime(t, dir)
+	rt := chaostest.LocalRuntime(t, dir)
 	names, err := rt.Cleanup(context.Background(), "lorphan")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"orphan"}, names)

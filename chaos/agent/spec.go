@@ -1,4 +1,4 @@
-package chaos
+package agent
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,29 +16,30 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // Paths of the agent inside a container.
 const (
-	// AgentPath is where the reference image holds the static zchaos
+	// Path is where the reference image holds the static zchaos
 	// binary; for a user's image the runner copies it there.
-	AgentPath = "/usr/local/bin/zchaos"
-	// AgentSpecPath is where the runner writes the watch spec.
-	AgentSpecPath = "/run/zchaos/agent-spec.json"
-	// AgentPidFile is where a watching agent writes its pid, so that
+	Path = "/usr/local/bin/zchaos"
+	// SpecPath is where the runner writes the watch spec.
+	SpecPath = "/run/zchaos/agent-spec.json"
+	// PidFile is where a watching agent writes its pid, so that
 	// `zchaos agent stop` can end it.
-	AgentPidFile = "/run/zchaos/agent.pid"
+	PidFile = "/run/zchaos/agent.pid"
 	// ControlDir is the herosim control-file convention: herosim reads
 	// ControlDir/<name> when HEROSIM_CONTROL_DIR names it (or --control is
 	// given).
 	ControlDir = "/root/hero/var/control"
 )
 
-// AgentSpec tells `zchaos agent watch` what to observe. It is JSON;
+// Spec tells `zchaos agent watch` what to observe. It is JSON;
 // durations are milliseconds.
-type AgentSpec struct {
-	Jobs   []AgentJob   `json:"jobs"`   // processes to match to jobs
-	Probes []AgentProbe `json:"probes"` // services the agent probes itself
+type Spec struct {
+	Jobs   []Job   `json:"jobs"`   // processes to match to jobs
+	Probes []Probe `json:"probes"` // services the agent probes itself
 	// Status lists the services whose `zinit status <svc> --json` is polled.
 	Status []string `json:"status"`
 	// ZinitCLI is the path (or name on PATH) of the target's zinit CLI.
@@ -59,21 +61,21 @@ type AgentSpec struct {
 	// process groups) are matched to jobs or reported as zombies and
 	// strays; every other process on the machine is ignored. Empty: every
 	// process of the proc root counts (a container's own pid namespace).
-	// ReadAgentSpec sets it on the local runtime (see LocalRuntime).
+	// ReadSpec sets it on the local runtime (see runtime.LocalRuntime).
 	Scope string `json:"scope,omitempty"`
 }
 
-// AgentJob is one job whose processes the agent reports.
-type AgentJob struct {
+// Job is one job whose processes the agent reports.
+type Job struct {
 	Service string `json:"service"`
 	Job     string `json:"job"`
 	Trigger string `json:"trigger"` // start, stop or check
 	Exec    string `json:"exec"`
 }
 
-// AgentProbe is one service the agent probes: JSON-RPC server.health over
+// Probe is one service the agent probes: JSON-RPC server.health over
 // a Unix socket, or GET /health over HTTP on 127.0.0.1.
-type AgentProbe struct {
+type Probe struct {
 	Service  string `json:"service"`
 	Socket   string `json:"socket,omitempty"`
 	HTTPPort int    `json:"http_port,omitempty"`
@@ -86,31 +88,31 @@ func ms(v float64, def time.Duration) time.Duration {
 	return time.Duration(v * float64(time.Millisecond))
 }
 
-func (s AgentSpec) procPeriod() time.Duration   { return ms(s.ProcPeriodMs, 5*time.Millisecond) }
-func (s AgentSpec) probePeriod() time.Duration  { return ms(s.ProbePeriodMs, 100*time.Millisecond) }
-func (s AgentSpec) probeTimeout() time.Duration { return ms(s.ProbeTimeoutMs, time.Second) }
-func (s AgentSpec) statusPeriod() time.Duration { return ms(s.StatusPeriodMs, 100*time.Millisecond) }
-func (s AgentSpec) zombieAfter() time.Duration  { return ms(s.ZombieAfterMs, time.Second) }
-func (s AgentSpec) strayAfter() time.Duration   { return ms(s.StrayAfterMs, 500*time.Millisecond) }
-func (s AgentSpec) procRoot() string {
+func (s Spec) ProcPeriod() time.Duration   { return ms(s.ProcPeriodMs, 5*time.Millisecond) }
+func (s Spec) probePeriod() time.Duration  { return ms(s.ProbePeriodMs, 100*time.Millisecond) }
+func (s Spec) ProbeTimeout() time.Duration { return ms(s.ProbeTimeoutMs, time.Second) }
+func (s Spec) statusPeriod() time.Duration { return ms(s.StatusPeriodMs, 100*time.Millisecond) }
+func (s Spec) zombieAfter() time.Duration  { return ms(s.ZombieAfterMs, time.Second) }
+func (s Spec) strayAfter() time.Duration   { return ms(s.StrayAfterMs, 500*time.Millisecond) }
+func (s Spec) procRoot() string {
 	if s.Proc == "" {
 		return "/proc"
 	}
 	return s.Proc
 }
-func (s AgentSpec) zinitCLI() string {
+func (s Spec) zinitCLI() string {
 	if s.ZinitCLI == "" {
 		return "zinit"
 	}
 	return s.ZinitCLI
 }
 
-// ReadAgentSpec reads a spec file. Inside a local-runtime container
+// ReadSpec reads a spec file. Inside a local-runtime container
 // (ZCHAOS_LOCAL_ROOT set), a spec without a Scope gets the container's
 // zinit socket (ZINIT_SOCKET, else the image's socket under the root) as
 // its Scope: the agent shares the host's /proc with other containers.
-func ReadAgentSpec(path string) (AgentSpec, error) {
-	var s AgentSpec
+func ReadSpec(path string) (Spec, error) {
+	var s Spec
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return s, fmt.Errorf("agent spec: %w", err)
@@ -121,7 +123,7 @@ func ReadAgentSpec(path string) (AgentSpec, error) {
 	if root := os.Getenv("ZCHAOS_LOCAL_ROOT"); root != "" && s.Scope == "" {
 		s.Scope = os.Getenv("ZINIT_SOCKET")
 		if s.Scope == "" {
-			s.Scope = root + ImageZinitSocket
+			s.Scope = root + zinit.DefaultSocket
 		}
 	}
 	return s, nil
@@ -158,7 +160,7 @@ type WatchOptions struct {
 // Besides the processes it sees, it reports each new last_check zinit's
 // status shows as a check_exit with PID 0 (see LastCheckDetail): a check
 // run can be over before a /proc poll sees it.
-func Watch(ctx context.Context, spec AgentSpec, out io.Writer, opts WatchOptions) error {
+func Watch(ctx context.Context, spec Spec, out io.Writer, opts WatchOptions) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
@@ -175,7 +177,7 @@ func Watch(ctx context.Context, spec AgentSpec, out io.Writer, opts WatchOptions
 	}
 	em := newEmitter(out)
 	em.emit(scenarios.Event{TNs: opts.Mono(), Kind: scenarios.EventAgentStart,
-		Detail: fmt.Sprintf("pid=%d proc_period_ms=%g", os.Getpid(), spec.procPeriod().Seconds()*1000)})
+		Detail: fmt.Sprintf("pid=%d proc_period_ms=%g", os.Getpid(), spec.ProcPeriod().Seconds()*1000)})
 
 	events := make(chan scenarios.Event, 256)
 	g, gctx := errgroup.WithContext(ctx)
@@ -200,7 +202,7 @@ func Watch(ctx context.Context, spec AgentSpec, out io.Writer, opts WatchOptions
 		})
 	}
 	for _, p := range spec.Probes {
-		pr := prober{probe: p, timeout: spec.probeTimeout(), mono: opts.Mono}
+		pr := prober{probe: p, timeout: spec.ProbeTimeout(), mono: opts.Mono}
 		produce(func(ctx context.Context, emit func(scenarios.Event)) {
 			pr.loop(ctx, opts.Clock, spec.probePeriod(), emit)
 		})
@@ -298,4 +300,15 @@ func abbrev(b []byte) string {
 		return string(b[:120]) + "…"
 	}
 	return string(b)
+}
+
+// String describes the probe for people.
+func (p Probe) String() string {
+	switch {
+	case p.Socket != "":
+		return "server.health over " + p.Socket
+	case p.HTTPPort > 0:
+		return "GET /health on port " + strconv.Itoa(p.HTTPPort)
+	}
+	return "none"
 }

@@ -1,4 +1,4 @@
-package chaos
+package oracle
 
 import (
 	"fmt"
@@ -34,10 +34,10 @@ import (
 //   - zombie is a zombie seen (PID; DurNs, when set, how long it has been
 //     one); stray is a process of a dead incarnation's group still present.
 
-// OracleParams are the pinned model parameters and tolerances the oracle
+// Params are the pinned model parameters and tolerances the oracle
 // assumes. They are parameters, not constants, so the same scenarios can
 // judge a zinit whose answers differ.
-type OracleParams struct {
+type Params struct {
 	FailedChecks  int           // F, pinned 1 (zinit.FailedChecksBeforeKill)
 	StopTimeout   time.Duration // S (zinit.StopTimeout, scaled)
 	SlackMin      time.Duration // ε floor, 250 ms at scale 1 (scaled, never below 50 ms)
@@ -50,9 +50,9 @@ type OracleParams struct {
 // zombieLimit is P1's reaping bound. Reaping is physical, so it is not scaled.
 const zombieLimit = time.Second
 
-// DefaultOracleParams returns the pinned parameters at the given time scale
+// DefaultParams returns the pinned parameters at the given time scale
 // (1 = production timings; a value ≤ 0 is taken as 1).
-func DefaultOracleParams(timeScale float64) OracleParams {
+func DefaultParams(timeScale float64) Params {
 	if timeScale <= 0 {
 		timeScale = 1
 	}
@@ -61,7 +61,7 @@ func DefaultOracleParams(timeScale float64) OracleParams {
 	if slack < 50*time.Millisecond {
 		slack = 50 * time.Millisecond
 	}
-	return OracleParams{
+	return Params{
 		FailedChecks:  zinit.FailedChecksBeforeKill,
 		StopTimeout:   scale(zinit.StopTimeout),
 		SlackMin:      slack,
@@ -73,7 +73,7 @@ func DefaultOracleParams(timeScale float64) OracleParams {
 }
 
 // Slack is ε for an expected duration: max(SlackMin, SlackFraction × expected).
-func (p OracleParams) Slack(expected time.Duration) time.Duration {
+func (p Params) Slack(expected time.Duration) time.Duration {
 	e := time.Duration(p.SlackFraction * float64(expected))
 	if e < p.SlackMin {
 		return p.SlackMin
@@ -83,7 +83,7 @@ func (p OracleParams) Slack(expected time.Duration) time.Duration {
 
 // QuietWindow is W for a job: max(QuietMin, 3d, 3I). A negative claim ("no
 // restart happens") needs W of observation after its expected end.
-func (p OracleParams) QuietWindow(m JobModel) time.Duration {
+func (p Params) QuietWindow(m JobModel) time.Duration {
 	w := p.QuietMin
 	if 3*m.RestartDelay > w {
 		w = 3 * m.RestartDelay
@@ -95,7 +95,7 @@ func (p OracleParams) QuietWindow(m JobModel) time.Duration {
 }
 
 // Result renders the parameters for the result JSON.
-func (p OracleParams) Result() scenarios.OracleParams {
+func (p Params) Result() scenarios.OracleParams {
 	return scenarios.OracleParams{
 		FailedChecks:  p.FailedChecks,
 		StopTimeoutMs: p.StopTimeout.Milliseconds(),
@@ -173,7 +173,7 @@ type JudgeInput struct {
 	Config   string            // "migrated" | "legacy"
 	Model    JobModel          // the applied policy of the service under test
 	Events   []scenarios.Event // sorted by TNs, relative to scenario start
-	Params   OracleParams
+	Params   Params
 	End      time.Duration // TNs at which observation stopped
 }
 

@@ -1,4 +1,4 @@
-package chaos
+package oracle
 
 import (
 	"fmt"
@@ -119,7 +119,7 @@ type request struct {
 type timeline struct {
 	in          JudgeInput
 	m           JobModel
-	p           OracleParams
+	p           Params
 	end         int64
 	w           int64 // quiet window
 	incs        []*incarnation

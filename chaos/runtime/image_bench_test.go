@@ -1,4 +1,4 @@
-package chaos_test
+package runtime_test
 
 import (
 	"context"
@@ -11,7 +11,8 @@ import (
 	"github.com/ory/dockertest/v3/docker"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/chaostest"
+	"github.com/zchaos/zchaos/chaos/runtime"
 )
 
 // BenchmarkDockerBaseBuildCold rebuilds the Debian base from scratch
@@ -23,16 +24,16 @@ func BenchmarkDockerBaseBuildCold(b *testing.B) {
 	if os.Getenv("ZCHAOS_BENCH_COLD") == "0" {
 		b.Skip("SKIP: ZCHAOS_BENCH_COLD=0 (the cold base build takes about a minute)")
 	}
-	rt := dockerRuntime(b)
+	rt := chaostest.Docker(b)
 	ctx := context.Background()
 	cl := rt.Client()
-	ref := chaos.BaseOptions{}.Ref()
+	ref := runtime.BaseOptions{}.Ref()
 	repo, tag, _ := strings.Cut(ref, ":")
 	prev, prevErr := cl.InspectImage(ref) // the cached base, if any
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		_, err := chaos.BuildBase(ctx, chaos.BaseOptions{NoCache: true})
+		_, err := runtime.BuildBase(ctx, runtime.BaseOptions{NoCache: true})
 		require.NoError(b, err)
 		total += time.Since(start)
 		if prevErr != nil {
@@ -42,7 +43,7 @@ func BenchmarkDockerBaseBuildCold(b *testing.B) {
 		if img, err := cl.InspectImage(ref); err == nil && img.ID != prev.ID {
 			require.NoError(b, cl.TagImage(prev.ID, docker.TagImageOptions{Repo: repo, Tag: tag, Force: true, Context: ctx}))
 			// Fails harmlessly if someone built on the fresh base meanwhile.
-			_ = chaos.RemoveImage(ctx, cl, img.ID)
+			_ = runtime.RemoveImage(ctx, cl, img.ID)
 		}
 		b.StartTimer()
 	}
@@ -52,14 +53,14 @@ func BenchmarkDockerBaseBuildCold(b *testing.B) {
 // BenchmarkDockerImageBuildWarm rebuilds only the hero layer on a cached
 // base (the binaries are built once, outside the timing).
 func BenchmarkDockerImageBuildWarm(b *testing.B) {
-	rt := dockerRuntime(b)
-	testImage(b) // base cached
+	rt := chaostest.Docker(b)
+	chaostest.Image(b) // base cached
 	dir := b.TempDir()
 	ctx := context.Background()
-	bins, err := chaos.BuildBinaries(ctx, moduleRoot(b), filepath.Join(dir, "bin"))
+	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(b), filepath.Join(dir, "bin"))
 	require.NoError(b, err)
-	opts := chaos.ImageOptions{Binaries: bins, Fleet: testFleet}
-	ref, err := chaos.BuildImage(ctx, opts) // the tag, and the base, outside the timing
+	opts := runtime.ImageOptions{Binaries: bins, Fleet: chaostest.Fleet}
+	ref, err := runtime.BuildImage(ctx, opts) // the tag, and the base, outside the timing
 	require.NoError(b, err)
 	opts.NoCache = true
 	var total time.Duration
@@ -68,12 +69,12 @@ func BenchmarkDockerImageBuildWarm(b *testing.B) {
 		prev, err := rt.Client().InspectImage(ref)
 		require.NoError(b, err)
 		start := time.Now()
-		_, err = chaos.BuildImage(ctx, opts)
+		_, err = runtime.BuildImage(ctx, opts)
 		total += time.Since(start)
 		require.NoError(b, err)
 		b.StopTimer()
 		if img, err := rt.Client().InspectImage(ref); err == nil && img.ID != prev.ID {
-			_ = chaos.RemoveImage(ctx, rt.Client(), prev.ID) // the replaced, now untagged image
+			_ = runtime.RemoveImage(ctx, rt.Client(), prev.ID) // the replaced, now untagged image
 		}
 		b.StartTimer()
 	}
@@ -84,13 +85,13 @@ func BenchmarkDockerImageBuildWarm(b *testing.B) {
 // start) until a first exec is answered, and until zinit answers
 // `zinit list` (target: ≤ 1 s).
 func BenchmarkDockerStartToFirstExec(b *testing.B) {
-	rt := dockerRuntime(b)
-	ref := testImage(b)
+	rt := chaostest.Docker(b)
+	ref := chaostest.Image(b)
 	ctx := context.Background()
 	var toExec, toZinit time.Duration
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		c, err := rt.Start(ctx, chaos.StartOptions{Image: ref, RunID: "bench", Files: map[string][]byte{"/run/zchaos/x": []byte("x")}})
+		c, err := rt.Start(ctx, runtime.StartOptions{Image: ref, RunID: "bench", Files: map[string][]byte{"/run/zchaos/x": []byte("x")}})
 		require.NoError(b, err)
 		res, err := c.Exec(ctx, []string{"true"}, nil)
 		require.NoError(b, err)
@@ -117,21 +118,21 @@ func BenchmarkDockerStartToFirstExec(b *testing.B) {
 func BenchmarkLocalStartToFirstExec(b *testing.B) {
 	dir := b.TempDir()
 	ctx := context.Background()
-	bins, err := chaos.BuildBinaries(ctx, moduleRoot(b), filepath.Join(dir, "bin"))
+	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(b), filepath.Join(dir, "bin"))
 	require.NoError(b, err)
-	img, err := chaos.BuildLocalImage(filepath.Join(dir, "img"), chaos.ImageOptions{Binaries: bins, Fleet: testFleet})
+	img, err := runtime.BuildLocalImage(filepath.Join(dir, "img"), runtime.ImageOptions{Binaries: bins, Fleet: chaostest.Fleet})
 	require.NoError(b, err)
 	sd, err := os.MkdirTemp("", "zl")
 	require.NoError(b, err)
 	defer os.RemoveAll(sd)
-	rt, err := chaos.NewLocalRuntime(sd)
+	rt, err := runtime.NewLocalRuntime(sd)
 	require.NoError(b, err)
 	defer rt.RemoveAll(ctx)
 	var total time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		c, err := rt.Start(ctx, chaos.StartOptions{Image: img})
+		c, err := rt.Start(ctx, runtime.StartOptions{Image: img})
 		require.NoError(b, err)
 		res, err := c.Exec(ctx, []string{"zinit", "list"}, nil)
 		require.NoError(b, err)

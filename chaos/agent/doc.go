@@ -1,0 +1,9 @@
+// Package agent is the side of the harness that runs inside the container,
+// as `zchaos agent …`: it watches /proc, probes services and polls zinit
+// (Watch), injects faults and proves their effect (RunInject), and speaks
+// the wire contract the runner reads: the watch Spec (JSON) and the event
+// stream (WriteEvent, ReadEvents), all on the container's CLOCK_MONOTONIC.
+//
+// It imports zinit and scenarios only: it knows nothing of runtimes,
+// images, the runner or the oracle.
+package agent

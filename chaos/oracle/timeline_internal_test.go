@@ -1,0 +1,37 @@
+package oracle
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
+)
+
+// TestTimelineAttributesKillToFailedCheck: a kill that follows a failed
+// check run (one zinit reported and the agent missed: a negative pid) is
+// the check's doing, not a crash.
+func TestTimelineAttributesKillToFailedCheck(t *testing.T) {
+	const ms1 = int64(time.Millisecond)
+	one, zero := 1, 0
+	no, yes := false, true
+	evs := []scenarios.Event{
+		{TNs: 100 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventSpawn, Service: "s", Job: "main", PID: 10},
+		{TNs: 1000 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventCheckSpawn, Service: "s", Job: "check", PID: 40},
+		{TNs: 1010 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventCheckExit, Service: "s", Job: "check", PID: 40, OK: &yes, Code: &zero},
+		{TNs: 2000 * ms1, ErrNs: 2 * ms1, Kind: scenarios.EventCheckSpawn, Service: "s", Job: "check", PID: -1},
+		{TNs: 2001 * ms1, ErrNs: ms1, DurNs: ms1, Kind: scenarios.EventCheckExit, Service: "s", Job: "check", PID: -1, OK: &no, Code: &one},
+		{TNs: 2003 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventExit, Service: "s", Job: "main", PID: 10, Signal: "SIGKILL"},
+	}
+	m := JobModel{Service: "s", Restart: zinit.RestartOnFailure, RestartDelay: 250 * time.Millisecond, HasCheck: true,
+		Interval: 900 * time.Millisecond, Timeout: 500 * time.Millisecond, StartJob: "main", CheckJob: "check"}
+	tl := buildTimeline(JudgeInput{Model: m, Events: evs, Params: DefaultParams(0.05), End: 3 * time.Second})
+	require.Len(t, tl.incs, 1)
+	assert.Equal(t, causeCheck, tl.incs[0].cause)
+	require.Len(t, tl.runs, 2)
+	assert.True(t, tl.runPassed(tl.runs[0]))
+	assert.False(t, tl.runPassed(tl.runs[1]))
+}
