@@ -26,7 +26,7 @@ func TestObserveWindowAfterManualStart(t *testing.T) {
 	r := &Runner{TimeScale: scale}
 	r.defaults()
 	a := &attempt{r: r, t: task{sc: sc}, setup: st, params: r.params(),
-		model: oracle.JobModelFrom(sc.Target, st.Jobs, false, false), inj: Injector{CrashMinAge: 25 * time.Millisecond}}
+		model: oracle.JobModelFrom(sc.Target, st.Jobs, false, false), faults: FaultClient{CrashMinAge: 25 * time.Millisecond}}
 	m := a.model
 	require.Equal(t, 3, m.MaxRestarts)
 	W := a.params.QuietWindow(m)
@@ -38,7 +38,7 @@ func TestObserveWindowAfterManualStart(t *testing.T) {
 		"the start waits the quiet window after the limit")
 
 	// The second loop at its fastest: N delays, 1+N lives of CrashMinAge.
-	loop := time.Duration(m.MaxRestarts)*m.RestartDelay + time.Duration(m.MaxRestarts+1)*a.inj.CrashMinAge
+	loop := time.Duration(m.MaxRestarts)*m.RestartDelay + time.Duration(m.MaxRestarts+1)*a.faults.CrashMinAge
 	assert.GreaterOrEqual(t, a.observeWindow(&start), loop+W)
 
 	// A plain start (not after the limit) is not held that long.

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/agent"
 	"github.com/zchaos/zchaos/chaos/oracle"
 	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
@@ -204,7 +205,7 @@ func (c *fakeContainer) inject(args []string) runtime.ExecResult {
 		w(scenarios.Event{Kind: scenarios.EventFault, Service: "svc", PID: c.pid, PGID: c.pid, Signal: "SIGSTOP"})
 		w(scenarios.Event{Kind: scenarios.EventEffect, OK: ok(true), Detail: "state T"})
 	default:
-		return runtime.ExecResult{ExitCode: chaos.AgentExitUnsupported, Stderr: []byte("unsupported\n")}
+		return runtime.ExecResult{ExitCode: agent.ExitUnsupported, Stderr: []byte("unsupported\n")}
 	}
 	return runtime.ExecResult{Stdout: []byte(out.String())}
 }

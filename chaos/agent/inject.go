@@ -61,6 +61,10 @@ type InjectEnv struct {
 // perform (the effect event then says so too).
 var ErrUnsupportedFault = errors.New("unsupported fault")
 
+// ExitUnsupported is `zchaos agent inject`'s exit code for
+// ErrUnsupportedFault: the fault has no mechanism for this service.
+const ExitUnsupported = 5
+
 // target is a job incarnation found in /proc.
 type target struct {
 	leader  *procInfo

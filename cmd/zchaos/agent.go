@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/zchaos/zchaos/chaos"
 	"github.com/zchaos/zchaos/chaos/agent"
 	"github.com/zchaos/zchaos/scenarios"
 )
@@ -147,7 +146,7 @@ func runAgentInject(ctx context.Context, f *Factory, o agentInjectOptions) error
 		CrashMinAge: time.Duration(o.crashMinAgeMs) * time.Millisecond,
 	}, f.IO.Out, agent.InjectEnv{})
 	if errors.Is(err, agent.ErrUnsupportedFault) {
-		return &exitError{code: chaos.AgentExitUnsupported, err: err}
+		return &exitError{code: agent.ExitUnsupported, err: err}
 	}
 	return err
 }

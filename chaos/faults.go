@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +16,7 @@ import (
 	"github.com/zchaos/zchaos/chaos/agent"
 	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // Revert undoes a reversible fault and returns its revert event. It always
@@ -25,8 +29,9 @@ type Revert func(ctx context.Context) ([]scenarios.Event, error)
 // RevertTimeout bounds one revert.
 const RevertTimeout = 15 * time.Second
 
-// Injector runs `zchaos agent inject` inside a container.
-type Injector struct {
+// FaultClient is the harness side of a fault: it runs `zchaos agent inject`
+// inside a container and turns its answer into events and a Revert.
+type FaultClient struct {
 	// Agent is the agent binary's path in the container (default agent.Path).
 	Agent string
 	// SpecPath is the watch spec in the container (default agent.SpecPath),
@@ -40,19 +45,19 @@ type Injector struct {
 	RestartTimeout time.Duration
 }
 
-// Inject performs fault f on target through the default Injector.
+// Inject performs fault f on target through the default FaultClient.
 func Inject(ctx context.Context, c runtime.Container, f scenarios.Fault, target string) ([]scenarios.Event, Revert, error) {
-	return Injector{}.Inject(ctx, c, f, target)
+	return FaultClient{}.Inject(ctx, c, f, target)
 }
 
-func (in Injector) agent() string {
+func (in FaultClient) agent() string {
 	if in.Agent == "" {
 		return agent.Path
 	}
 	return in.Agent
 }
 
-func (in Injector) argv(kind scenarios.FaultKind, target string, extra ...string) []string {
+func (in FaultClient) argv(kind scenarios.FaultKind, target string, extra ...string) []string {
 	spec := in.SpecPath
 	if spec == "" {
 		spec = agent.SpecPath
@@ -70,11 +75,8 @@ func (in Injector) argv(kind scenarios.FaultKind, target string, extra ...string
 	return append(argv, extra...)
 }
 
-// AgentExitUnsupported is `zchaos agent inject`'s exit code for agent.ErrUnsupportedFault.
-const AgentExitUnsupported = 5
-
 // run executes one agent inject and decodes its events.
-func (in Injector) run(ctx context.Context, c runtime.Container, argv []string) ([]scenarios.Event, error) {
+func (in FaultClient) run(ctx context.Context, c runtime.Container, argv []string) ([]scenarios.Event, error) {
 	res, err := c.Exec(ctx, argv, nil)
 	if err != nil {
 		return nil, fmt.Errorf("agent inject: %w", err)
@@ -82,7 +84,7 @@ func (in Injector) run(ctx context.Context, c runtime.Container, argv []string) 
 	var evs []scenarios.Event
 	derr := agent.ReadEvents(bytes.NewReader(res.Stdout), func(e scenarios.Event) { evs = append(evs, e) })
 	switch {
-	case res.ExitCode == AgentExitUnsupported:
+	case res.ExitCode == agent.ExitUnsupported:
 		return evs, fmt.Errorf("agent inject: %s: %w", firstLine(strings.TrimSpace(string(res.Stderr))), agent.ErrUnsupportedFault)
 	case res.ExitCode != 0:
 		return evs, fmt.Errorf("agent inject %s: exit %d: %s", strings.Join(argv[3:], " "), res.ExitCode,
@@ -101,7 +103,7 @@ func (in Injector) run(ctx context.Context, c runtime.Container, argv []string) 
 // re-attach its watching agent). monkey is the runner's, not a single
 // fault. An error means the fault could not be attempted; a fault that was
 // attempted but whose effect was not seen is an effect event with OK=false.
-func (in Injector) Inject(ctx context.Context, c runtime.Container, f scenarios.Fault, target string) ([]scenarios.Event, Revert, error) {
+func (in FaultClient) Inject(ctx context.Context, c runtime.Container, f scenarios.Fault, target string) ([]scenarios.Event, Revert, error) {
 	switch f.Kind {
 	case scenarios.FaultMonkey:
 		return nil, nil, fmt.Errorf("inject monkey: %w: the runner drives it", agent.ErrUnsupportedFault)
@@ -154,7 +156,7 @@ func (in Injector) Inject(ctx context.Context, c runtime.Container, f scenarios.
 }
 
 // revertFunc makes the once-only Revert running argv.
-func (in Injector) revertFunc(c runtime.Container, argv []string) Revert {
+func (in FaultClient) revertFunc(c runtime.Container, argv []string) Revert {
 	var mu sync.Mutex
 	done := false
 	return func(ctx context.Context) ([]scenarios.Event, error) {
@@ -182,7 +184,7 @@ func (in Injector) revertFunc(c runtime.Container, argv []string) Revert {
 
 // supervisorRestart marks the fault, restarts PID 1 through the runtime,
 // and waits until the supervisor answers (the effect).
-func (in Injector) supervisorRestart(ctx context.Context, c runtime.Container) ([]scenarios.Event, Revert, error) {
+func (in FaultClient) supervisorRestart(ctx context.Context, c runtime.Container) ([]scenarios.Event, Revert, error) {
 	evs, err := in.run(ctx, c, in.argv(scenarios.FaultSupervisor, ""))
 	if err != nil {
 		return evs, nil, err
@@ -213,4 +215,134 @@ func detailFields(s string) map[string]string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// inject performs one fault; supervisor-restart re-attaches the agent.
+func (a *attempt) inject(ctx, actx context.Context, f scenarios.Fault) error {
+	target := a.t.sc.Target
+	if !f.Kind.NeedsTarget() {
+		target = ""
+	}
+	if f.Kind == scenarios.FaultSupervisor {
+		evs, _, err := a.faults.Inject(ctx, a.c, f, target)
+		a.obs.add(evs...)
+		if err != nil {
+			return err
+		}
+		// PID 1 restarted: the old agent died with it. Attach a new one.
+		if err := a.obs.waitDetached(ctx, a.r.Clock, 30*time.Second); err != nil {
+			return err
+		}
+		if err := a.attachAgent(actx); err != nil {
+			return err
+		}
+		return nil
+	}
+	evs, rev, err := a.faults.Inject(ctx, a.c, f, target)
+	a.obs.add(evs...)
+	if err != nil {
+		return err
+	}
+	if rev != nil {
+		a.addRevert(f, rev)
+	}
+	return nil
+}
+
+// addRevert keeps a revert to run at the end, or after the fault's
+// duration (a goroutine owned by the attempt, stopped by runReverts).
+func (a *attempt) addRevert(f scenarios.Fault, rev Revert) {
+	a.revMu.Lock()
+	a.reverts = append(a.reverts, pendingRevert{fault: f.Kind, revert: rev})
+	a.revMu.Unlock()
+	if f.DurationMs <= 0 {
+		return
+	}
+	d := ScaleDuration(time.Duration(f.DurationMs)*time.Millisecond, a.r.TimeScale)
+	timer := a.r.Clock.NewTimer(d)
+	a.revWG.Add(1)
+	go func() {
+		defer a.revWG.Done()
+		defer timer.Stop()
+		select {
+		case <-timer.C():
+		case <-a.stopRev:
+			return
+		}
+		evs, err := rev(context.Background())
+		a.obs.add(evs...)
+		if err != nil {
+			a.note("revert " + string(f.Kind) + ": " + err.Error())
+		}
+	}()
+}
+
+// runReverts undoes every reversible fault not undone yet (idempotent).
+func (a *attempt) runReverts(ctx context.Context) {
+	a.revMu.Lock()
+	select {
+	case <-a.stopRev:
+	default:
+		close(a.stopRev)
+	}
+	revs := a.reverts
+	a.reverts = nil
+	a.revMu.Unlock()
+	a.revWG.Wait()
+	for _, p := range revs {
+		evs, err := p.revert(ctx)
+		a.obs.add(evs...)
+		if err != nil {
+			a.note("revert " + string(p.fault) + ": " + err.Error())
+		}
+	}
+}
+
+// monkey kills random non-oneshot services with SIGKILL for DurationMs,
+// about every IntervalMs (exponentially distributed, from the seed).
+func (a *attempt) monkey(ctx context.Context, f scenarios.Fault, rng *mrand.Rand) error {
+	var pool []string
+	for _, s := range a.setup.Services {
+		if !a.setup.Oneshot[s.Name] {
+			pool = append(pool, s.Name)
+		}
+	}
+	for _, j := range a.setup.Jobs {
+		if j.Trigger == zinit.TriggerStart && !a.setup.Oneshot[j.Service] && !slices.Contains(pool, j.Service) {
+			pool = append(pool, j.Service)
+		}
+	}
+	sort.Strings(pool)
+	if len(pool) == 0 {
+		return fmt.Errorf("monkey: no service to kill: %w", agent.ErrUnsupportedFault)
+	}
+	total := ScaleDuration(time.Duration(f.DurationMs)*time.Millisecond, a.r.TimeScale)
+	mean := ScaleDuration(time.Duration(max(f.IntervalMs, 1))*time.Millisecond, a.r.TimeScale)
+	deadline := a.r.Clock.Now().Add(total)
+	for {
+		gap := time.Duration(rng.ExpFloat64() * float64(mean))
+		if a.r.Clock.Now().Add(gap).After(deadline) {
+			return a.sleep(ctx, deadline.Sub(a.r.Clock.Now()))
+		}
+		if err := a.sleep(ctx, gap); err != nil {
+			return err
+		}
+		svc := pool[rng.IntN(len(pool))]
+		evs, _, err := a.faults.Inject(ctx, a.c, scenarios.Fault{Kind: scenarios.FaultKill, Signal: "SIGKILL"}, svc)
+		for i := range evs {
+			if evs[i].Kind == scenarios.EventFault || evs[i].Kind == scenarios.EventEffect {
+				evs[i].Fault = string(scenarios.FaultMonkey)
+			}
+		}
+		a.obs.add(evs...)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// effectTimeout bounds each effect probe: long enough for a health probe
+// to time out a few times.
+func (a *attempt) effectTimeout() time.Duration {
+	return max(3*time.Second, 3*a.spec.ProbeTimeout())
 }
