@@ -1,5 +1,5 @@
 // Package migrator audits legacy zinit service configs and migrates them to
-// the zinit 0.4.0 job model (shared/docs/zinit-job-model.md).
+// the zinit 0.4.0 job model (docs/job-model.md).
 //
 // The pipeline is: Load (or LoadDir) parses every file of a legacy config
 // directory, detecting its dialect per file (TOML service, TOML health file,

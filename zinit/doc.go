@@ -1,5 +1,5 @@
 // Package zinit speaks the zinit 0.4.0 job model as this project pins it
-// (see shared/docs/zinit-job-model.md): typed services and jobs with
+// (see docs/job-model.md): typed services and jobs with
 // validating builders, rendering to the zinit CLI and to POSIX shell, and a
 // JSON-RPC 2.0 client over the daemon's Unix socket.
 //

@@ -13,7 +13,7 @@ import (
 
 func main() { os.Exit(run()) }
 
-// Exit codes (shared/docs/architecture.md).
+// Exit codes (README, "Exit codes").
 const (
 	exitPass         = 0
 	exitFail         = 1

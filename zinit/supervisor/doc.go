@@ -1,5 +1,5 @@
 // Package supervisor is the reference zinit supervisor: it implements the
-// job model of shared/docs/zinit-job-model.md (services, start/stop/check
+// job model of docs/job-model.md (services, start/stop/check
 // jobs, restart policies with a fixed delay and an exact limit, health
 // checks with grace, legacy TOML services, reload, persistence) behind the
 // JSON-RPC 2.0 protocol of package zinit.
