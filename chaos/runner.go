@@ -159,7 +159,6 @@ func (r *Runner) Run(ctx context.Context, scs []scenarios.Scenario, configs []st
 	res := scenarios.Result{
 		SchemaVersion: scenarios.ResultSchemaVersion, Tool: r.Tool, RunID: r.RunID, StartedAt: started,
 		Image: r.Image, TimeScale: r.TimeScale, Seed: r.Seed, Params: params.Result(),
-		Verdict: scenarios.VerdictPass,
 	}
 	var tasks []task
 	for _, sc := range scs {
@@ -214,24 +213,7 @@ func (r *Runner) Run(ctx context.Context, scs []scenarios.Scenario, configs []st
 		}
 		return res.Services[i].Service < res.Services[j].Service
 	})
-	for _, s := range results {
-		res.Verdict = scenarios.Worse(res.Verdict, s.Verdict)
-	}
-	if r.Repeat > 1 {
-		firsts, passes := 0, 0
-		for _, s := range results {
-			if s.Attempt == 1 {
-				firsts++
-				if s.Verdict == scenarios.VerdictPass {
-					passes++
-				}
-			}
-		}
-		if firsts > 0 {
-			rate := float64(passes) / float64(firsts)
-			res.FirstPassRate = &rate
-		}
-	}
+	res.Decide(0)
 	res.DurationMs = r.Clock.Since(started).Milliseconds()
 	return res, ctx.Err()
 }

@@ -258,6 +258,7 @@ func sampleResult() scenarios.Result {
 	counterRes.Tags = []string{"info"}
 
 	res.Scenarios = []scenarios.ScenarioResult{crashMigrated, crashLegacy, hangMigrated, hangLegacy, errMigrated, loopRes, monkeyRes, counterRes}
+	res.Decide(0)
 	return res
 }
 

@@ -171,3 +171,18 @@ func ledgerCounts(l []scenarios.LedgerEntry) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// DecisionWord is the decision as the gate's footer and the rollout note
+// say it: PROMOTE, BLOCK, INCONCLUSIVE, or ERROR (retry) when the
+// inconclusive decision comes from a broken harness.
+func DecisionWord(d scenarios.Decision, v scenarios.Verdict) string {
+	switch {
+	case d == scenarios.DecisionPromote:
+		return "PROMOTE"
+	case d == scenarios.DecisionBlock:
+		return "BLOCK"
+	case v == scenarios.VerdictError:
+		return "ERROR (retry)"
+	}
+	return "INCONCLUSIVE"
+}

@@ -226,6 +226,9 @@ func (a *scenarioAppender) scenario(s *scenarios.ScenarioResult) {
 	}
 	a.b = append(a.b, ',')
 	a.str(1, "config", s.Config, false)
+	a.key(1, "baseline")
+	a.b = strconv.AppendBool(a.b, s.Baseline)
+	a.b = append(a.b, ',')
 	a.str(1, "service", s.Service, false)
 	a.int(1, "attempt", int64(s.Attempt))
 	a.int(1, "seed", s.Seed)

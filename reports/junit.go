@@ -14,11 +14,16 @@ import (
 // with the reason and each failing check's expected vs observed; an
 // inconclusive result is <skipped> with its reason; an error is <error>;
 // an informational result passes with its observation in <system-out>.
+// A baseline (legacy) attempt never fails the build: one that failed as
+// expected passes, with the expectation in its properties and system-out;
+// one that could not be judged is <skipped>. The gate's decision is a
+// property of the document.
 func JUnit(w io.Writer, r scenarios.Result) error {
 	doc := junitSuites{Name: "zchaos", Properties: []junitProperty{
 		{Name: "image", Value: r.Image}, {Name: "time_scale", Value: formatScale(r.TimeScale)},
 		{Name: "seed", Value: fmt.Sprint(r.Seed)}, {Name: "run_id", Value: r.RunID},
 		{Name: "verdict", Value: r.Verdict.String()},
+		{Name: "decision", Value: string(r.Decision)}, {Name: "decision_reason", Value: r.DecisionReason},
 	}}
 	index := map[string]int{}
 	for _, s := range r.Scenarios {
@@ -34,17 +39,19 @@ func JUnit(w io.Writer, r scenarios.Result) error {
 			Classname: "zchaos." + s.Scenario,
 			Time:      seconds(s.DurationMs),
 		}
-		switch s.Verdict {
-		case scenarios.VerdictFail:
+		switch {
+		case s.Baseline:
+			baselineCase(&tc, suite, s)
+		case s.Verdict == scenarios.VerdictFail:
 			tc.Failure = &junitMessage{Message: s.Reason, Type: "invariant " + strings.Join(failingIDs(s), ","), Body: checkDetails(s)}
 			suite.Failures++
-		case scenarios.VerdictInconclusive:
+		case s.Verdict == scenarios.VerdictInconclusive:
 			tc.Skipped = &junitMessage{Message: "inconclusive: " + s.Reason, Body: checkDetails(s)}
 			suite.Skipped++
-		case scenarios.VerdictError:
+		case s.Verdict == scenarios.VerdictError:
 			tc.Error = &junitMessage{Message: s.Reason, Type: "harness", Body: forensicsLine(s)}
 			suite.Errors++
-		case scenarios.VerdictInfo:
+		case s.Verdict == scenarios.VerdictInfo:
 			tc.SystemOut = "informational: " + s.Reason
 		}
 		suite.Tests++
@@ -70,6 +77,23 @@ func JUnit(w io.Writer, r scenarios.Result) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// baselineCase renders a baseline attempt: passed when it showed what was
+// expected of it, skipped when it could not be judged.
+func baselineCase(tc *junitCase, suite *junitSuite, s scenarios.ScenarioResult) {
+	expectation, met := s.Expected()
+	tc.Properties = []junitProperty{{Name: "baseline", Value: "true"}, {Name: "expected", Value: expectation},
+		{Name: "verdict", Value: s.Verdict.String()}}
+	switch {
+	case s.Verdict == scenarios.VerdictFail:
+		tc.SystemOut = "legacy baseline, failed as expected: " + s.Reason
+	case met || s.Verdict == scenarios.VerdictPass:
+		tc.SystemOut = "legacy baseline: " + expectation + ": " + s.Reason
+	default:
+		tc.Skipped = &junitMessage{Message: "legacy baseline not judged (" + s.Verdict.String() + "): " + s.Reason}
+		suite.Skipped++
+	}
 }
 
 // checkDetails lists every non-passing check with expected vs observed.
@@ -126,13 +150,14 @@ type junitSuite struct {
 }
 
 type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitMessage `xml:"failure,omitempty"`
-	Error     *junitMessage `xml:"error,omitempty"`
-	Skipped   *junitMessage `xml:"skipped,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	Name       string          `xml:"name,attr"`
+	Classname  string          `xml:"classname,attr"`
+	Time       string          `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Failure    *junitMessage   `xml:"failure,omitempty"`
+	Error      *junitMessage   `xml:"error,omitempty"`
+	Skipped    *junitMessage   `xml:"skipped,omitempty"`
+	SystemOut  string          `xml:"system-out,omitempty"`
 }
 
 type junitMessage struct {

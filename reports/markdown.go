@@ -103,6 +103,14 @@ func verdictBadge(v scenarios.Verdict) string {
 func (m *mdWriter) header(r scenarios.Result) {
 	m.line("# zchaos rollout report")
 	m.line("")
+	if r.Decision != "" {
+		m.line("**%s** — %s", DecisionWord(r.Decision, r.Verdict), mdEscape(r.DecisionReason))
+		m.line("")
+	}
+	if b := scenarios.Gate(r, r.Require).Baseline.Sentence(); b != "" {
+		m.line("Legacy baseline: %s.", mdEscape(b))
+		m.line("")
+	}
 	scale := formatScale(r.TimeScale)
 	if r.TimeScale != 1 && r.TimeScale > 0 {
 		scale += " (every duration of the job model and of the expectations was scaled together; figures below are as run)"

@@ -78,7 +78,7 @@ func TestJSONRoundTrip(t *testing.T) {
 
 	r.SchemaVersion = 0
 	out := render(t, "json", r)
-	assert.Contains(t, string(out), `"schema_version": 1,`, "a zero version is written as the current one")
+	assert.Contains(t, string(out), `"schema_version": 2,`, "a zero version is written as the current one")
 }
 
 // The streamed JSON holds exactly what encoding/json would write, and
@@ -121,13 +121,13 @@ func TestDecodeResultRejectsOtherVersions(t *testing.T) {
 		got  int
 		text string
 	}{
-		{`{"schema_version": 2, "scenarios": []}`, 2, "result schema_version 2 is not supported: this zchaos reads version 1"},
-		{`{"scenarios": []}`, 0, "not a zchaos result: schema_version is missing (want 1)"},
+		{`{"schema_version": 1, "scenarios": []}`, 1, "result schema_version 1 is not supported: this zchaos reads version 2"},
+		{`{"scenarios": []}`, 0, "not a zchaos result: schema_version is missing (want 2)"},
 	} {
 		_, err := scenarios.DecodeResult(strings.NewReader(tc.in))
 		var sv *scenarios.SchemaVersionError
 		require.True(t, errors.As(err, &sv), "%v", err)
-		assert.Equal(t, scenarios.SchemaVersionError{Got: tc.got, Want: 1}, *sv)
+		assert.Equal(t, scenarios.SchemaVersionError{Got: tc.got, Want: scenarios.ResultSchemaVersion}, *sv)
 		assert.Equal(t, tc.text, err.Error())
 	}
 	_, err := scenarios.DecodeResult(strings.NewReader(`[1,2]`))
@@ -154,22 +154,44 @@ func TestJUnitStructure(t *testing.T) {
 				Error *struct {
 					Message string `xml:"message,attr"`
 				} `xml:"error"`
+				SystemOut  string `xml:"system-out"`
+				Properties []struct {
+					Name  string `xml:"name,attr"`
+					Value string `xml:"value,attr"`
+				} `xml:"properties>property"`
 			} `xml:"testcase"`
 		} `xml:"testsuite"`
 	}
 	require.NoError(t, xml.Unmarshal(render(t, "junit", sampleResult()), &doc))
 	assert.Equal(t, 8, doc.Tests, "one testcase per scenario × config × service")
-	assert.Equal(t, 2, doc.Failures)
+	assert.Equal(t, 0, doc.Failures, "the legacy baseline failing as expected fails no build")
 	assert.Equal(t, 1, doc.Errors)
 	assert.Equal(t, 1, doc.Skipped)
 	require.Len(t, doc.Suites, 6)
 	crash := doc.Suites[0]
 	require.Len(t, crash.Cases, 2)
 	assert.Equal(t, "crash-restart [legacy] user.hero_embedder_server", crash.Cases[1].Name)
-	require.NotNil(t, crash.Cases[1].Failure)
-	assert.Equal(t, "no respawn within the quiet window: the legacy config never restarts", crash.Cases[1].Failure.Message)
-	assert.Contains(t, crash.Cases[1].Failure.Body, "expected: respawn in [250 ms, 500 ms] after the exit\n  observed: no respawn in 5.5 s")
+	assert.Nil(t, crash.Cases[1].Failure)
+	assert.Equal(t, "legacy baseline, failed as expected: no respawn within the quiet window: the legacy config never restarts",
+		crash.Cases[1].SystemOut)
+	require.Len(t, crash.Cases[1].Properties, 3)
+	assert.Equal(t, "baseline", crash.Cases[1].Properties[0].Name)
+	assert.Equal(t, "the legacy baseline is expected to fail", crash.Cases[1].Properties[1].Value)
 	assert.Nil(t, crash.Cases[0].Failure)
+
+	// A judged (migrated) failure is a failure, with expected vs observed.
+	res := sampleResult()
+	res.Scenarios[0] = res.Scenarios[1]
+	res.Scenarios[0].Config = scenarios.ConfigMigrated
+	res.Decide(0)
+	judged := doc
+	judged.Suites = nil
+	require.NoError(t, xml.Unmarshal(render(t, "junit", res), &judged))
+	assert.Equal(t, 1, judged.Failures)
+	fail := judged.Suites[0].Cases[0]
+	require.NotNil(t, fail.Failure)
+	assert.Equal(t, "no respawn within the quiet window: the legacy config never restarts", fail.Failure.Message)
+	assert.Contains(t, fail.Failure.Body, "expected: respawn in [250 ms, 500 ms] after the exit\n  observed: no respawn in 5.5 s")
 	require.NotNil(t, doc.Suites[2].Cases[0].Skipped)
 	assert.Contains(t, doc.Suites[2].Cases[0].Skipped.Message, "inconclusive: the fault's effect was never seen")
 	require.NotNil(t, doc.Suites[4].Cases[0].Error)

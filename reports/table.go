@@ -45,8 +45,12 @@ func Table(w io.Writer, r scenarios.Result, opts TableOptions) error {
 	if opts.NoSummary {
 		return nil
 	}
-	_, err := fmt.Fprintf(w, "verdict: %s (%s) · image %s · time scale %s · seed %d\n",
-		r.Verdict, CountVerdicts(r), orDash(r.Image), formatScale(r.TimeScale), r.Seed)
+	base := ""
+	if b := scenarios.Gate(r, r.Require).Baseline.Sentence(); b != "" {
+		base = " · legacy baseline: " + b
+	}
+	_, err := fmt.Fprintf(w, "decision: %s — %s%s · image %s · time scale %s · seed %d\n",
+		DecisionWord(r.Decision, r.Verdict), r.DecisionReason, base, orDash(r.Image), formatScale(r.TimeScale), r.Seed)
 	return err
 }
 

@@ -17,9 +17,21 @@ type GateGroup struct {
 	Reason   string  `json:"reason"`  // the reason of the attempt that decided a non-pass
 }
 
+// Decision is the gate's answer for an image: the one word every report
+// and the exit code agree on.
+type Decision string
+
+const (
+	DecisionPromote      Decision = "promote"      // every judged scenario passed
+	DecisionBlock        Decision = "block"        // a judged scenario failed
+	DecisionInconclusive Decision = "inconclusive" // no failure, but not every scenario could be judged (or the harness broke)
+)
+
 // GateDecision is the promotion gate's answer over one result.
 type GateDecision struct {
-	Verdict       Verdict     `json:"verdict"`
+	Decision      Decision    `json:"decision"`
+	Reason        string      `json:"reason"`  // the decision in one sentence
+	Verdict       Verdict     `json:"verdict"` // worst group verdict: pass, fail, inconclusive or error
 	Require       int         `json:"require"` // passes needed per scenario
 	Groups        []GateGroup `json:"groups"`
 	FirstPassRate float64     `json:"first_pass_rate"` // groups whose first attempt passed
@@ -27,6 +39,47 @@ type GateDecision struct {
 	// a baseline that passes a restart scenario means the scenario cannot
 	// tell a broken config from a fixed one.
 	Surprises []string `json:"surprises"`
+	// Baseline counts the baseline attempts by outcome.
+	Baseline BaselineCount `json:"baseline"`
+}
+
+// BaselineCount sums up the baseline (legacy) attempts of a gate: they are
+// expected to fail; they never decide.
+type BaselineCount struct {
+	Attempts         int `json:"attempts"`
+	FailedAsExpected int `json:"failed_as_expected"`
+	Surprises        int `json:"surprises"` // passed though a failure was expected
+	Unjudged         int `json:"unjudged"`  // inconclusive, error or info
+}
+
+// Sentence says it in words: "6 failed as expected".
+func (b BaselineCount) Sentence() string {
+	if b.Attempts == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("%d failed as expected", b.FailedAsExpected)
+	if b.Surprises > 0 {
+		s += fmt.Sprintf(", %d passed unexpectedly", b.Surprises)
+	}
+	if b.Unjudged > 0 {
+		s += fmt.Sprintf(", %d not judged", b.Unjudged)
+	}
+	return s
+}
+
+// Expected is what a baseline attempt was expected to show, and whether it
+// did: a legacy config is expected to fail the scenarios that separate it
+// from the migrated one (informational scenarios expect nothing).
+func (s ScenarioResult) Expected() (expectation string, met bool) {
+	switch s.Verdict {
+	case VerdictFail:
+		return "the legacy baseline is expected to fail", true
+	case VerdictPass:
+		return "the legacy baseline is expected to fail; it passed, so the scenario does not separate legacy from migrated", false
+	case VerdictInfo:
+		return "informational: nothing expected", true
+	}
+	return "the legacy baseline is expected to fail; it was not judged", false
 }
 
 // Gate decides promotion from a result: only migrated runs decide; each
@@ -39,10 +92,19 @@ func Gate(res Result, require int) GateDecision {
 	groups := map[key]*GateGroup{}
 	var order []key
 	var surprises []string
+	var base BaselineCount
+	baseline := baselineRule(res)
 	for _, s := range res.Scenarios {
-		if s.Config == ConfigLegacy {
-			if s.Verdict == VerdictPass {
+		if baseline(s) {
+			base.Attempts++
+			switch s.Verdict {
+			case VerdictFail:
+				base.FailedAsExpected++
+			case VerdictPass:
+				base.Surprises++
 				surprises = append(surprises, fmt.Sprintf("%s: legacy config passed (attempt %d); the scenario does not separate legacy from migrated", s.Scenario, s.Attempt))
+			default:
+				base.Unjudged++
 			}
 			continue
 		}
@@ -70,7 +132,7 @@ func Gate(res Result, require int) GateDecision {
 		}
 		g.Verdict = worse
 	}
-	d := GateDecision{Verdict: VerdictPass, Require: require, Surprises: surprises}
+	d := GateDecision{Verdict: VerdictPass, Require: require, Surprises: surprises, Baseline: base}
 	firsts := 0
 	for _, k := range order {
 		g := groups[k]
@@ -89,6 +151,92 @@ func Gate(res Result, require int) GateDecision {
 	}
 	if len(d.Groups) > 0 {
 		d.FirstPassRate = float64(firsts) / float64(len(d.Groups))
+	}
+	d.Decision, d.Reason = decide(d)
+	return d
+}
+
+// decide words the decision of the groups.
+func decide(d GateDecision) (Decision, string) {
+	passed := 0
+	var worst *GateGroup
+	count := 0
+	for i, g := range d.Groups {
+		if g.Verdict == VerdictPass {
+			passed++
+			continue
+		}
+		if g.Verdict == d.Verdict {
+			count++
+			if worst == nil {
+				worst = &d.Groups[i]
+			}
+		}
+	}
+	total := len(d.Groups)
+	if total == 0 {
+		return DecisionInconclusive, "no judged scenario ran"
+	}
+	name := func(g *GateGroup) string {
+		if g.Service != "" {
+			return g.Scenario + " on " + g.Service
+		}
+		return g.Scenario
+	}
+	more := ""
+	if count > 1 {
+		more = fmt.Sprintf(" (and %d more)", count-1)
+	}
+	switch d.Verdict {
+	case VerdictPass:
+		return DecisionPromote, fmt.Sprintf("%d/%d scenarios passed", passed, total)
+	case VerdictFail:
+		return DecisionBlock, fmt.Sprintf("%s failed%s: %s", name(worst), more, worst.Reason)
+	case VerdictError:
+		return DecisionInconclusive, fmt.Sprintf("harness error in %s%s, safe to retry: %s", name(worst), more, worst.Reason)
+	}
+	return DecisionInconclusive, fmt.Sprintf("no failure, but %s was inconclusive%s: %s", name(worst), more, worst.Reason)
+}
+
+// baselineRule says which attempts of res are baseline: the legacy ones,
+// when res also ran another config (migrated, as-built) to judge. A run of
+// the legacy config alone judges it.
+func baselineRule(res Result) func(ScenarioResult) bool {
+	judged := false
+	for _, s := range res.Scenarios {
+		if s.Config != ConfigLegacy {
+			judged = true
+		}
+	}
+	return func(s ScenarioResult) bool { return judged && s.Config == ConfigLegacy }
+}
+
+// Decide marks the baseline attempts (legacy ones, in a result that also
+// judged another config), then derives every summary field of the result
+// from its scenarios: Verdict (the worst judged attempt), Decision and its
+// reason, Require, and FirstPassRate when a scenario had repeats. It is
+// the one place these are computed: the runner, gate and report call it,
+// and report refuses a stored result whose summary disagrees. require is
+// the passes needed per scenario (0: every attempt).
+func (r *Result) Decide(require int) GateDecision {
+	baseline := baselineRule(*r)
+	for i := range r.Scenarios {
+		r.Scenarios[i].Baseline = baseline(r.Scenarios[i])
+	}
+	d := Gate(*r, require)
+	r.Verdict = VerdictPass
+	repeats := false
+	for _, s := range r.Scenarios {
+		if !s.Baseline {
+			r.Verdict = Worse(r.Verdict, s.Verdict)
+		}
+		repeats = repeats || s.Attempt > 1
+	}
+	r.Decision, r.DecisionReason, r.Require = d.Decision, d.Reason, require
+	r.FirstPassRate = nil
+	if repeats {
+		rate := d.FirstPassRate
+		r.FirstPassRate = &rate
 	}
 	return d
 }

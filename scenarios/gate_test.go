@@ -77,3 +77,74 @@ func TestBehaviourDiffsPairsFirstAttempts(t *testing.T) {
 		Legacy:   "fail: not restarted within 9.00 s of the kill (policy never, legacy)",
 		Migrated: "pass: restarted after 251 ms (d=250 ms)"}}, scenarios.BehaviourDiffs(res))
 }
+
+// TestDecideStatesOneDecision: the baseline never decides, the verdict is
+// the judged attempts' worst, and the decision and its reason say why.
+func TestDecideStatesOneDecision(t *testing.T) {
+	res := scenarios.Result{Scenarios: []scenarios.ScenarioResult{
+		sr("crash", mig, 1, scenarios.VerdictPass, "restarted after 251 ms"),
+		sr("crash", leg, 1, scenarios.VerdictFail, "not restarted"),
+		sr("hang", mig, 1, scenarios.VerdictPass, "caught"),
+		sr("hang", leg, 1, scenarios.VerdictFail, "hang undetected"),
+	}}
+	d := res.Decide(0)
+	assert.Equal(t, scenarios.DecisionPromote, res.Decision)
+	assert.Equal(t, "2/2 scenarios passed", res.DecisionReason)
+	assert.Equal(t, scenarios.VerdictPass, res.Verdict, "the legacy baseline failing as expected is no failure")
+	assert.Equal(t, scenarios.BaselineCount{Attempts: 2, FailedAsExpected: 2}, d.Baseline)
+	assert.Equal(t, "2 failed as expected", d.Baseline.Sentence())
+	assert.True(t, res.Scenarios[1].Baseline)
+	assert.False(t, res.Scenarios[0].Baseline)
+	assert.Nil(t, res.FirstPassRate, "no repeats, no rate")
+
+	res.Scenarios[2].Verdict, res.Scenarios[2].Reason = scenarios.VerdictFail, "H2: hang caught after 9 s"
+	res.Decide(0)
+	assert.Equal(t, scenarios.DecisionBlock, res.Decision)
+	assert.Equal(t, "hang on svc failed: H2: hang caught after 9 s", res.DecisionReason)
+	assert.Equal(t, scenarios.VerdictFail, res.Verdict)
+
+	res.Scenarios[2].Verdict, res.Scenarios[2].Reason = scenarios.VerdictInconclusive, "machine too loaded"
+	res.Decide(0)
+	assert.Equal(t, scenarios.DecisionInconclusive, res.Decision)
+	assert.Equal(t, "no failure, but hang on svc was inconclusive: machine too loaded", res.DecisionReason)
+
+	res.Scenarios[0].Verdict, res.Scenarios[0].Reason = scenarios.VerdictError, "docker broke"
+	res.Decide(0)
+	assert.Equal(t, scenarios.DecisionInconclusive, res.Decision)
+	assert.Equal(t, scenarios.VerdictError, res.Verdict)
+	assert.Contains(t, res.DecisionReason, "harness error in crash on svc, safe to retry")
+}
+
+// TestDecideLegacyAloneIsJudged: a run of the legacy config alone is not
+// a baseline: its failures are failures.
+func TestDecideLegacyAloneIsJudged(t *testing.T) {
+	res := scenarios.Result{Scenarios: []scenarios.ScenarioResult{
+		sr("crash", leg, 1, scenarios.VerdictFail, "not restarted"),
+	}}
+	d := res.Decide(0)
+	assert.False(t, res.Scenarios[0].Baseline)
+	assert.Equal(t, scenarios.DecisionBlock, res.Decision)
+	assert.Equal(t, scenarios.BaselineCount{}, d.Baseline)
+	assert.Empty(t, d.Baseline.Sentence())
+
+	empty := scenarios.Result{}
+	empty.Decide(0)
+	assert.Equal(t, scenarios.DecisionInconclusive, empty.Decision)
+	assert.Equal(t, "no judged scenario ran", empty.DecisionReason)
+}
+
+func TestDecideRepeatsGiveFirstPassRate(t *testing.T) {
+	res := scenarios.Result{Scenarios: []scenarios.ScenarioResult{
+		sr("a", mig, 1, scenarios.VerdictFail, "late"),
+		sr("a", mig, 2, scenarios.VerdictPass, ""),
+		sr("b", mig, 1, scenarios.VerdictPass, ""),
+		sr("b", mig, 2, scenarios.VerdictPass, ""),
+	}}
+	res.Decide(1)
+	require.NotNil(t, res.FirstPassRate)
+	assert.InDelta(t, 0.5, *res.FirstPassRate, 1e-9)
+	assert.Equal(t, scenarios.DecisionPromote, res.Decision, "1 of 2 attempts required")
+	assert.Equal(t, 1, res.Require)
+	res.Decide(0)
+	assert.Equal(t, scenarios.DecisionBlock, res.Decision)
+}

@@ -6,7 +6,7 @@ import (
 )
 
 // ResultSchemaVersion is bumped on any incompatible change of Result's JSON.
-const ResultSchemaVersion = 1
+const ResultSchemaVersion = 2
 
 // Verdict is the outcome of a scenario or of one invariant check.
 type Verdict int
@@ -68,21 +68,24 @@ func Worse(a, b Verdict) Verdict {
 
 // Result is the one source of truth of a run; every report renders it.
 type Result struct {
-	SchemaVersion int              `json:"schema_version"`
-	Tool          string           `json:"tool"`            // "zchaos <version>"
-	RunID         string           `json:"run_id"`          // also the container label value
-	StartedAt     time.Time        `json:"started_at"`      // wall clock, for people
-	DurationMs    int64            `json:"duration_ms"`     // wall time of the whole run
-	Image         string           `json:"image"`           // image reference the scenarios ran on
-	TimeScale     float64          `json:"time_scale"`      // 1 = production timings
-	Seed          int64            `json:"seed"`            // seed of every random choice
-	Verdict       Verdict          `json:"verdict"`         // worst scenario verdict
-	Params        OracleParams     `json:"oracle_params"`   // pinned parameters the oracle used
-	Services      []ServicePolicy  `json:"services"`        // applied policy and probe per service
-	Ledger        []LedgerEntry    `json:"ledger"`          // migrator fidelity ledger, if migrated
-	Scenarios     []ScenarioResult `json:"scenarios"`       // one per scenario × config × attempt
-	Diff          []BehaviourDiff  `json:"behaviour_diff"`  // legacy vs migrated, with --baseline
-	FirstPassRate *float64         `json:"first_pass_rate"` // with repeats: share passing first time
+	SchemaVersion  int              `json:"schema_version"`
+	Tool           string           `json:"tool"`            // "zchaos <version>"
+	RunID          string           `json:"run_id"`          // also the container label value
+	StartedAt      time.Time        `json:"started_at"`      // wall clock, for people
+	DurationMs     int64            `json:"duration_ms"`     // wall time of the whole run
+	Image          string           `json:"image"`           // image reference the scenarios ran on
+	TimeScale      float64          `json:"time_scale"`      // 1 = production timings
+	Seed           int64            `json:"seed"`            // seed of every random choice
+	Verdict        Verdict          `json:"verdict"`         // worst verdict of the judged (non-baseline) attempts
+	Decision       Decision         `json:"decision"`        // promote, block or inconclusive (Result.Decide)
+	DecisionReason string           `json:"decision_reason"` // the decision in one sentence
+	Require        int              `json:"require"`         // passes needed per scenario; 0: every attempt
+	Params         OracleParams     `json:"oracle_params"`   // pinned parameters the oracle used
+	Services       []ServicePolicy  `json:"services"`        // applied policy and probe per service
+	Ledger         []LedgerEntry    `json:"ledger"`          // migrator fidelity ledger, if migrated
+	Scenarios      []ScenarioResult `json:"scenarios"`       // one per scenario × config × attempt
+	Diff           []BehaviourDiff  `json:"behaviour_diff"`  // legacy vs migrated, with --baseline
+	FirstPassRate  *float64         `json:"first_pass_rate"` // with repeats: share passing first time
 }
 
 // OracleParams are the pinned model parameters the oracle assumed.
@@ -129,9 +132,10 @@ type ScenarioResult struct {
 	Scenario      string           `json:"scenario"`
 	Description   string           `json:"description"`
 	Tags          []string         `json:"tags"`
-	Config        string           `json:"config"`  // "migrated" or "legacy"
-	Service       string           `json:"service"` // service under test; "" for fleet-wide
-	Attempt       int              `json:"attempt"` // 1-based
+	Config        string           `json:"config"`   // "migrated" or "legacy"
+	Baseline      bool             `json:"baseline"` // a legacy attempt run for contrast: expected to fail, never decides
+	Service       string           `json:"service"`  // service under test; "" for fleet-wide
+	Attempt       int              `json:"attempt"`  // 1-based
 	Seed          int64            `json:"seed"`
 	Verdict       Verdict          `json:"verdict"`
 	Reason        string           `json:"reason"`

@@ -93,12 +93,7 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 
 	res.Ledger = ledger
 	res.Diff = scenarios.BehaviourDiffs(res)
-	d := scenarios.Gate(res, o.Require)
-	res.Verdict = d.Verdict
-	if o.Repeat > 1 {
-		rate := d.FirstPassRate
-		res.FirstPassRate = &rate
-	}
+	d := res.Decide(o.Require)
 	if err := writeReports(o.Out, res); err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}
@@ -184,15 +179,10 @@ func printGate(w io.Writer, res scenarios.Result, d scenarios.GateDecision, o ga
 	for _, s := range d.Surprises {
 		fmt.Fprintln(w, "warning:", s)
 	}
-	passed := 0
-	for _, g := range d.Groups {
-		if g.Verdict == scenarios.VerdictPass {
-			passed++
-		}
+	if b := d.Baseline.Sentence(); b != "" {
+		fmt.Fprintf(w, "\nlegacy baseline: %s\n", b)
 	}
-	word := map[scenarios.Verdict]string{scenarios.VerdictPass: "PROMOTE", scenarios.VerdictFail: "BLOCK",
-		scenarios.VerdictInconclusive: "INCONCLUSIVE", scenarios.VerdictError: "ERROR (retry)"}[d.Verdict]
-	fmt.Fprintf(w, "\ngate: %s — %d/%d scenarios passed on the migrated config", word, passed, len(d.Groups))
+	fmt.Fprintf(w, "\ngate: %s — %s", reports.DecisionWord(d.Decision, d.Verdict), d.Reason)
 	if o.Repeat > 1 {
 		need := o.Require
 		if need == 0 {

@@ -58,6 +58,9 @@ func runLint(_ context.Context, opts lintOptions) error {
 	if err != nil {
 		return err
 	}
+	if len(inv.Files) == 0 && len(inv.Errors) == 0 {
+		return usageErrorf("%s: no service files (*.toml, *.yaml, *.yml) to lint", opts.Dir)
+	}
 	rep := migrator.Lint(inv, pol)
 	if opts.JSON {
 		if err := writeIndentedJSON(opts.IO.Out, rep); err != nil {

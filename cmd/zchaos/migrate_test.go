@@ -224,3 +224,27 @@ func TestMigrateApplyRollbackCLI(t *testing.T) {
 		assert.Equal(t, body, string(b), name)
 	}
 }
+
+// TestUsageMistakesExit3: a mistyped command, an unknown subcommand and a
+// lint of a directory with no service files are the user's mistakes: exit
+// 3 with one clear line, never "infrastructure, safe to retry".
+func TestUsageMistakesExit3(t *testing.T) {
+	empty := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"lnt"}, "zchaos: unknown command \"lnt\" for \"zchaos\"; did you mean lint?\n"},
+		{[]string{"migrate", "aply"}, "zchaos: unknown command \"aply\" for \"zchaos migrate\"; did you mean apply?\n"},
+		{[]string{"scenarios", "bogus"}, "zchaos: unknown command \"bogus\" for \"zchaos scenarios\"\n"},
+		{[]string{"lint", empty}, "zchaos: " + empty + ": no service files (*.toml, *.yaml, *.yml) to lint\n"},
+	} {
+		r := runZchaosCLI(t, false, "", tc.args...)
+		assert.Equal(t, exitUsage, r.code, tc.args)
+		assert.Equal(t, tc.err, r.err, tc.args)
+		assert.Empty(t, r.out, tc.args)
+	}
+	r := runZchaosCLI(t, false, "", "migrate")
+	assert.Equal(t, exitPass, r.code, "a bare group prints its help")
+	assert.Contains(t, r.out, "Available Commands")
+}

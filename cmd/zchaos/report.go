@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -65,6 +66,9 @@ func runReport(f *Factory, opts reportOptions) error {
 		// is not a result is the user's input: exit 3.
 		return usageErrorf("%s: %w", opts.Input, err)
 	}
+	if err := checkDecision(res); err != nil {
+		return usageErrorf("%s: %w", opts.Input, err)
+	}
 	var buf bytes.Buffer
 	if err := reports.Render(&buf, res, opts.Format); err != nil {
 		return err
@@ -74,6 +78,23 @@ func runReport(f *Factory, opts reportOptions) error {
 		return err
 	}
 	return writeReportFile(opts.Output, buf.Bytes())
+}
+
+// checkDecision recomputes the result's decision from its scenarios and
+// refuses a result whose stored summary disagrees: a report must never
+// state a decision its own scenarios do not support.
+func checkDecision(res scenarios.Result) error {
+	if len(res.Scenarios) == 0 {
+		return errors.New("the result holds no scenario: nothing to report")
+	}
+	again := res
+	again.Scenarios = slices.Clone(res.Scenarios)
+	again.Decide(res.Require)
+	if again.Decision != res.Decision || again.Verdict != res.Verdict {
+		return fmt.Errorf("stored decision %q (verdict %s) disagrees with its scenarios, which give %q (verdict %s): the file was edited or is damaged",
+			res.Decision, res.Verdict, again.Decision, again.Verdict)
+	}
+	return nil
 }
 
 func validReportFormat(format string) bool {

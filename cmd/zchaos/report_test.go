@@ -57,11 +57,27 @@ func TestReportOutputFileAndStdin(t *testing.T) {
 
 func TestReportErrors(t *testing.T) {
 	dir := t.TempDir()
-	v2 := filepath.Join(dir, "v2.json")
-	require.NoError(t, os.WriteFile(v2, []byte(`{"schema_version": 2, "scenarios": []}`), 0o644))
-	r := runZchaosCLI(t, false, "", "report", v2)
+	v1 := filepath.Join(dir, "v1.json")
+	require.NoError(t, os.WriteFile(v1, []byte(`{"schema_version": 1, "scenarios": []}`), 0o644))
+	r := runZchaosCLI(t, false, "", "report", v1)
 	assert.Equal(t, exitUsage, r.code)
-	assert.Equal(t, "zchaos: "+v2+": result schema_version 2 is not supported: this zchaos reads version 1\n", r.err)
+	assert.Equal(t, "zchaos: "+v1+": result schema_version 1 is not supported: this zchaos reads version 2\n", r.err)
+	assert.Empty(t, r.out)
+
+	empty := filepath.Join(dir, "empty.json")
+	require.NoError(t, os.WriteFile(empty, []byte(`{"schema_version": 2, "scenarios": []}`), 0o644))
+	r = runZchaosCLI(t, false, "", "report", empty)
+	assert.Equal(t, exitUsage, r.code)
+	assert.Equal(t, "zchaos: "+empty+": the result holds no scenario: nothing to report\n", r.err)
+
+	// A decision its scenarios do not support is refused, never rendered.
+	good, err := os.ReadFile(reportResult)
+	require.NoError(t, err)
+	forged := filepath.Join(dir, "forged.json")
+	require.NoError(t, os.WriteFile(forged, []byte(strings.Replace(string(good), `"decision": "inconclusive"`, `"decision": "promote"`, 1)), 0o644))
+	r = runZchaosCLI(t, false, "", "report", forged)
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.err, `stored decision "promote" (verdict error) disagrees with its scenarios, which give "inconclusive" (verdict error)`)
 	assert.Empty(t, r.out)
 
 	notResult := filepath.Join(dir, "x.json")

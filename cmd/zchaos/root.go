@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+
 	"github.com/spf13/cobra"
 )
 
@@ -37,7 +41,33 @@ Exit codes: 0 all pass, 1 a failure, 2 inconclusive, 3 usage or config error,
 		newLintCmd(f),
 		newMigrateCmd(f),
 	)
+	strictGroups(root)
 	return root
+}
+
+// strictGroups makes every command that groups others (the root,
+// migrate, scenarios, ...) answer an unknown subcommand with a usage error
+// (exit 3, with cobra's suggestions) and print its help when called bare.
+func strictGroups(c *cobra.Command) {
+	if c.HasSubCommands() {
+		c.SuggestionsMinimumDistance = 2
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return &usageError{err: errors.New(msg)}
+		}
+		if c.Run == nil && c.RunE == nil {
+			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		}
+	}
+	for _, sub := range c.Commands() {
+		strictGroups(sub)
+	}
 }
 
 // usageArgs wraps a cobra positional-args validator so that a wrong
