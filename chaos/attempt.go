@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zchaos/zchaos/chaos/agent"
@@ -39,6 +40,7 @@ type attempt struct {
 	notesMu    sync.Mutex
 	notes      []string // harness notes for the reason / forensics
 	steadyList []byte
+	t0Ns       atomic.Int64 // the scenario's time origin on the container's CLOCK_MONOTONIC, once rebased
 }
 
 type pendingRevert struct {
@@ -196,6 +198,9 @@ func (a *attempt) execute(ctx context.Context) (verdict scenarios.Verdict, reaso
 		return slices.ContainsFunc(evs, func(e scenarios.Event) bool { return e.Kind == scenarios.EventAgentStart })
 	}); err != nil {
 		return scenarios.VerdictError, err.Error(), nil, 0
+	}
+	if evs, err := a.obs.snapshot0(); err == nil {
+		a.t0Ns.Store(a.zero(evs))
 	}
 	// The agent watches before the config is applied, so the first spawns
 	// (a crash loop's) are seen too.

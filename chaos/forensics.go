@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,10 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
@@ -46,8 +51,10 @@ func (a *attempt) forensics(ctx context.Context, res scenarios.ScenarioResult) (
 	}{res.Verdict, res.Reason, res.Checks, res.Recovery, res.Policy, a.setup.Policies}, "", "  ")
 	write("judgement.json", judged)
 	write("scenario.yaml", []byte(a.t.sc.Source))
-	write("seed.txt", []byte(fmt.Sprintf("run seed %d\nattempt seed %d\nrun id %s\ncontainer %s\n",
-		a.r.Seed, a.t.seed, a.r.RunID, containerNameOf(a.c))))
+	repro := a.reproduce(filepath.Join(dir, "scenario.yaml"))
+	write("seed.txt", []byte(fmt.Sprintf("run seed %d\nattempt seed %d\nrun id %s\ncontainer %s\nreproduce: %s\n",
+		a.r.Seed, a.t.seed, a.r.RunID, containerNameOf(a.c), repro)))
+	write("reproduce.txt", []byte(repro+"\n"))
 	if a.steadyList != nil {
 		write("zinit-list-steady.json", a.steadyList)
 	}
@@ -71,7 +78,15 @@ func (a *attempt) forensics(ctx context.Context, res scenarios.ScenarioResult) (
 	capture("zinit-list-end.json", a.r.ZinitCLI, "list", "--json")
 	capture("ps.txt", "ps", "-eo", "pid,ppid,pgid,stat,etimes,args")
 	for _, svc := range a.watched() {
-		capture("zinit-logs-"+unsafeName.ReplaceAllString(svc, "_")+".txt", a.r.ZinitCLI, "logs", svc)
+		name := "zinit-logs-" + unsafeName.ReplaceAllString(svc, "_") + ".txt"
+		// The reference zinit dates each line on CLOCK_MONOTONIC (--mono),
+		// which the bundle turns into the timeline's time; another zinit
+		// may not know the flag: then its plain lines.
+		if res, err := a.c.Exec(fctx, []string{a.r.ZinitCLI, "logs", svc, "--mono"}, nil); err == nil && res.ExitCode == 0 {
+			write(name, onTimeline(res.Stdout, a.t0Ns.Load()))
+			continue
+		}
+		capture(name, a.r.ZinitCLI, "logs", svc)
 	}
 	if logs, err := a.c.Logs(fctx); err == nil {
 		write("container.log", logs)
@@ -86,4 +101,44 @@ func containerNameOf(c runtime.Container) string {
 		return "(none)"
 	}
 	return c.Name()
+}
+
+// reproduce is the one command line that reruns this attempt: the same
+// scenario (its copy in the bundle), seed, time scale and config, with
+// --repeat reaching its attempt number.
+func (a *attempt) reproduce(scenarioFile string) string {
+	argv := a.r.Reproduce
+	if len(argv) == 0 {
+		argv = []string{"zchaos", "run"}
+	}
+	argv = append(slices.Clone(argv), scenarioFile, "--seed", strconv.FormatInt(a.r.Seed, 10),
+		"--time-scale", strconv.FormatFloat(a.r.TimeScale, 'g', -1, 64))
+	if a.t.attempt > 1 {
+		argv = append(argv, "--repeat", strconv.Itoa(a.t.attempt))
+	}
+	if a.t.config == scenarios.ConfigLegacy {
+		argv = append(argv, "--legacy")
+	}
+	return zinit.CommandLine(argv)
+}
+
+// onTimeline rewrites the "[seconds.micros] " CLOCK_MONOTONIC prefix of
+// `zinit logs --mono` lines into the scenario's time (t0Ns is its origin on
+// the same clock), so a log line can be read next to timeline.json.
+func onTimeline(out []byte, t0Ns int64) []byte {
+	var b bytes.Buffer
+	for _, line := range strings.SplitAfter(string(out), "\n") {
+		rest, ok := strings.CutPrefix(line, "[")
+		stamp, text, ok2 := strings.Cut(rest, "] ")
+		sec, frac, ok3 := strings.Cut(stamp, ".")
+		s, err1 := strconv.ParseInt(sec, 10, 64)
+		us, err2 := strconv.ParseInt(frac, 10, 64)
+		if !ok || !ok2 || !ok3 || err1 != nil || err2 != nil || t0Ns == 0 {
+			b.WriteString(line)
+			continue
+		}
+		rel := time.Duration(s*1e9+us*1e3-t0Ns) * time.Nanosecond
+		fmt.Fprintf(&b, "[t=%+.3fs mono=%s] %s", rel.Seconds(), stamp, text)
+	}
+	return b.Bytes()
 }

@@ -214,6 +214,7 @@ func (a *attempt) zero(evs []scenarios.Event) int64 {
 // start. Events of processes present before it may be negative.
 func (a *attempt) rebase(raw []scenarios.Event) []scenarios.Event {
 	z := a.zero(raw)
+	a.t0Ns.Store(z)
 	out := make([]scenarios.Event, len(raw))
 	for i, e := range raw {
 		e.TNs -= z

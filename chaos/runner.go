@@ -75,6 +75,11 @@ type Runner struct {
 	// SteadyTimeout bounds the steady-state wait when the scenario gives
 	// none (default 30 s).
 	SteadyTimeout time.Duration
+	// Reproduce is the command line that reruns this run's scenarios with
+	// its image and config (e.g. zchaos run --image I --config D); a
+	// forensics bundle adds the scenario, seed, scale and config to it.
+	// Empty: "zchaos run".
+	Reproduce []string
 	// Params overrides the oracle's parameters (default oracle.DefaultParams).
 	Params *oracle.Params
 }

@@ -147,6 +147,9 @@ func (c *fakeContainer) Exec(ctx context.Context, argv []string, _ io.Reader) (r
 	case len(argv) >= 2 && argv[0] == "zinit" && argv[1] == "start":
 		c.restarts = 0
 		c.spawnLocked()
+	case len(argv) == 4 && argv[0] == "zinit" && argv[1] == "logs" && argv[3] == "--mono":
+		ns := c.mono()
+		return runtime.ExecResult{Stdout: []byte(fmt.Sprintf("[%d.%06d] hello\n", ns/1e9, ns%1e9/1e3))}, nil
 	case len(argv) >= 3 && argv[1] == "agent" && argv[2] == "now":
 		return runtime.ExecResult{Stdout: []byte(strconv.FormatInt(c.mono(), 10) + "\n")}, nil
 	case len(argv) >= 3 && argv[1] == "agent" && argv[2] == "inject":
@@ -338,6 +341,12 @@ func TestRunnerInfrastructureBreaksAsVerdictError(t *testing.T) {
 	seed, err := os.ReadFile(filepath.Join(out, s.Forensics, "seed.txt"))
 	require.NoError(t, err)
 	assert.Contains(t, string(seed), "run seed 7")
+	repro, err := os.ReadFile(filepath.Join(out, s.Forensics, "reproduce.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "zchaos run "+filepath.Join(out, s.Forensics, "scenario.yaml")+" --seed 7 --time-scale 0.05\n", string(repro))
+	logs, err := os.ReadFile(filepath.Join(out, s.Forensics, "zinit-logs-svc.txt"))
+	require.NoError(t, err)
+	assert.Regexp(t, `^\[t=\+[0-9.]+s mono=[0-9]+\.[0-9]{6}\] hello\n$`, string(logs), "log lines on the scenario's clock")
 
 	rt = &fakeRuntime{startErr: errors.New("engine down")}
 	res, err = fakeRunner(rt, "").Run(context.Background(), []scenarios.Scenario{declared()}, nil)

@@ -350,6 +350,17 @@ func (c *Client) Logs(ctx context.Context, name string, n int) ([]string, error)
 	return res.Lines, err
 }
 
+// LogsTimed is Logs with each line's CLOCK_MONOTONIC capture instant;
+// MonoNs is nil when the daemon does not record it.
+func (c *Client) LogsTimed(ctx context.Context, name string, n int) (LogsResult, error) {
+	var res LogsResult
+	err := c.Call(ctx, MethodLogsGet, LogsParams{Name: name, Lines: n}, &res)
+	if len(res.MonoNs) != len(res.Lines) {
+		res.MonoNs = nil
+	}
+	return res, err
+}
+
 // Reload re-reads the daemon's config dir (system.reload).
 func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	var res ReloadResult

@@ -96,9 +96,12 @@ type LogsParams struct {
 	Lines int    `json:"lines,omitempty"`
 }
 
-// LogsResult is the tail of a service's captured stdout and stderr.
+// LogsResult is the tail of a service's captured stdout and stderr. MonoNs,
+// when the daemon records it (the reference zinit does), holds for each
+// line the CLOCK_MONOTONIC instant in nanoseconds it was captured.
 type LogsResult struct {
-	Lines []string `json:"lines"`
+	Lines  []string `json:"lines"`
+	MonoNs []int64  `json:"mono_ns,omitempty"`
 }
 
 // JobAddResult carries a warning when the job was accepted without effect

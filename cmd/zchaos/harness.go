@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 
@@ -73,6 +74,26 @@ func (o *harnessOptions) validate() error {
 	return nil
 }
 
+// reproduce is the command line a forensics bundle starts its reproduce
+// line with: zchaos run with this run's image, config and runtime.
+func (o *harnessOptions) reproduce() []string {
+	argv := []string{"zchaos", "run"}
+	if o.Image != "" {
+		argv = append(argv, "--image", o.Image)
+	}
+	if o.ConfigDir != "" {
+		dir, err := filepath.Abs(o.ConfigDir)
+		if err != nil {
+			dir = o.ConfigDir
+		}
+		argv = append(argv, "--config", dir)
+	}
+	if o.Runtime != runtimeDocker {
+		argv = append(argv, "--runtime", o.Runtime, "--local-dir", o.LocalDir)
+	}
+	return argv
+}
+
 // Runtimes --runtime names.
 const (
 	runtimeDocker = "docker"
@@ -96,7 +117,7 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 	release := func() { _ = rt.RemoveAll(context.WithoutCancel(ctx)) }
 	r := &chaos.Runner{Runtime: rt, Image: o.Image, Setup: fleetSetup(migrator.DefaultPolicy(), o.ConfigDir),
 		TimeScale: o.TimeScale, Parallel: o.Parallel, Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
-		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version}
+		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce()}
 	if o.Image == "" {
 		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{}, progressWriter(f))
 		if err != nil {
@@ -148,7 +169,7 @@ func newLocalHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.
 	}
 	r := &chaos.Runner{Runtime: rt, Image: img, Setup: fleetSetup(migrator.DefaultPolicy(), o.ConfigDir),
 		TimeScale: o.TimeScale, Parallel: o.Parallel, Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
-		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version}
+		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce()}
 	return r, release, nil
 }
 

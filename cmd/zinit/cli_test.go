@@ -229,7 +229,9 @@ func TestAddJobWarning(t *testing.T) {
 
 func TestClientCommandsSendTheirRPC(t *testing.T) {
 	d := startFakeDaemon(t, map[string]func(zinit.Request) (any, error){
-		zinit.MethodLogsGet: func(zinit.Request) (any, error) { return zinit.LogsResult{Lines: []string{"one", "two"}}, nil },
+		zinit.MethodLogsGet: func(zinit.Request) (any, error) {
+			return zinit.LogsResult{Lines: []string{"one", "two"}, MonoNs: []int64{12_345_678_901, 12_400_000_000}}, nil
+		},
 		zinit.MethodSystemReload: func(zinit.Request) (any, error) {
 			return zinit.ReloadResult{Started: []string{"a", "b"}, Restarted: []string{"c"}}, nil
 		},
@@ -249,6 +251,7 @@ func TestClientCommandsSendTheirRPC(t *testing.T) {
 		{[]string{"kill", "svc", "9"}, zinit.MethodServiceKill, `{"name":"svc","signal":"9"}`, ""},
 		{[]string{"logs", "svc", "-n", "2"}, zinit.MethodLogsGet, `{"name":"svc","lines":2}`, "one\ntwo\n"},
 		{[]string{"logs", "svc"}, zinit.MethodLogsGet, `{"name":"svc"}`, "one\ntwo\n"},
+		{[]string{"logs", "svc", "--mono"}, zinit.MethodLogsGet, `{"name":"svc"}`, "[12.345678] one\n[12.400000] two\n"},
 		{[]string{"reload"}, zinit.MethodSystemReload, `{}`, "started: a b\nrestarted: c\n"},
 		{[]string{"shutdown"}, zinit.MethodSystemShutdown, `{}`, ""},
 	}

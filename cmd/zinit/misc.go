@@ -15,6 +15,7 @@ type logsOptions struct {
 	client clientOptions
 	name   string
 	lines  int
+	mono   bool
 }
 
 func newLogsCmd(f *Factory) *cobra.Command {
@@ -29,6 +30,7 @@ func newLogsCmd(f *Factory) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVarP(&opts.lines, "lines", "n", 0, "print only the last N lines (0: every kept line)")
+	cmd.Flags().BoolVar(&opts.mono, "mono", false, "prefix each line with its CLOCK_MONOTONIC capture time in seconds, as [1234.567890]")
 	return cmd
 }
 
@@ -37,11 +39,16 @@ func runLogs(ctx context.Context, out io.Writer, opts *logsOptions) error {
 		return fmt.Errorf("-n %d: must be >= 0", opts.lines)
 	}
 	return withClient(ctx, opts.client, func(ctx context.Context, c *zinit.Client) error {
-		lines, err := c.Logs(ctx, opts.name, opts.lines)
+		res, err := c.LogsTimed(ctx, opts.name, opts.lines)
 		if err != nil {
 			return err
 		}
-		for _, l := range lines {
+		for i, l := range res.Lines {
+			if opts.mono && res.MonoNs != nil {
+				ns := res.MonoNs[i]
+				fmt.Fprintf(out, "[%d.%06d] %s\n", ns/1e9, ns%1e9/1e3, l)
+				continue
+			}
 			fmt.Fprintln(out, l)
 		}
 		return nil

@@ -906,13 +906,15 @@ func (e *Engine) Kill(name, signal string) error {
 	return nil
 }
 
-// Logs returns the last n lines of a service's output (n <= 0: all kept).
-func (e *Engine) Logs(name string, n int) ([]string, error) {
+// Logs returns the last n lines of a service's output (n <= 0: all kept)
+// and, for each, the CLOCK_MONOTONIC instant (ns) it was captured.
+func (e *Engine) Logs(name string, n int) (lines []string, monoNs []int64, err error) {
 	s, err := e.lookup(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.logs.tail(n), nil
+	lines, monoNs = s.logs.tail(n)
+	return lines, monoNs, nil
 }
 
 // Status returns a service's status.

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -641,7 +642,24 @@ func TestStatusFields(t *testing.T) {
 				IntervalMs: &interval, TimeoutMs: &interval},
 		},
 	}, st)
-	lines, err := r.e.Logs("svc", 0)
+	lines, mono, err := r.e.Logs("svc", 0)
 	require.NoError(t, err)
 	assert.NotEmpty(t, lines)
+	assert.Len(t, mono, len(lines), "every line carries its capture instant")
+}
+
+func TestLogRingTimestampsAndTail(t *testing.T) {
+	r := newLogRing()
+	now := int64(0)
+	r.mono = func() int64 { now += 1000; return now }
+	for i := 0; i < LogRingLines+3; i++ {
+		r.add(fmt.Sprint("line ", i))
+	}
+	lines, mono := r.tail(2)
+	assert.Equal(t, []string{fmt.Sprint("line ", LogRingLines+1), fmt.Sprint("line ", LogRingLines+2)}, lines)
+	assert.Equal(t, []int64{int64(LogRingLines+2) * 1000, int64(LogRingLines+3) * 1000}, mono)
+	all, allMono := r.tail(0)
+	assert.Len(t, all, LogRingLines)
+	assert.Equal(t, "line 3", all[0], "the oldest kept line first")
+	assert.Equal(t, int64(4000), allMono[0])
 }

@@ -99,8 +99,8 @@ func (e *Engine) dispatch(req zinit.Request, reply func(any, error)) {
 			nothing(err)
 			return
 		}
-		lines, err := e.Logs(p.Name, p.Lines)
-		reply(zinit.LogsResult{Lines: lines}, err)
+		lines, mono, err := e.Logs(p.Name, p.Lines)
+		reply(zinit.LogsResult{Lines: lines, MonoNs: mono}, err)
 	case zinit.MethodSystemReload:
 		res, err := e.Reload()
 		reply(res, err)
