@@ -40,6 +40,7 @@ type attempt struct {
 	notesMu    sync.Mutex
 	notes      []string // harness notes for the reason / forensics
 	steadyList []byte
+	phase      Phase // where the attempt is (set by progress)
 	t0Ns       atomic.Int64 // the scenario's time origin on the container's CLOCK_MONOTONIC, once rebased
 }
 
@@ -49,6 +50,7 @@ type pendingRevert struct {
 }
 
 func (a *attempt) progress(p Phase) {
+	a.phase = p
 	if a.r.Progress == nil {
 		return
 	}
@@ -115,7 +117,11 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 		return res, setup
 	}
 
-	// runtime.Container.
+	// Container. From here on the attempt runs under its wall deadline.
+	runCtx := ctx
+	deadline := a.deadline()
+	ctx, cancel := context.WithTimeout(runCtx, deadline)
+	defer cancel()
 	a.progress(PhaseStart)
 	files := map[string][]byte{}
 	for k, v := range a.setup.Files {
@@ -146,7 +152,11 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 	}()
 
 	verdict, reason, evs, end := a.execute(ctx)
-	if ctx.Err() != nil && verdict != scenarios.VerdictError {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && runCtx.Err() == nil:
+		verdict, reason = scenarios.VerdictError, fmt.Sprintf("attempt stopped at its deadline of %s in phase %s (expected about %s): %s",
+			deadline.Round(100*time.Millisecond), a.phase, a.expect.Round(100*time.Millisecond), reason)
+	case ctx.Err() != nil && verdict != scenarios.VerdictError:
 		verdict, reason = scenarios.VerdictError, "cancelled: "+ctx.Err().Error()
 	}
 	res.Timeline = evs
@@ -225,10 +235,7 @@ func (a *attempt) execute(ctx context.Context) (verdict scenarios.Verdict, reaso
 
 	// Steady state.
 	a.progress(PhaseSteady)
-	steadyTimeout := r.SteadyTimeout
-	if sc.Steady.TimeoutMs > 0 {
-		steadyTimeout = ScaleDuration(time.Duration(sc.Steady.TimeoutMs)*time.Millisecond, r.TimeScale)
-	}
+	steadyTimeout := a.steadyTimeout()
 	if sc.Steady.Running || sc.Steady.Healthy {
 		err := a.obs.waitFor(ctx, r.Clock, steadyTimeout, "steady state", a.steady(sc.Steady.Healthy))
 		if err != nil {

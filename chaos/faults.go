@@ -298,8 +298,10 @@ func (a *attempt) runReverts(ctx context.Context) {
 	}
 }
 
-// monkey kills random non-oneshot services with SIGKILL for DurationMs,
-// about every IntervalMs (exponentially distributed, from the seed).
+// monkey kills random running non-oneshot services with SIGKILL for
+// DurationMs, about every IntervalMs (exponentially distributed, from the
+// seed). A service that is down (its last kill not yet restarted) is never
+// picked: killing it again would have no effect to see.
 func (a *attempt) monkey(ctx context.Context, f scenarios.Fault, rng *mrand.Rand) error {
 	var pool []string
 	for _, s := range a.setup.Services {
@@ -327,7 +329,13 @@ func (a *attempt) monkey(ctx context.Context, f scenarios.Fault, rng *mrand.Rand
 		if err := a.sleep(ctx, gap); err != nil {
 			return err
 		}
-		svc := pool[rng.IntN(len(pool))]
+		running := a.runningOf(pool)
+		if len(running) == 0 {
+			// Every service is down (restarting): a kill now would hit
+			// nothing, and its effect could never be seen. Wait for the next.
+			continue
+		}
+		svc := running[rng.IntN(len(running))]
 		evs, _, err := a.faults.Inject(ctx, a.c, scenarios.Fault{Kind: scenarios.FaultKill, Signal: "SIGKILL"}, svc)
 		for i := range evs {
 			if evs[i].Kind == scenarios.EventFault || evs[i].Kind == scenarios.EventEffect {
@@ -339,6 +347,19 @@ func (a *attempt) monkey(ctx context.Context, f scenarios.Fault, rng *mrand.Rand
 			return err
 		}
 	}
+}
+
+// runningOf returns the services of pool the agent last saw running (a
+// process of their start job alive), in pool's order.
+func (a *attempt) runningOf(pool []string) []string {
+	evs, _ := a.obs.snapshot0()
+	var out []string
+	for _, svc := range pool {
+		if v := viewOf(evs, svc, a.startJob(svc)); v.running && v.state != "restarting" {
+			out = append(out, svc)
+		}
+	}
+	return out
 }
 
 // effectTimeout bounds each effect probe: long enough for a health probe

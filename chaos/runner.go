@@ -53,7 +53,7 @@ type Runner struct {
 	Image         string
 	Setup         SetupFunc // for fleet scenarios; declared ones use DeclaredSetup
 	TimeScale     float64   // default 1
-	Parallel      int       // default 1
+	Parallel      int       // attempts at once; 0: AutoParallel(TimeScale, 1)
 	Repeat        int       // attempts per scenario × config (default 1)
 	Seed          int64     // decides every random choice (the monkey's)
 	OutDir        string    // forensics bundles go under OutDir/forensics ("" = none written)
@@ -75,6 +75,9 @@ type Runner struct {
 	// SteadyTimeout bounds the steady-state wait when the scenario gives
 	// none (default 30 s).
 	SteadyTimeout time.Duration
+	// AttemptDeadline overrides the wall deadline every attempt derives from
+	// its policy (0: derived; see attempt.deadline).
+	AttemptDeadline time.Duration
 	// Reproduce is the command line that reruns this run's scenarios with
 	// its image and config (e.g. zchaos run --image I --config D); a
 	// forensics bundle adds the scenario, seed, scale and config to it.
@@ -97,7 +100,7 @@ func (r *Runner) defaults() {
 		r.TimeScale = 1
 	}
 	if r.Parallel <= 0 {
-		r.Parallel = 1
+		r.Parallel = AutoParallel(r.TimeScale, 1)
 	}
 	if r.Repeat <= 0 {
 		r.Repeat = 1
@@ -126,6 +129,21 @@ func (r *Runner) params() oracle.Params {
 		return *r.Params
 	}
 	return oracle.DefaultParams(r.TimeScale)
+}
+
+// AutoParallel is how many attempts run at once when none is asked for:
+// base at fast time scales, where timings are short and two cores must
+// keep them; more at slow scales, where attempts mostly wait on timers
+// (at scale 1 the catalogue's wall time is then about its longest
+// scenario's).
+func AutoParallel(timeScale float64, base int) int {
+	switch {
+	case timeScale >= 0.5:
+		return max(base, 8)
+	case timeScale >= 0.25:
+		return max(base, 4)
+	}
+	return max(base, 1)
 }
 
 // ConfigsFor returns the configs a scenario runs on: those it supports
@@ -239,6 +257,56 @@ func (a *attempt) observeWindow(last *scenarios.Fault) time.Duration {
 		return ScaleDuration(time.Duration(a.t.sc.ObserveMs)*time.Millisecond, a.r.TimeScale)
 	}
 	return a.params.ObserveWindow(a.model, last, a.faults.CrashMinAge)
+}
+
+// deadlineFactor multiplies the sum of an attempt's phase bounds into its
+// wall deadline: room for a loaded machine, never for a hang.
+const deadlineFactor = 2
+
+// containerStartBudget bounds starting a container and attaching its agent.
+const containerStartBudget = time.Minute
+
+// deadline bounds the whole attempt, derived from its policy: the
+// container's start and the steady-state bound, plus deadlineFactor times
+// what the attempt is expected to take once steady (its physical minimum,
+// which holds the observation and quiet windows, the expected wait for
+// each fault's moment, and each fault's effect bound), plus the reverts.
+// Past it the attempt is stopped, its container removed, and its verdict
+// is error: a loaded machine gets room, a hang does not.
+func (a *attempt) deadline() time.Duration {
+	if a.r.AttemptDeadline > 0 {
+		return a.r.AttemptDeadline
+	}
+	expected := a.physicalMin()
+	for _, f := range a.t.sc.Faults {
+		expected += a.expectedWhen(f) + 2*a.effectTimeout()
+		if f.Kind == scenarios.FaultSupervisor {
+			expected += containerStartBudget
+		}
+	}
+	return containerStartBudget + a.steadyTimeout() + deadlineFactor*expected + RevertTimeout
+}
+
+// expectedWhen is how long the model says the wait for a fault's moment
+// takes: a crash loop's whole run for `failed`, a check interval for
+// `healthy`, nothing for the others.
+func (a *attempt) expectedWhen(f scenarios.Fault) time.Duration {
+	m := a.model
+	switch when(f) {
+	case "failed":
+		return time.Duration(max(m.MaxRestarts, 1)+1) * (m.RestartDelay + a.faults.CrashMinAge)
+	case "healthy":
+		return m.Interval + time.Second
+	}
+	return 0
+}
+
+// steadyTimeout bounds the wait for the steady state.
+func (a *attempt) steadyTimeout() time.Duration {
+	if ms := a.t.sc.Steady.TimeoutMs; ms > 0 {
+		return ScaleDuration(time.Duration(ms)*time.Millisecond, a.r.TimeScale)
+	}
+	return a.r.SteadyTimeout
 }
 
 // physicalMin is the least wall time the scenario needs even with an

@@ -10,6 +10,7 @@ import (
 	"github.com/zchaos/zchaos/chaos/agent"
 	"github.com/zchaos/zchaos/chaos/oracle"
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // TestObserveWindowAfterManualStart: after a start that follows the
@@ -141,3 +142,53 @@ func TestFillCheckStatusFromLastCheck(t *testing.T) {
 }
 
 const ms1 = int64(time.Millisecond)
+
+// TestAttemptDeadlineIsDerivedAndBounded: every catalogue scenario gets a
+// finite deadline above its physical minimum, at the default scale and at
+// production timings.
+func TestAttemptDeadlineIsDerivedAndBounded(t *testing.T) {
+	all, err := scenarios.Catalogue()
+	require.NoError(t, err)
+	for _, scale := range []float64{0.05, 1} {
+		for _, sc := range all {
+			if len(sc.Services.Declared) == 0 {
+				continue // fleet scenarios need the migrator's setup
+			}
+			st, err := DeclaredSetup(sc, scale)
+			require.NoError(t, err)
+			r := &Runner{TimeScale: scale}
+			r.defaults()
+			a := &attempt{r: r, t: task{sc: sc}, setup: st, params: r.params(),
+				model: oracle.JobModelFrom(sc.Target, st.Jobs, false, false), faults: FaultClient{CrashMinAge: 25 * time.Millisecond}}
+			d, min := a.deadline(), a.physicalMin()
+			assert.Greater(t, d, min+containerStartBudget, "%s at %g", sc.Name, scale)
+			assert.Less(t, d, time.Hour, "%s at %g: bounded", sc.Name, scale)
+		}
+	}
+}
+
+// TestMonkeyPicksOnlyRunningServices: a service whose process is gone (a
+// kill not yet restarted) is no target.
+func TestMonkeyPicksOnlyRunningServices(t *testing.T) {
+	a := &attempt{obs: newObserver(), setup: Setup{Jobs: []zinit.Job{
+		{Service: "a", Name: "main", Trigger: zinit.TriggerStart},
+		{Service: "b", Name: "main", Trigger: zinit.TriggerStart},
+		{Service: "c", Name: "main", Trigger: zinit.TriggerStart},
+	}}, t: task{sc: scenarios.Scenario{}}}
+	a.obs.add(
+		scenarios.Event{TNs: 1, Kind: scenarios.EventSpawn, Service: "a", Job: "main", PID: 10},
+		scenarios.Event{TNs: 1, Kind: scenarios.EventSpawn, Service: "b", Job: "main", PID: 11},
+		scenarios.Event{TNs: 2, Kind: scenarios.EventExit, Service: "b", Job: "main", PID: 11},
+		scenarios.Event{TNs: 1, Kind: scenarios.EventSpawn, Service: "c", Job: "main", PID: 12},
+		scenarios.Event{TNs: 3, Kind: scenarios.EventStatus, Service: "c", State: "restarting"},
+	)
+	assert.Equal(t, []string{"a"}, a.runningOf([]string{"a", "b", "c"}))
+}
+
+func TestAutoParallelRisesWithTheScale(t *testing.T) {
+	assert.Equal(t, 2, AutoParallel(0.05, 2))
+	assert.Equal(t, 1, AutoParallel(0.1, 1))
+	assert.Equal(t, 4, AutoParallel(0.25, 2))
+	assert.Equal(t, 8, AutoParallel(1, 2))
+	assert.Equal(t, 8, AutoParallel(0.5, 1))
+}

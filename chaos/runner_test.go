@@ -36,6 +36,7 @@ type fakeRuntime struct {
 	startErr  error
 	restartD  time.Duration // the fake supervisor's restart delay
 	applyErr  bool          // zinit add fails
+	applyHang bool          // zinit add never answers (until its ctx ends)
 }
 
 func (r *fakeRuntime) Name() string { return "fake" }
@@ -45,7 +46,7 @@ func (r *fakeRuntime) Start(ctx context.Context, opts runtime.StartOptions) (run
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := &fakeContainer{rt: r, name: opts.Name, t0: time.Now(), opts: opts, restartD: r.restartD, applyErr: r.applyErr}
+	c := &fakeContainer{rt: r, name: opts.Name, t0: time.Now(), opts: opts, restartD: r.restartD, applyErr: r.applyErr, applyHang: r.applyHang}
 	r.started = append(r.started, c)
 	r.live++
 	r.max = max(r.max, r.live)
@@ -55,12 +56,13 @@ func (r *fakeRuntime) Cleanup(context.Context, string) ([]string, error) { retur
 func (r *fakeRuntime) RemoveAll(context.Context) error                   { return nil }
 
 type fakeContainer struct {
-	rt       *fakeRuntime
-	name     string
-	t0       time.Time
-	opts     runtime.StartOptions
-	restartD time.Duration
-	applyErr bool
+	rt        *fakeRuntime
+	name      string
+	t0        time.Time
+	opts      runtime.StartOptions
+	restartD  time.Duration
+	applyErr  bool
+	applyHang bool
 
 	mu       sync.Mutex
 	execs    [][]string
@@ -135,6 +137,10 @@ func (c *fakeContainer) Stream(ctx context.Context, argv []string) (io.ReadClose
 }
 
 func (c *fakeContainer) Exec(ctx context.Context, argv []string, _ io.Reader) (runtime.ExecResult, error) {
+	if c.applyHang && len(argv) >= 3 && argv[0] == "zinit" && argv[1] == "add" {
+		<-ctx.Done()
+		return runtime.ExecResult{}, ctx.Err()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.execs = append(c.execs, argv)
@@ -354,6 +360,22 @@ func TestRunnerInfrastructureBreaksAsVerdictError(t *testing.T) {
 	assert.Equal(t, scenarios.VerdictError, res.Scenarios[0].Verdict)
 	assert.Contains(t, res.Scenarios[0].Reason, "engine down")
 	assert.Equal(t, scenarios.VerdictError, res.Verdict)
+}
+
+// TestRunnerAttemptDeadline: an attempt that hangs (here: a zinit CLI that
+// never answers) is stopped at its deadline, its container removed, and
+// its verdict is error with a reason naming the deadline and the phase.
+func TestRunnerAttemptDeadline(t *testing.T) {
+	rt := &fakeRuntime{restartD: 50 * time.Millisecond, applyHang: true}
+	r := fakeRunner(rt, "")
+	r.AttemptDeadline = 300 * time.Millisecond
+	res, err := r.Run(context.Background(), []scenarios.Scenario{declared()}, nil)
+	require.NoError(t, err, "the run itself was not cancelled")
+	s := res.Scenarios[0]
+	assert.Equal(t, scenarios.VerdictError, s.Verdict)
+	assert.Contains(t, s.Reason, "attempt stopped at its deadline of 300ms in phase apply")
+	require.Len(t, rt.started, 1)
+	assert.True(t, rt.started[0].removed, "the container is removed")
 }
 
 func TestRunnerCancelRevertsAndRemovesEverything(t *testing.T) {

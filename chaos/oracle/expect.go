@@ -41,6 +41,10 @@ func ExpectedRecovery(m JobModel, f scenarios.Fault, crashMinAge time.Duration) 
 	switch k {
 	case scenarios.FaultKill, scenarios.FaultExit, scenarios.FaultStart, scenarios.FaultReload:
 		return d
+	case scenarios.FaultStop:
+		// A stop during the restart delay: the cancelled restart was due
+		// up to d after the stop, and the quiet window counts from then.
+		return d
 	case scenarios.FaultHang, scenarios.FaultHealthHang, scenarios.FaultSocket:
 		if m.HasCheck {
 			return m.Interval + m.Timeout + d

@@ -35,3 +35,15 @@ func TestTimelineAttributesKillToFailedCheck(t *testing.T) {
 	assert.True(t, tl.runPassed(tl.runs[0]))
 	assert.False(t, tl.runPassed(tl.runs[1]))
 }
+
+// TestObserveWindowCoversStopDuringDelay: after a stop during the restart
+// delay the cancelled restart was due up to d later; the window must hold
+// the whole quiet window after that.
+func TestObserveWindowCoversStopDuringDelay(t *testing.T) {
+	m := JobModel{Restart: zinit.RestartOnFailure, RestartDelay: 5 * time.Second, MaxRestarts: 3,
+		HasCheck: true, Interval: 5 * time.Second, Timeout: 2 * time.Second}
+	p := DefaultParams(1)
+	stop := scenarios.Fault{Kind: scenarios.FaultStop}
+	assert.Equal(t, m.RestartDelay, ExpectedRecovery(m, stop, 0))
+	assert.GreaterOrEqual(t, p.ObserveWindow(m, &stop, 0), m.RestartDelay+p.QuietWindow(m))
+}

@@ -29,7 +29,7 @@ func TestGateUsageErrors(t *testing.T) {
 		"require above repeat": {"gate", "--require", "3", "--repeat", "2"},
 		"negative require":     {"gate", "--require", "-1"},
 		"zero time scale":      {"gate", "--time-scale", "0"},
-		"no parallelism":       {"gate", "--parallel", "0"},
+		"negative parallelism": {"gate", "--parallel", "-1"},
 		"unknown tag":          {"gate", "--tag", "no-such-tag"},
 		"missing config dir":   {"gate", "--config", "/nonexistent/zchaos"},
 		"positional argument":  {"gate", "crash-restart"},

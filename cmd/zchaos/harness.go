@@ -29,13 +29,15 @@ type harnessOptions struct {
 	KeepOnFailure bool
 	Runtime       string
 	LocalDir      string
+	parallelBase  int // the command's --parallel at fast scales
 }
 
 func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int) {
 	fl.StringVar(&o.ConfigDir, "config", "", "legacy config dir to use instead of the hero fleet fixture")
 	fl.StringVar(&o.Image, "image", "", "image to run (default: build or reuse the reference image)")
 	fl.Float64Var(&o.TimeScale, "time-scale", 0.05, "scale every duration of the job model and of the expectations")
-	fl.IntVar(&o.Parallel, "parallel", parallel, "scenarios run at once")
+	o.parallelBase = parallel
+	fl.IntVar(&o.Parallel, "parallel", 0, fmt.Sprintf("attempts run at once (0: %d below time scale 0.25, 4 up to 0.5, 8 above, where attempts mostly wait on timers)", parallel))
 	fl.IntVar(&o.Repeat, "repeat", 1, "attempts per scenario and config")
 	fl.Int64Var(&o.Seed, "seed", 0, "seed of every random choice (default: random, printed)")
 	fl.StringVar(&o.Out, "out", "zchaos-out", "directory for result.json, reports and forensics")
@@ -49,8 +51,8 @@ func (o *harnessOptions) validate() error {
 	switch {
 	case !(o.TimeScale > 0):
 		return usageErrorf("--time-scale %v: must be > 0", o.TimeScale)
-	case o.Parallel < 1:
-		return usageErrorf("--parallel %d: must be >= 1", o.Parallel)
+	case o.Parallel < 0:
+		return usageErrorf("--parallel %d: must be >= 0 (0: automatic)", o.Parallel)
 	case o.Repeat < 1:
 		return usageErrorf("--repeat %d: must be >= 1", o.Repeat)
 	case o.Runtime != runtimeDocker && o.Runtime != runtimeLocal:
@@ -72,6 +74,14 @@ func (o *harnessOptions) validate() error {
 		return &usageError{err: fmt.Errorf("--out: %w", err)}
 	}
 	return nil
+}
+
+// parallel is --parallel, or the automatic choice for the time scale.
+func (o *harnessOptions) parallel() int {
+	if o.Parallel > 0 {
+		return o.Parallel
+	}
+	return chaos.AutoParallel(o.TimeScale, o.parallelBase)
 }
 
 // reproduce is the command line a forensics bundle starts its reproduce
@@ -116,7 +126,7 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 	}
 	release := func() { _ = rt.RemoveAll(context.WithoutCancel(ctx)) }
 	r := &chaos.Runner{Runtime: rt, Image: o.Image, Setup: fleetSetup(migrator.DefaultPolicy(), o.ConfigDir),
-		TimeScale: o.TimeScale, Parallel: o.Parallel, Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
+		TimeScale: o.TimeScale, Parallel: o.parallel(), Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
 		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce()}
 	if o.Image == "" {
 		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{}, progressWriter(f))
@@ -168,7 +178,7 @@ func newLocalHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.
 		return nil, nil, &exitError{code: exitInfra, err: fmt.Errorf("local image: %w", err)}
 	}
 	r := &chaos.Runner{Runtime: rt, Image: img, Setup: fleetSetup(migrator.DefaultPolicy(), o.ConfigDir),
-		TimeScale: o.TimeScale, Parallel: o.Parallel, Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
+		TimeScale: o.TimeScale, Parallel: o.parallel(), Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
 		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce()}
 	return r, release, nil
 }

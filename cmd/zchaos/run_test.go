@@ -16,7 +16,7 @@ import (
 func TestRunUsageErrors(t *testing.T) {
 	for name, args := range map[string][]string{
 		"time scale":       {"run", "--time-scale", "0", "crash-restart"},
-		"parallel":         {"run", "--parallel", "0", "crash-restart"},
+		"parallel":         {"run", "--parallel", "-1", "crash-restart"},
 		"unknown scenario": {"run", "no-such-scenario"},
 		"bad flag":         {"run", "--no-such-flag"},
 		"config not a dir": {"run", "--config", filepath.Join(t.TempDir(), "absent"), "crash-restart"},
