@@ -40,7 +40,7 @@ type attempt struct {
 	notesMu    sync.Mutex
 	notes      []string // harness notes for the reason / forensics
 	steadyList []byte
-	phase      Phase // where the attempt is (set by progress)
+	phase      Phase        // where the attempt is (set by progress)
 	t0Ns       atomic.Int64 // the scenario's time origin on the container's CLOCK_MONOTONIC, once rebased
 }
 
