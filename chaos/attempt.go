@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,7 +134,7 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 		files[agent.Path] = r.AgentBinary
 	}
 	c, err := r.Runtime.Start(ctx, runtime.StartOptions{Image: r.Image, RunID: r.RunID, Env: a.setup.Env, Files: files,
-		Name: containerNameFor(r.RunID, t)})
+		Links: standInLinks(r.StandIn, a.setup.Jobs), Name: containerNameFor(r.RunID, t)})
 	if err != nil {
 		fail(scenarios.VerdictError, "start container: %v", err)
 		return res, setup
@@ -518,4 +519,22 @@ func (a *attempt) condition(w string) func([]scenarios.Event) bool {
 		return func(evs []scenarios.Event) bool { return viewOf(evs, svc, a.startJob(svc)).state == "failed" }
 	}
 	return func([]scenarios.Event) bool { return true }
+}
+
+// heroBinRE finds the hero binaries an exec line names.
+var heroBinRE = regexp.MustCompile(regexp.QuoteMeta(runtime.ImageHeroBinDir) + `/([A-Za-z0-9_.+-]+)`)
+
+// standInLinks links every hero binary the jobs' execs name to standIn
+// (none when standIn is empty).
+func standInLinks(standIn string, jobs []zinit.Job) map[string]string {
+	if standIn == "" {
+		return nil
+	}
+	links := map[string]string{}
+	for _, j := range jobs {
+		for _, m := range heroBinRE.FindAllStringSubmatch(j.Exec, -1) {
+			links[runtime.ImageHeroBinDir+"/"+m[1]] = standIn
+		}
+	}
+	return links
 }

@@ -75,6 +75,12 @@ type Runner struct {
 	// SteadyTimeout bounds the steady-state wait when the scenario gives
 	// none (default 30 s).
 	SteadyTimeout time.Duration
+	// StandIn, when set, is the in-container path of a multi-call stand-in
+	// (herosim, in the reference image): every /root/hero/bin/<name> a
+	// job's exec names becomes a link to it, so a hero installer's config
+	// runs verbatim on the reference image. Empty for a user's image,
+	// whose binaries are real.
+	StandIn string
 	// AttemptDeadline overrides the wall deadline every attempt derives from
 	// its policy (0: derived; see attempt.deadline).
 	AttemptDeadline time.Duration

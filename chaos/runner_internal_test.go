@@ -192,3 +192,16 @@ func TestAutoParallelRisesWithTheScale(t *testing.T) {
 	assert.Equal(t, 8, AutoParallel(1, 2))
 	assert.Equal(t, 8, AutoParallel(0.5, 1))
 }
+
+func TestStandInLinks(t *testing.T) {
+	jobs := []zinit.Job{
+		{Service: "user.hero_embedder_server", Exec: "/root/hero/bin/hero_embedder_server serve"},
+		{Service: "user.hero_books", Exec: "cd /root/hero/code/books && /root/hero/bin/hero_books serve --port 8080"},
+		{Service: "x", Exec: "/usr/local/bin/herosim serve --name x --socket /s"},
+	}
+	assert.Equal(t, map[string]string{
+		"/root/hero/bin/hero_embedder_server": "/usr/local/bin/herosim",
+		"/root/hero/bin/hero_books":           "/usr/local/bin/herosim",
+	}, standInLinks("/usr/local/bin/herosim", jobs))
+	assert.Nil(t, standInLinks("", jobs), "a user's image keeps its own binaries")
+}

@@ -142,8 +142,8 @@ func (r *DockerRuntime) Start(ctx context.Context, opts StartOptions) (Container
 	fail := func(err error) (Container, error) {
 		return nil, errors.Join(err, c.Remove(ctx))
 	}
-	if len(opts.Files) > 0 {
-		if err := c.CopyIn(ctx, opts.Files); err != nil {
+	if len(opts.Files)+len(opts.Links) > 0 {
+		if err := c.upload(ctx, opts.Files, opts.Links); err != nil {
 			return fail(err)
 		}
 	}
@@ -387,7 +387,12 @@ func (s *streamReader) Close() error {
 // CopyIn writes files into the container through the archive API; parent
 // directories are created. It works on a created or running container.
 func (c *dockerContainer) CopyIn(ctx context.Context, files map[string][]byte) error {
-	b, err := tarFiles(files)
+	return c.upload(ctx, files, nil)
+}
+
+// upload writes files and symlinks into the container in one tar.
+func (c *dockerContainer) upload(ctx context.Context, files map[string][]byte, links map[string]string) error {
+	b, err := tarEntries(files, links)
 	if err != nil {
 		return err
 	}
@@ -397,15 +402,21 @@ func (c *dockerContainer) CopyIn(ctx context.Context, files map[string][]byte) e
 	return nil
 }
 
-// tarFiles makes a tar of absolute paths (mode 0755) with their parent
-// directories, in a stable order.
-func tarFiles(files map[string][]byte) ([]byte, error) {
-	paths := make([]string, 0, len(files))
+// tarEntries makes a tar of files (mode 0755) and symlinks (path →
+// target), every path absolute, with their parent directories, in a
+// stable order.
+func tarEntries(files map[string][]byte, links map[string]string) ([]byte, error) {
+	paths := make([]string, 0, len(files)+len(links))
 	for p := range files {
+		paths = append(paths, p)
+	}
+	for p := range links {
+		paths = append(paths, p)
+	}
+	for _, p := range paths {
 		if !path.IsAbs(p) {
 			return nil, fmt.Errorf("copy in: path %q is not absolute", p)
 		}
-		paths = append(paths, p)
 	}
 	sort.Strings(paths)
 	var buf bytes.Buffer
@@ -422,6 +433,12 @@ func tarFiles(files map[string][]byte) ([]byte, error) {
 			if err := tw.WriteHeader(&tar.Header{Name: parents[i] + "/", Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
 				return nil, err
 			}
+		}
+		if target, ok := links[p]; ok {
+			if err := tw.WriteHeader(&tar.Header{Name: clean, Mode: 0o777, Linkname: target, Typeflag: tar.TypeSymlink}); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		data := files[p]
 		if err := tw.WriteHeader(&tar.Header{Name: clean, Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {

@@ -95,14 +95,20 @@ func TestHeroContextLayoutAndHash(t *testing.T) {
 }
 
 func TestTarFilesCreatesParents(t *testing.T) {
-	b, err := tarFiles(map[string][]byte{"/run/zchaos/spec.json": []byte("{}"), "/usr/local/bin/zchaos": []byte("x")})
+	b, err := tarEntries(map[string][]byte{"/run/zchaos/spec.json": []byte("{}"), "/usr/local/bin/zchaos": []byte("x")},
+		map[string]string{"/root/hero/bin/hero_x": "/usr/local/bin/herosim"})
 	require.NoError(t, err)
 	files := readTar(t, b)
 	for _, want := range []string{"run/", "run/zchaos/", "run/zchaos/spec.json", "usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/zchaos"} {
 		assert.Contains(t, files, want)
 	}
 	assert.Equal(t, int64(2), files["run/zchaos/spec.json"].Size)
-	_, err = tarFiles(map[string][]byte{"relative": nil})
+	require.Contains(t, files, "root/hero/bin/hero_x")
+	assert.Equal(t, byte(tar.TypeSymlink), files["root/hero/bin/hero_x"].Typeflag)
+	assert.Equal(t, "/usr/local/bin/herosim", files["root/hero/bin/hero_x"].Linkname)
+	_, err = tarEntries(map[string][]byte{"relative": nil}, nil)
+	assert.Error(t, err)
+	_, err = tarEntries(nil, map[string]string{"relative": "/x"})
 	assert.Error(t, err)
 }
 

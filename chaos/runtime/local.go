@@ -159,6 +159,17 @@ func (r *LocalRuntime) Start(ctx context.Context, opts StartOptions) (Container,
 		c.env = append(c.env, c.mapPaths(kv))
 	}
 	r.tracker.Add(c)
+	for link, target := range opts.Links {
+		p := c.hostPath(link)
+		err := os.MkdirAll(filepath.Dir(p), 0o755)
+		if err == nil {
+			_ = os.Remove(p)
+			err = os.Symlink(c.hostPath(target), p)
+		}
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("local start: link %s: %w", link, err), c.Remove(ctx))
+		}
+	}
 	if len(opts.Files) > 0 {
 		if err := c.CopyIn(ctx, opts.Files); err != nil {
 			return nil, errors.Join(err, c.Remove(ctx))

@@ -23,6 +23,7 @@ type StartOptions struct {
 	Env   []string          // KEY=VALUE
 	Cmd   []string          // overrides the image's command (nil: image default)
 	Files map[string][]byte // files to place before start (path → content), mode 0755
+	Links map[string]string // symlinks to place before start (path → target), both in-container paths
 }
 
 // ExecResult is the outcome of a command run inside a container.

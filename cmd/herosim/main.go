@@ -10,6 +10,14 @@
 //	herosim oneshot --name NAME [--exit-code N] [--ledger FILE]
 //	herosim version
 //
+// Multi-call: invoked under another name (a link such as
+// /root/hero/bin/hero_embedder_server, as the hero installer's exec lines
+// name them), herosim stands in for that service: `NAME serve [--port N]`
+// serves as NAME on /root/hero/var/sockets/NAME.sock (and HTTP on port N);
+// `NAME` alone is `NAME serve`; any other subcommand runs once and exits 0.
+// The serve flags above are accepted too; other flags are ignored with a
+// warning, since real hero binaries take flags herosim does not know.
+//
 // Environment: HEROSIM_FAULT=hang|error sets the initial health mode;
 // HEROSIM_CONTROL_DIR, when --control is not given, makes the control file
 // HEROSIM_CONTROL_DIR/<name>. The control file holds ok, hang or error (the
@@ -27,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -34,7 +43,78 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() { os.Exit(run(commandLine(os.Args, os.Stderr), os.Stdout, os.Stderr)) }
+
+// HeroSocketDir is where a hero service's socket lives by convention:
+// HeroSocketDir/<binary name>.sock.
+const HeroSocketDir = "/root/hero/var/sockets"
+
+// commandLine returns herosim's own arguments for argv: argv[1:] when
+// invoked as herosim, else the multi-call translation of argv (see the
+// package doc).
+func commandLine(argv []string, stderr io.Writer) []string {
+	if len(argv) == 0 {
+		return nil
+	}
+	name := filepath.Base(argv[0])
+	if strings.HasPrefix(name, "herosim") { // herosim, or its test binary
+		return argv[1:]
+	}
+	return asService(name, argv[1:], stderr)
+}
+
+// asService translates `NAME [serve] [flags]` into herosim serve flags,
+// and any other subcommand into a oneshot of that name.
+func asService(name string, args []string, stderr io.Writer) []string {
+	if len(args) > 0 && args[0] == "version" {
+		return args
+	}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && args[0] != "serve" {
+		return []string{"oneshot", "--name", name + " " + args[0]}
+	}
+	if len(args) > 0 && args[0] == "serve" {
+		args = args[1:]
+	}
+	known := serveFlags(&Config{}, new(string), new(string))
+	out := []string{"serve"}
+	given := map[string]bool{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		flagName, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") {
+			fmt.Fprintf(stderr, "herosim (as %s): ignoring argument %q\n", name, a)
+			continue
+		}
+		if flagName == "port" {
+			flagName = "http-port"
+		}
+		f := known.Lookup(flagName)
+		if f == nil {
+			fmt.Fprintf(stderr, "herosim (as %s): ignoring unknown flag %s\n", name, a)
+			if !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+				i++ // its value
+			}
+			continue
+		}
+		given[flagName] = true
+		if hasValue {
+			out = append(out, "--"+flagName+"="+value)
+			continue
+		}
+		out = append(out, "--"+flagName)
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); !(ok && bf.IsBoolFlag()) && i+1 < len(args) {
+			i++
+			out = append(out, args[i])
+		}
+	}
+	if !given["name"] {
+		out = append(out, "--name", name)
+	}
+	if !given["socket"] {
+		out = append(out, "--socket", filepath.Join(HeroSocketDir, name+".sock"))
+	}
+	return out
+}
 
 // Exit codes of herosim itself (a crash uses --exit-code instead).
 const (
@@ -66,11 +146,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func parseServe(args []string, stderr io.Writer) (Config, error) {
+// serveFlags is serve's flag set, bound to cfg and the two signal names.
+func serveFlags(cfg *Config, hangSig, errSig *string) *flag.FlagSet {
 	fs := flag.NewFlagSet("herosim serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cfg Config
-	var hangSig, errSig string
 	fs.StringVar(&cfg.Name, "name", "", "service name (required)")
 	fs.StringVar(&cfg.Socket, "socket", "", "Unix socket path (required)")
 	fs.IntVar(&cfg.HTTPPort, "http-port", 0, "also serve GET /health on 127.0.0.1:N")
@@ -80,8 +158,16 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.CrashAfter, "crash-after", 0, "exit with --exit-code after this long")
 	fs.BoolVar(&cfg.CrashLoop, "crash-loop", false, "exit with --exit-code at once, every start")
 	fs.StringVar(&cfg.Control, "control", "", "file whose content sets the health mode (ok, hang, error) or asks for an exit (exit N); default $HEROSIM_CONTROL_DIR/<name>")
-	fs.StringVar(&hangSig, "health-hang-signal", "USR1", "signal that toggles health hang")
-	fs.StringVar(&errSig, "health-error-signal", "USR2", "signal that toggles health error")
+	fs.StringVar(hangSig, "health-hang-signal", "USR1", "signal that toggles health hang")
+	fs.StringVar(errSig, "health-error-signal", "USR2", "signal that toggles health error")
+	return fs
+}
+
+func parseServe(args []string, stderr io.Writer) (Config, error) {
+	var cfg Config
+	var hangSig, errSig string
+	fs := serveFlags(&cfg, &hangSig, &errSig)
+	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

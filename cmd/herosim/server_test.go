@@ -24,7 +24,7 @@ import (
 // TestMain lets a test re-execute this binary as the real herosim.
 func TestMain(m *testing.M) {
 	if os.Getenv("HEROSIM_TEST_MAIN") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(run(commandLine(os.Args, os.Stderr), os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -367,4 +367,53 @@ func TestControlDirEnv(t *testing.T) {
 	cfg, err = parseServe([]string{"--name", "svc", "--socket", "/s.sock", "--control", "/x"}, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, "/x", cfg.Control, "--control wins")
+}
+
+func TestMultiCallTranslation(t *testing.T) {
+	var warn bytes.Buffer
+	for _, tc := range []struct {
+		argv []string
+		want []string
+		warn string
+	}{
+		{[]string{"/usr/local/bin/herosim", "serve", "--name", "x"}, []string{"serve", "--name", "x"}, ""},
+		{[]string{"/root/hero/bin/hero_embedder_server", "serve"},
+			[]string{"serve", "--name", "hero_embedder_server", "--socket", "/root/hero/var/sockets/hero_embedder_server.sock"}, ""},
+		{[]string{"hero_ui", "--port", "8080"},
+			[]string{"serve", "--http-port", "8080", "--name", "hero_ui", "--socket", "/root/hero/var/sockets/hero_ui.sock"}, ""},
+		{[]string{"hero_ui", "serve", "--port=8080", "--crash-loop", "--socket", "/s"},
+			[]string{"serve", "--http-port=8080", "--crash-loop", "--socket", "/s", "--name", "hero_ui"}, ""},
+		{[]string{"hero_x", "serve", "--workers", "4", "--verbose"},
+			[]string{"serve", "--name", "hero_x", "--socket", "/root/hero/var/sockets/hero_x.sock"},
+			"herosim (as hero_x): ignoring unknown flag --workers\nherosim (as hero_x): ignoring unknown flag --verbose\n"},
+		{[]string{"hero_books_seed", "seed"}, []string{"oneshot", "--name", "hero_books_seed seed"}, ""},
+		{[]string{"hero_x", "version"}, []string{"version"}, ""},
+	} {
+		warn.Reset()
+		assert.Equal(t, tc.want, commandLine(tc.argv, &warn), "%q", tc.argv)
+		assert.Equal(t, tc.warn, warn.String(), "%q", tc.argv)
+	}
+}
+
+// TestMultiCallProcess: run through a link named like a hero binary,
+// herosim serves under that name.
+func TestMultiCallProcess(t *testing.T) {
+	sock := shortSock(t)
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	link := filepath.Join(t.TempDir(), "hero_demo_server")
+	require.NoError(t, os.Symlink(os.Args[0], link))
+	cmd := exec.Command(link, "serve", "--socket", sock, "--ledger", ledger, "--threads", "8")
+	cmd.Env = append(os.Environ(), "HEROSIM_TEST_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitSocket(t, sock)
+	got, err := call(t, sock, "server.health", 2*time.Second)
+	require.NoError(t, err)
+	assert.NotNil(t, got["result"])
+	b, err := os.ReadFile(ledger)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"name":"hero_demo_server"`)
+	assert.Contains(t, stderr.String(), "ignoring unknown flag --threads")
 }

@@ -65,11 +65,7 @@ func TestDockerGateBaseline(t *testing.T) {
 	t.Logf("zchaos gate stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	require.NoError(t, err, "exit code 0 means promote")
 
-	fh, err := os.Open(filepath.Join(out, "result.json"))
-	require.NoError(t, err)
-	defer fh.Close()
-	res, err := scenarios.DecodeResult(fh)
-	require.NoError(t, err)
+	res := readResult(t, filepath.Join(out, "result.json"))
 	assert.Equal(t, scenarios.VerdictPass, res.Verdict)
 	got := map[string]scenarios.Verdict{}
 	for _, s := range res.Scenarios {
@@ -100,4 +96,45 @@ func TestDockerGateBaseline(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &raw))
 	assert.EqualValues(t, scenarios.ResultSchemaVersion, raw["schema_version"])
+}
+
+// TestDockerGateSeedConfigVerbatim: the hero installer's legacy TOML as the
+// seed shows it (exec "/root/hero/bin/hero_embedder_server serve", a no-op
+// health file) gates verbatim with --config on the reference image: its
+// multi-call herosim stands in for the hero binary, the migrator finds the
+// socket by convention, and the migrated config promotes.
+func TestDockerGateSeedConfigVerbatim(t *testing.T) {
+	rt := chaostest.Docker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(t), t.TempDir())
+	require.NoError(t, err)
+	out := t.TempDir()
+	seed := filepath.Join(chaostest.ModuleRoot(t), "migrator", "testdata", "seed")
+	cmd := exec.CommandContext(ctx, bins.Agent, "gate", "--config", seed, "--tag", "hang", "--out", out, "--seed", "7")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	t.Logf("zchaos gate stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	require.NoError(t, err, "exit code 0 means promote")
+	res := readResult(t, filepath.Join(out, "result.json"))
+	assert.Equal(t, scenarios.DecisionPromote, res.Decision, res.DecisionReason)
+	require.NotEmpty(t, res.Scenarios)
+	for _, s := range res.Scenarios {
+		assert.Equal(t, "user.hero_embedder_server", s.Service)
+		assert.Equal(t, scenarios.VerdictPass, s.Verdict, "%s: %s", s.Scenario, s.Reason)
+	}
+	left, err := rt.Cleanup(ctx, res.RunID)
+	require.NoError(t, err)
+	assert.Empty(t, left)
+}
+
+func readResult(t *testing.T, p string) scenarios.Result {
+	t.Helper()
+	fh, err := os.Open(p)
+	require.NoError(t, err)
+	defer fh.Close()
+	res, err := scenarios.DecodeResult(fh)
+	require.NoError(t, err)
+	return res
 }

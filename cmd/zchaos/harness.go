@@ -84,6 +84,15 @@ func (o *harnessOptions) parallel() int {
 	return chaos.AutoParallel(o.TimeScale, o.parallelBase)
 }
 
+// standIn is the reference image's multi-call herosim, which stands in for
+// every hero binary a config names; a user's image has its own binaries.
+func (o *harnessOptions) standIn() string {
+	if o.Image != "" {
+		return ""
+	}
+	return runtime.ImageHerosimPath
+}
+
 // reproduce is the command line a forensics bundle starts its reproduce
 // line with: zchaos run with this run's image, config and runtime.
 func (o *harnessOptions) reproduce() []string {
@@ -127,7 +136,7 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 	release := func() { _ = rt.RemoveAll(context.WithoutCancel(ctx)) }
 	r := &chaos.Runner{Runtime: rt, Image: o.Image, Setup: fleetSetup(migrator.DefaultPolicy(), o.ConfigDir),
 		TimeScale: o.TimeScale, Parallel: o.parallel(), Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
-		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce()}
+		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce(), StandIn: o.standIn()}
 	if o.Image == "" {
 		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{}, progressWriter(f))
 		if err != nil {
@@ -179,7 +188,7 @@ func newLocalHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.
 	}
 	r := &chaos.Runner{Runtime: rt, Image: img, Setup: fleetSetup(migrator.DefaultPolicy(), o.ConfigDir),
 		TimeScale: o.TimeScale, Parallel: o.parallel(), Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
-		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce()}
+		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce(), StandIn: o.standIn()}
 	return r, release, nil
 }
 
