@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/utils/clock"
 
 	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/zinit"
@@ -83,23 +84,18 @@ func startDaemonProcess(t *testing.T, bin, configDir string) string {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	var last error
+	err := zinit.PollUntil(ctx, clock.RealClock{}, 10*time.Millisecond, func(ctx context.Context) (bool, error) {
 		c, err := zinit.Dial(ctx, sock)
 		if err == nil {
 			_, err = c.Ping(ctx)
 			c.Close()
-			if err == nil {
-				return sock
-			}
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("zinit init never answered: %v", err)
-		case <-tick.C:
-		}
-	}
+		last = err
+		return err == nil, nil
+	})
+	require.NoError(t, err, "zinit init never answered: %v", last)
+	return sock
 }
 
 // Apply and roll back through the zinit CLI (the container path), with the
