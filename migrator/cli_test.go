@@ -101,6 +101,9 @@ func startDaemonProcess(t *testing.T, bin, configDir string) string {
 // Apply and roll back through the zinit CLI (the container path), with the
 // file moves done by sh -c through the same exec function.
 func TestCLITargetRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: builds cmd/zinit and drives a real daemon through its CLI")
+	}
 	bin := buildZinit(t)
 	cfg, orig := fleetConfigDir(t)
 	sock := startDaemonProcess(t, bin, cfg)
@@ -137,6 +140,9 @@ func TestCLITargetRoundTrip(t *testing.T) {
 // The rendered script, run by sh against the real zinit CLI and daemon,
 // gives jobs whose exec and env are byte-identical to the plan's.
 func TestScriptRoundTripRealZinit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: builds cmd/zinit")
+	}
 	bin := buildZinit(t)
 	sock := startDaemonProcess(t, bin, t.TempDir())
 	p, err := migrator.BuildPlan(messy(t, "quoting"), migrator.DefaultPolicy())

@@ -161,6 +161,9 @@ func needTools(t *testing.T, tools ...string) {
 }
 
 func TestSocketProbe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits out probe timeouts against hung and stopped servers")
+	}
 	needTools(t, "socat", "timeout", "grep")
 	cases := []struct {
 		name   string
@@ -222,6 +225,9 @@ func TestSocketProbe(t *testing.T) {
 }
 
 func TestHTTPProbe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits out probe timeouts against hung and stopped servers")
+	}
 	needTools(t, "curl")
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
