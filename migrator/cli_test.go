@@ -15,10 +15,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/utils/clock"
 
 	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/zinit"
+	"github.com/zchaos/zchaos/zinit/zinittest"
 )
 
 var (
@@ -67,7 +67,7 @@ func localExec(ctx context.Context, argv []string) ([]byte, []byte, int, error) 
 // only sees its own children) and waits until it answers.
 func startDaemonProcess(t *testing.T, bin, configDir string) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := zinittest.SocketDir(t)
 	sock := filepath.Join(dir, "zinit.sock")
 	cmd := exec.Command(bin, "init", "--socket", sock, "--config-dir", configDir, "--state-dir", filepath.Join(dir, "state"))
 	require.NoError(t, cmd.Start())
@@ -82,19 +82,7 @@ func startDaemonProcess(t *testing.T, bin, configDir string) string {
 			<-done
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var last error
-	err := zinit.PollUntil(ctx, clock.RealClock{}, 10*time.Millisecond, func(ctx context.Context) (bool, error) {
-		c, err := zinit.Dial(ctx, sock)
-		if err == nil {
-			_, err = c.Ping(ctx)
-			c.Close()
-		}
-		last = err
-		return err == nil, nil
-	})
-	require.NoError(t, err, "zinit init never answered: %v", last)
+	zinittest.WaitAnswering(t, sock, nil)
 	return sock
 }
 

@@ -278,14 +278,16 @@ func TestProcScannerRealProcesses(t *testing.T) {
 
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
 	var exit *scenarios.Event
-	deadline := time.Now().Add(5 * time.Second)
-	for exit == nil && time.Now().Before(deadline) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = zinit.PollUntil(ctx, clock.RealClock{}, time.Millisecond, func(context.Context) (bool, error) {
 		for _, e := range s.step(MonoNow()) {
 			if e.Kind == scenarios.EventExit && e.PID == cmd.Process.Pid {
 				exit = &e
 			}
 		}
-	}
+		return exit != nil, nil
+	})
 	require.NotNil(t, exit, "the kill is seen")
 	// Not reaped yet: the zombie's stat tells how it died.
 	assert.Equal(t, "SIGKILL", exit.Signal)

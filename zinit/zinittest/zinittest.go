@@ -206,16 +206,33 @@ func StartSupervisor(tb testing.TB, cfg supervisor.Config) *Supervisor {
 			tb.Error("zinittest: the supervisor did not stop")
 		}
 	})
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	var last error
-	err := zinit.PollUntil(wctx, clock.RealClock{}, 5*time.Millisecond, func(ctx context.Context) (bool, error) {
+	WaitAnswering(tb, s.Socket, func() error {
 		select {
 		case <-s.exited:
-			return false, fmt.Errorf("supervisor exited: %v", s.err)
+			return fmt.Errorf("supervisor exited: %v", s.err)
 		default:
+			return nil
 		}
-		c, err := zinit.Dial(ctx, s.Socket)
+	})
+	return s
+}
+
+// WaitAnswering polls (zinit.PollUntil, every 5 ms) until a zinit answers
+// system.ping on socket, for up to 10 s; gone, when not nil, is asked
+// before each try and its error (the daemon is gone) ends the wait at
+// once. Giving up fails the test, with the last reason.
+func WaitAnswering(tb testing.TB, socket string, gone func() error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var last error
+	err := zinit.PollUntil(ctx, clock.RealClock{}, 5*time.Millisecond, func(ctx context.Context) (bool, error) {
+		if gone != nil {
+			if err := gone(); err != nil {
+				return false, err
+			}
+		}
+		c, err := zinit.Dial(ctx, socket)
 		if err == nil {
 			_, err = c.Ping(ctx)
 			c.Close()
@@ -223,8 +240,7 @@ func StartSupervisor(tb testing.TB, cfg supervisor.Config) *Supervisor {
 		last = err
 		return err == nil, nil
 	})
-	require.NoError(tb, err, "the supervisor never answered (last: %v)", last)
-	return s
+	require.NoError(tb, err, "no zinit answered on %s (last: %v)", socket, last)
 }
 
 // Wait waits until Run has returned (after a system.shutdown) and returns
