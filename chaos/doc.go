@@ -9,8 +9,12 @@
 //   - chaos/agent: what runs inside the container (watch, inject, probe) and
 //     the wire contract (spec, event codec) the runner shares with it;
 //   - chaos/runtime: Docker and local runtimes, the tracker, the image layout;
+//   - chaos/fleet: the configs of fleet scenarios (legacy, migrated), composed
+//     from the migrator's plan, and the migrator's Docker exec target; the
+//     one room that imports migrator;
 //   - chaos/chaostest: test infrastructure shared by their tests.
 //
-// It imports zinit, scenarios and its own subpackages; never migrator,
-// reports or cmd. No subpackage imports chaos.
+// It imports zinit, scenarios and its subpackages other than chaos/fleet;
+// never migrator, reports or cmd. Of its subpackages only chaos/fleet
+// imports chaos (it makes the runner's SetupFunc).
 package chaos

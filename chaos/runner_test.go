@@ -404,6 +404,9 @@ func TestRunnerCancelRevertsAndRemovesEverything(t *testing.T) {
 }
 
 func TestRunnerParallelismAndRepeats(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: six scenario attempts in real time")
+	}
 	rt := &fakeRuntime{restartD: 50 * time.Millisecond}
 	r := fakeRunner(rt, "")
 	r.Parallel, r.Repeat = 2, 3

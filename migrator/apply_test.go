@@ -17,6 +17,7 @@ import (
 	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/zinit"
 	"github.com/zchaos/zchaos/zinit/supervisor"
+	"github.com/zchaos/zchaos/zinit/zinittest"
 )
 
 var fixedNow = func() time.Time { return time.Date(2026, 3, 13, 12, 40, 22, 0, time.UTC) }
@@ -50,14 +51,12 @@ func fleetConfigDir(t testing.TB) (string, map[string][]byte) {
 	return dir, files
 }
 
-// startDaemon runs the reference supervisor in-process on a temp socket
-// and returns a connected target; both end with the test.
 // fleetUnderDaemon lays the fleet out as a config dir, boots the reference
 // daemon on it, and plans its migration.
 func fleetUnderDaemon(t testing.TB) (cfg string, orig map[string][]byte, tg *migrator.SocketTarget, plan *migrator.Plan) {
 	t.Helper()
 	cfg, orig = fleetConfigDir(t)
-	tg, _ = startDaemon(t, cfg)
+	tg = startDaemon(t, cfg)
 	inv, err := migrator.LoadDir(cfg)
 	require.NoError(t, err)
 	plan, err = migrator.BuildPlan(inv, migrator.DefaultPolicy())
@@ -65,43 +64,18 @@ func fleetUnderDaemon(t testing.TB) (cfg string, orig map[string][]byte, tg *mig
 	return cfg, orig, tg, plan
 }
 
-func startDaemon(t testing.TB, configDir string) (*migrator.SocketTarget, string) {
+// startDaemon runs the reference supervisor in-process on configDir
+// (zinittest.StartSupervisor) and returns a connected target; both end
+// with the test.
+func startDaemon(t testing.TB, configDir string) *migrator.SocketTarget {
 	t.Helper()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "zinit.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- supervisor.Run(ctx, supervisor.Config{Socket: sock, ConfigDir: configDir, StateDir: filepath.Join(dir, "state")})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(2 * zinit.ShutdownTimeout):
-			t.Error("daemon did not stop")
-		}
-	})
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		tg, err := migrator.DialSocket(wctx, sock)
-		if err == nil {
-			if err = tg.Ping(wctx); err == nil {
-				t.Cleanup(func() { tg.Close() })
-				return tg, sock
-			}
-			tg.Close()
-		}
-		select {
-		case <-wctx.Done():
-			t.Fatalf("daemon never answered: %v", err)
-		case <-tick.C:
-		}
-	}
+	sup := zinittest.StartSupervisor(t, supervisor.Config{ConfigDir: configDir})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tg, err := migrator.DialSocket(ctx, sup.Socket)
+	require.NoError(t, err)
+	t.Cleanup(func() { tg.Close() })
+	return tg
 }
 
 func readDir(t testing.TB, dir string) map[string][]byte {
@@ -150,7 +124,7 @@ func legacyNames(p *migrator.Plan) []string {
 
 func TestApplyRollbackRoundTrip(t *testing.T) {
 	cfg, orig := fleetConfigDir(t)
-	tg, _ := startDaemon(t, cfg)
+	tg := startDaemon(t, cfg)
 	ctx := context.Background()
 	inv, err := migrator.LoadDir(cfg)
 	require.NoError(t, err)
@@ -295,7 +269,7 @@ func TestApplyStopsOnFailureAndRollsBack(t *testing.T) {
 
 func TestApplyResumesAfterFailure(t *testing.T) {
 	cfg, _ := fleetConfigDir(t)
-	tg, _ := startDaemon(t, cfg)
+	tg := startDaemon(t, cfg)
 	inv, err := migrator.LoadDir(cfg)
 	require.NoError(t, err)
 	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
@@ -338,7 +312,7 @@ func TestApplyZinitNotRunning(t *testing.T) {
 
 func TestRollbackRefusesATamperedBackup(t *testing.T) {
 	cfg, _ := fleetConfigDir(t)
-	tg, _ := startDaemon(t, cfg)
+	tg := startDaemon(t, cfg)
 	inv, err := migrator.LoadDir(cfg)
 	require.NoError(t, err)
 	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())

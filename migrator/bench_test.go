@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/utils/clock"
 
 	"github.com/zchaos/zchaos/migrator"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // generatedFleet is n legacy services in the fleet's shapes: socket
@@ -90,7 +92,7 @@ func BenchmarkPlanRender10k(b *testing.B) {
 // starts from the legacy state (a rollback, not timed). Target: ≤ 1 s.
 func BenchmarkApplyFleet(b *testing.B) {
 	cfg, _ := fleetConfigDir(b)
-	tg, _ := startDaemon(b, cfg)
+	tg := startDaemon(b, cfg)
 	inv, err := migrator.LoadDir(cfg)
 	require.NoError(b, err)
 	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
@@ -124,26 +126,21 @@ func BenchmarkApplyFleet(b *testing.B) {
 func waitLegacy(b *testing.B, tg migrator.Target, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	legacy := 0
+	err := zinit.PollUntil(ctx, clock.RealClock{}, 5*time.Millisecond, func(ctx context.Context) (bool, error) {
 		st, err := tg.List(ctx)
 		if err != nil {
-			b.Fatal(err)
+			return false, err
 		}
-		legacy := 0
+		legacy = 0
 		for _, s := range st {
 			if s.Legacy {
 				legacy++
 			}
 		}
-		if legacy == n && len(st) == n {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			b.Fatalf("legacy fleet not back: %d of %d", legacy, n)
-		case <-tick.C:
-		}
+		return legacy == n && len(st) == n, nil
+	})
+	if err != nil {
+		b.Fatalf("legacy fleet not back: %d of %d: %v", legacy, n, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/zinit"
+	"github.com/zchaos/zchaos/zinit/zinittest"
 )
 
 var (
@@ -66,7 +67,7 @@ func localExec(ctx context.Context, argv []string) ([]byte, []byte, int, error) 
 // only sees its own children) and waits until it answers.
 func startDaemonProcess(t *testing.T, bin, configDir string) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := zinittest.SocketDir(t)
 	sock := filepath.Join(dir, "zinit.sock")
 	cmd := exec.Command(bin, "init", "--socket", sock, "--config-dir", configDir, "--state-dir", filepath.Join(dir, "state"))
 	require.NoError(t, cmd.Start())
@@ -81,30 +82,16 @@ func startDaemonProcess(t *testing.T, bin, configDir string) string {
 			<-done
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		c, err := zinit.Dial(ctx, sock)
-		if err == nil {
-			_, err = c.Ping(ctx)
-			c.Close()
-			if err == nil {
-				return sock
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("zinit init never answered: %v", err)
-		case <-tick.C:
-		}
-	}
+	zinittest.WaitAnswering(t, sock, nil)
+	return sock
 }
 
 // Apply and roll back through the zinit CLI (the container path), with the
 // file moves done by sh -c through the same exec function.
 func TestCLITargetRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: builds cmd/zinit and drives a real daemon through its CLI")
+	}
 	bin := buildZinit(t)
 	cfg, orig := fleetConfigDir(t)
 	sock := startDaemonProcess(t, bin, cfg)
@@ -141,6 +128,9 @@ func TestCLITargetRoundTrip(t *testing.T) {
 // The rendered script, run by sh against the real zinit CLI and daemon,
 // gives jobs whose exec and env are byte-identical to the plan's.
 func TestScriptRoundTripRealZinit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: builds cmd/zinit")
+	}
 	bin := buildZinit(t)
 	sock := startDaemonProcess(t, bin, t.TempDir())
 	p, err := migrator.BuildPlan(messy(t, "quoting"), migrator.DefaultPolicy())

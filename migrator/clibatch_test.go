@@ -296,6 +296,9 @@ type plainTarget struct{ migrator.Target }
 // one-call-per-step path reports, failures included, in a handful of
 // execs.
 func TestApplyBatchedMatchesUnbatched(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: four applies of the fleet through a shell stub of the zinit CLI, one shell per step unbatched")
+	}
 	plan := fleetPlan(t)
 	var failOn string
 	for _, sp := range plan.Services {

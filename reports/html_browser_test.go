@@ -30,6 +30,9 @@ func chromiumBinary() string {
 // checks the screenshot is a real picture holding the timeline colours.
 // Set ZCHAOS_KEEP_SCREENSHOT=path.png to keep the image for a look.
 func TestHTMLScreenshotChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: renders the report in chromium")
+	}
 	bin := chromiumBinary()
 	if bin == "" && os.Getenv("CI") != "" {
 		t.Fatal("chromium is not installed under CI, so the HTML report cannot be checked in a browser " +

@@ -1,7 +1,6 @@
 package zinit_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,94 +20,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/zchaos/zchaos/zinit"
+	"github.com/zchaos/zchaos/zinit/zinittest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// fakeDaemon is a tiny JSON-RPC server on a real Unix socket. handle
-// writes whatever it likes for each request line (nothing, garbage, or a
-// proper answer). The test owns it: Cleanup closes the listener and every
-// connection and waits for its goroutines.
-type fakeDaemon struct {
-	path   string
-	ln     net.Listener
-	handle func(req zinit.Request, raw []byte, w io.Writer)
-	wg     sync.WaitGroup
-
-	mu    sync.Mutex
-	conns []net.Conn
-	reqs  []zinit.Request
-}
-
-func startFake(t *testing.T, handle func(req zinit.Request, raw []byte, w io.Writer)) *fakeDaemon {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "z.sock")
-	ln, err := net.Listen("unix", path)
-	require.NoError(t, err)
-	d := &fakeDaemon{path: path, ln: ln, handle: handle}
-	d.wg.Add(1)
-	go d.accept()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		d.mu.Lock()
-		for _, c := range d.conns {
-			_ = c.Close()
-		}
-		d.mu.Unlock()
-		d.wg.Wait()
-	})
-	return d
-}
-
-func (d *fakeDaemon) accept() {
-	defer d.wg.Done()
-	for {
-		c, err := d.ln.Accept()
-		if err != nil {
-			return
-		}
-		d.mu.Lock()
-		d.conns = append(d.conns, c)
-		d.mu.Unlock()
-		d.wg.Add(1)
-		go d.serve(c)
-	}
-}
-
-func (d *fakeDaemon) serve(c net.Conn) {
-	defer d.wg.Done()
-	sc := bufio.NewScanner(c)
-	for sc.Scan() {
-		raw := append([]byte(nil), sc.Bytes()...)
-		var req zinit.Request
-		_ = json.Unmarshal(raw, &req)
-		d.mu.Lock()
-		d.reqs = append(d.reqs, req)
-		d.mu.Unlock()
-		d.handle(req, raw, c)
-	}
-}
-
-func (d *fakeDaemon) requests() []zinit.Request {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]zinit.Request(nil), d.reqs...)
-}
-
-// answer writes a proper response with result v.
-func answer(w io.Writer, req zinit.Request, v any) {
-	resp, err := zinit.NewResult(req.ID, v)
-	if err != nil {
-		panic(err)
-	}
-	b, _ := json.Marshal(resp)
-	_, _ = w.Write(append(b, '\n'))
-}
-
-func answerErr(w io.Writer, req zinit.Request, err error) {
-	b, _ := json.Marshal(zinit.NewErrorResponse(req.ID, err))
-	_, _ = w.Write(append(b, '\n'))
-}
 
 func dial(t *testing.T, path string) *zinit.Client {
 	t.Helper()
@@ -178,8 +93,8 @@ func TestClientMethods(t *testing.T) {
 		zinit.MethodSystemPing:    zinit.PingResult{Version: zinit.Version, PID: 1},
 		zinit.MethodRPCDiscover:   zinit.DiscoverResult{Methods: zinit.Methods},
 	}
-	d := startFake(t, func(req zinit.Request, _ []byte, w io.Writer) { answer(w, req, results[req.Method]) })
-	c := dial(t, d.path)
+	d := zinittest.StartFake(t, func(req zinit.Request, _ []byte, w io.Writer) { zinittest.Answer(w, req, results[req.Method]) })
+	c := dial(t, d.Socket)
 	ctx := testCtx(t)
 
 	job := zinit.Job{Service: "svc", Name: "main", Exec: "run", Trigger: zinit.TriggerStart,
@@ -237,7 +152,7 @@ func TestClientMethods(t *testing.T) {
 		{zinit.MethodRPCDiscover, `{}`},
 		{zinit.MethodSystemPing, `{}`},
 	}
-	reqs := d.requests()
+	reqs := d.Requests()
 	require.Len(t, reqs, len(want))
 	for i, r := range reqs {
 		assert.Equal(t, "2.0", r.JSONRPC)
@@ -250,13 +165,13 @@ func TestClientMethods(t *testing.T) {
 func TestClientOneRequestPerLine(t *testing.T) {
 	var raws []string
 	var mu sync.Mutex
-	d := startFake(t, func(req zinit.Request, raw []byte, w io.Writer) {
+	d := zinittest.StartFake(t, func(req zinit.Request, raw []byte, w io.Writer) {
 		mu.Lock()
 		raws = append(raws, string(raw))
 		mu.Unlock()
-		answer(w, req, nil)
+		zinittest.Answer(w, req, nil)
 	})
-	c := dial(t, d.path)
+	c := dial(t, d.Socket)
 	require.NoError(t, c.Start(testCtx(t), "multi\nline"))
 	mu.Lock()
 	defer mu.Unlock()
@@ -264,22 +179,22 @@ func TestClientOneRequestPerLine(t *testing.T) {
 }
 
 func TestClientRPCError(t *testing.T) {
-	d := startFake(t, func(req zinit.Request, _ []byte, w io.Writer) {
+	d := zinittest.StartFake(t, func(req zinit.Request, _ []byte, w io.Writer) {
 		var p zinit.NameParams
 		if err := req.DecodeParams(&p); err != nil {
-			answerErr(w, req, err)
+			zinittest.AnswerError(w, req, err)
 			return
 		}
 		switch p.Name {
 		case "missing":
-			answerErr(w, req, fmt.Errorf("service %q: %w", p.Name, zinit.ErrNotFound))
+			zinittest.AnswerError(w, req, fmt.Errorf("service %q: %w", p.Name, zinit.ErrNotFound))
 		case "dup":
-			answerErr(w, req, &zinit.RPCError{Code: zinit.CodeAlreadyExists, Message: "service \"dup\" already exists"})
+			zinittest.AnswerError(w, req, &zinit.RPCError{Code: zinit.CodeAlreadyExists, Message: "service \"dup\" already exists"})
 		default:
-			answer(w, req, nil)
+			zinittest.Answer(w, req, nil)
 		}
 	})
-	c := dial(t, d.path)
+	c := dial(t, d.Socket)
 	ctx := testCtx(t)
 
 	err := c.Start(ctx, "missing")
@@ -300,8 +215,8 @@ func TestClientRPCError(t *testing.T) {
 // reused afterwards.
 func TestClientHungDaemonHonoursCtx(t *testing.T) {
 	received := make(chan struct{}, 16)
-	d := startFake(t, func(zinit.Request, []byte, io.Writer) { received <- struct{}{} })
-	c := dial(t, d.path)
+	d := zinittest.StartFake(t, func(zinit.Request, []byte, io.Writer) { received <- struct{}{} })
+	c := dial(t, d.Socket)
 
 	const budget = 100 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
@@ -310,7 +225,7 @@ func TestClientHungDaemonHonoursCtx(t *testing.T) {
 	_, err := c.Ping(ctx)
 	elapsed := time.Since(t0)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Contains(t, err.Error(), d.path)
+	assert.Contains(t, err.Error(), d.Socket)
 	assert.GreaterOrEqual(t, elapsed, budget-5*time.Millisecond, "gave up before the deadline")
 	assert.Less(t, elapsed, budget+max(250*time.Millisecond, budget*3/10), "held past the deadline (ε of invariants.md)")
 	<-received
@@ -322,8 +237,8 @@ func TestClientHungDaemonHonoursCtx(t *testing.T) {
 
 func TestClientCancelWithoutDeadline(t *testing.T) {
 	received := make(chan struct{})
-	d := startFake(t, func(zinit.Request, []byte, io.Writer) { close(received) })
-	c := dial(t, d.path)
+	d := zinittest.StartFake(t, func(zinit.Request, []byte, io.Writer) { close(received) })
+	c := dial(t, d.Socket)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -341,8 +256,8 @@ func TestClientCancelWithoutDeadline(t *testing.T) {
 // gives up at its own deadline.
 func TestClientWaitingCallerHonoursCtx(t *testing.T) {
 	received := make(chan struct{}, 1)
-	d := startFake(t, func(zinit.Request, []byte, io.Writer) { received <- struct{}{} })
-	c := dial(t, d.path)
+	d := zinittest.StartFake(t, func(zinit.Request, []byte, io.Writer) { received <- struct{}{} })
+	c := dial(t, d.Socket)
 
 	firstCtx, cancelFirst := context.WithCancel(context.Background())
 	firstErr := make(chan error, 1)
@@ -377,13 +292,13 @@ func TestClientGarbageAnswers(t *testing.T) {
 	}
 	for name, reply := range cases {
 		t.Run(name, func(t *testing.T) {
-			d := startFake(t, func(_ zinit.Request, _ []byte, w io.Writer) {
+			d := zinittest.StartFake(t, func(_ zinit.Request, _ []byte, w io.Writer) {
 				_, _ = io.WriteString(w, reply)
 				if !strings.HasSuffix(reply, "\n") {
 					_ = w.(net.Conn).Close()
 				}
 			})
-			c := dial(t, d.path)
+			c := dial(t, d.Socket)
 			_, err := c.Ping(testCtx(t))
 			require.ErrorIs(t, err, zinit.ErrProtocol)
 			var re *zinit.RPCError
@@ -396,7 +311,7 @@ func TestClientGarbageAnswers(t *testing.T) {
 }
 
 func TestClientOversizedLine(t *testing.T) {
-	d := startFake(t, func(_ zinit.Request, _ []byte, w io.Writer) {
+	d := zinittest.StartFake(t, func(_ zinit.Request, _ []byte, w io.Writer) {
 		chunk := []byte(strings.Repeat("x", 1<<20))
 		for i := 0; i <= zinit.MaxResponseBytes>>20; i++ {
 			if _, err := w.Write(chunk); err != nil {
@@ -404,27 +319,27 @@ func TestClientOversizedLine(t *testing.T) {
 			}
 		}
 	})
-	c := dial(t, d.path)
+	c := dial(t, d.Socket)
 	_, err := c.Ping(testCtx(t))
 	require.ErrorIs(t, err, zinit.ErrProtocol)
 	require.NoError(t, c.Close(), "unblocks the fake's writer")
 }
 
 func TestClientDaemonHangsUp(t *testing.T) {
-	d := startFake(t, func(_ zinit.Request, _ []byte, w io.Writer) { _ = w.(net.Conn).Close() })
-	c := dial(t, d.path)
+	d := zinittest.StartFake(t, func(_ zinit.Request, _ []byte, w io.Writer) { _ = w.(net.Conn).Close() })
+	c := dial(t, d.Socket)
 	_, err := c.Ping(testCtx(t))
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 
-	d2 := startFake(t, func(_ zinit.Request, _ []byte, w io.Writer) { _ = w.(net.Conn).Close() })
-	c2 := dial(t, d2.path)
+	d2 := zinittest.StartFake(t, func(_ zinit.Request, _ []byte, w io.Writer) { _ = w.(net.Conn).Close() })
+	c2 := dial(t, d2.Socket)
 	require.NoError(t, c2.Shutdown(testCtx(t)), "a daemon that hangs up on shutdown has shut down")
 }
 
 func TestClientSerialisesConcurrentCalls(t *testing.T) {
 	var inFlight, maxInFlight int
 	var mu sync.Mutex
-	d := startFake(t, func(req zinit.Request, _ []byte, w io.Writer) {
+	d := zinittest.StartFake(t, func(req zinit.Request, _ []byte, w io.Writer) {
 		mu.Lock()
 		inFlight++
 		maxInFlight = max(maxInFlight, inFlight)
@@ -434,9 +349,9 @@ func TestClientSerialisesConcurrentCalls(t *testing.T) {
 		mu.Lock()
 		inFlight--
 		mu.Unlock()
-		answer(w, req, zinit.ServiceStatus{Name: p.Name})
+		zinittest.Answer(w, req, zinit.ServiceStatus{Name: p.Name})
 	})
-	c := dial(t, d.path)
+	c := dial(t, d.Socket)
 	ctx := testCtx(t)
 	const n = 32
 	var wg sync.WaitGroup
@@ -456,7 +371,7 @@ func TestClientSerialisesConcurrentCalls(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("svc%d", i), names[i], "each caller gets its own answer")
 	}
 	ids := map[string]bool{}
-	for _, r := range d.requests() {
+	for _, r := range d.Requests() {
 		ids[string(r.ID)] = true
 	}
 	assert.Len(t, ids, n, "distinct ids")
@@ -464,8 +379,8 @@ func TestClientSerialisesConcurrentCalls(t *testing.T) {
 }
 
 func TestClientClose(t *testing.T) {
-	d := startFake(t, func(req zinit.Request, _ []byte, w io.Writer) { answer(w, req, nil) })
-	c, err := zinit.Dial(testCtx(t), d.path)
+	d := zinittest.StartFake(t, func(req zinit.Request, _ []byte, w io.Writer) { zinittest.Answer(w, req, nil) })
+	c, err := zinit.Dial(testCtx(t), d.Socket)
 	require.NoError(t, err)
 	require.NoError(t, c.Start(testCtx(t), "a"))
 	require.NoError(t, c.Close())
@@ -477,10 +392,10 @@ func TestClientClose(t *testing.T) {
 func TestDialRespectsCtx(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	d := startFake(t, func(zinit.Request, []byte, io.Writer) {})
-	_, err := zinit.Dial(ctx, d.path)
+	d := zinittest.StartFake(t, func(zinit.Request, []byte, io.Writer) {})
+	_, err := zinit.Dial(ctx, d.Socket)
 	require.ErrorIs(t, err, context.Canceled)
-	_, statErr := os.Stat(d.path)
+	_, statErr := os.Stat(d.Socket)
 	require.NoError(t, statErr)
 }
 
@@ -488,26 +403,10 @@ func TestDialRespectsCtx(t *testing.T) {
 // socket against the fake daemon (the client's own overhead plus the
 // socket; the daemon's work is nil).
 func BenchmarkClientRoundTrip(b *testing.B) {
-	dir := b.TempDir()
-	path := filepath.Join(dir, "z.sock")
-	ln, err := net.Listen("unix", path)
-	require.NoError(b, err)
-	done := make(chan struct{})
-	go func() { // owner: this benchmark; stop: ln.Close and c.Close; waiter: <-done
-		defer close(done)
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		sc := bufio.NewScanner(conn)
-		for sc.Scan() {
-			var req zinit.Request
-			_ = json.Unmarshal(sc.Bytes(), &req)
-			answer(conn, req, zinit.PingResult{Version: zinit.Version, PID: 1})
-		}
-	}()
-	c, err := zinit.Dial(context.Background(), path)
+	d := zinittest.StartFake(b, func(req zinit.Request, _ []byte, w io.Writer) {
+		zinittest.Answer(w, req, zinit.PingResult{Version: zinit.Version, PID: 1})
+	})
+	c, err := zinit.Dial(context.Background(), d.Socket)
 	require.NoError(b, err)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -521,8 +420,6 @@ func BenchmarkClientRoundTrip(b *testing.B) {
 	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "µs/call")
 	b.StopTimer()
 	require.NoError(b, c.Close())
-	require.NoError(b, ln.Close())
-	<-done
 }
 
 // BenchmarkRenderScript renders a 29-service fleet (a service, a start job

@@ -3,6 +3,13 @@
 // validating builders, rendering to the zinit CLI and to POSIX shell, and a
 // JSON-RPC 2.0 client over the daemon's Unix socket.
 //
+// PollUntil is the project's one wait loop: every wait for a state nobody
+// announces (a socket, a service state, an exec's end) polls through it,
+// paced by an injected clock. It lives here because zinit is the lowest
+// package migrator, chaos and cmd all import.
+//
 // It imports nothing of this module; migrator, chaos and cmd import it.
-// Subpackage supervisor is the reference supervisor engine.
+// Subpackage supervisor is the reference supervisor engine; subpackage
+// zinittest holds the test daemons (a scripted fake and the reference
+// supervisor on a short temp socket).
 package zinit

@@ -16,8 +16,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/utils/clock"
 
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 func TestExecMatcher(t *testing.T) {
@@ -276,14 +278,16 @@ func TestProcScannerRealProcesses(t *testing.T) {
 
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
 	var exit *scenarios.Event
-	deadline := time.Now().Add(5 * time.Second)
-	for exit == nil && time.Now().Before(deadline) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = zinit.PollUntil(ctx, clock.RealClock{}, time.Millisecond, func(context.Context) (bool, error) {
 		for _, e := range s.step(MonoNow()) {
 			if e.Kind == scenarios.EventExit && e.PID == cmd.Process.Pid {
 				exit = &e
 			}
 		}
-	}
+		return exit != nil, nil
+	})
 	require.NotNil(t, exit, "the kill is seen")
 	// Not reaped yet: the zombie's stat tells how it died.
 	assert.Equal(t, "SIGKILL", exit.Signal)
@@ -361,29 +365,23 @@ func TestInjectExitCodeThroughControlFile(t *testing.T) {
 		Exec: func(context.Context, []string) ([]byte, error) { return nil, errors.New("no zinit here") }}
 
 	// The fake herosim obeys the command: it exits with the code written.
-	stop := make(chan struct{})
+	obey, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() {
+	go func() { // owner: this test; stop: stop(); waiter: <-done
 		defer close(done)
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
+		_ = zinit.PollUntil(obey, clock.RealClock{}, time.Millisecond, func(context.Context) (bool, error) {
 			if b, err := os.ReadFile(ctl); err == nil && strings.TrimSpace(string(b)) == "exit 3" {
 				_ = os.Remove(ctl)
 				fp.set(50, 1, 50, 'Z', 777, 3<<8, argv...)
-				return
+				return true, nil
 			}
-		}
+			return false, nil
+		})
 	}()
 	var out bytes.Buffer
 	err := RunInject(context.Background(), InjectOptions{Kind: scenarios.FaultExit, Service: "svc", Code: 3, Spec: spec,
 		EffectTimeout: 5 * time.Second}, &out, env)
-	close(stop)
+	stop()
 	<-done
 	require.NoError(t, err)
 	var evs []scenarios.Event

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/utils/clock"
 
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // InjectOptions describe one fault performed inside the container by
@@ -50,8 +52,9 @@ type InjectOptions struct {
 
 // InjectEnv are the injectables of RunInject.
 type InjectEnv struct {
-	Mono Mono
-	Exec func(ctx context.Context, argv []string) ([]byte, error)
+	Mono  Mono
+	Clock clock.Clock // paces the effect probe's polls (default: real)
+	Exec  func(ctx context.Context, argv []string) ([]byte, error)
 	// Self is argv prefix that runs this binary's agent (default: the
 	// running executable); crash-loop starts `Self agent crashloop ...`.
 	Self []string
@@ -206,23 +209,21 @@ func (in *injector) effect(ok bool, detail string) error {
 	return in.emit(scenarios.Event{TNs: in.env.Mono(), Kind: scenarios.EventEffect, OK: &ok, Detail: detail})
 }
 
-// pollFor checks cond every millisecond until it holds or the effect
-// timeout passes. It reports whether cond held, and the last detail.
+// pollFor checks cond every millisecond (zinit.PollUntil on env.Clock)
+// until it holds or the effect timeout passes on env.Mono. It reports
+// whether cond held, and the last detail.
 func (in *injector) pollFor(ctx context.Context, cond func() (bool, string)) (bool, string) {
 	deadline := in.env.Mono() + int64(in.opts.EffectTimeout)
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
-	for {
-		ok, d := cond()
-		if ok || in.env.Mono() >= deadline {
-			return ok, d
-		}
-		select {
-		case <-ctx.Done():
-			return false, "cancelled: " + d
-		case <-t.C:
-		}
+	var ok bool
+	var d string
+	err := zinit.PollUntil(ctx, in.env.Clock, time.Millisecond, func(context.Context) (bool, error) {
+		ok, d = cond()
+		return ok || in.env.Mono() >= deadline, nil
+	})
+	if err != nil {
+		return false, "cancelled: " + d
 	}
+	return ok, d
 }
 
 // procGone reports whether process pid (with starttime start) no longer
@@ -258,6 +259,9 @@ func RunInject(ctx context.Context, opts InjectOptions, out io.Writer, env Injec
 	}
 	if env.Exec == nil {
 		env.Exec = execOutput
+	}
+	if env.Clock == nil {
+		env.Clock = clock.RealClock{}
 	}
 	if opts.EffectTimeout <= 0 {
 		opts.EffectTimeout = 3 * time.Second

@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/ory/dockertest/v3/docker"
+	"k8s.io/utils/clock"
+
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // DockerAPIVersion is the Engine API version the client pins (unless
@@ -277,22 +280,18 @@ type execInspect struct {
 // waitExec polls the exec until it is no longer running (its output has
 // ended already, so this is a few milliseconds at most).
 func (c *dockerContainer) waitExec(ctx context.Context, id string) (int, error) {
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var ins execInspect
+	var ins execInspect
+	err := zinit.PollUntil(ctx, clock.RealClock{}, 5*time.Millisecond, func(ctx context.Context) (bool, error) {
+		ins = execInspect{}
 		if err := c.rt.getJSON(ctx, "/exec/"+id+"/json", &ins); err != nil {
-			return 0, fmt.Errorf("exec inspect: %w", err)
+			return false, err
 		}
-		if !ins.Running {
-			return ins.ExitCode, nil
-		}
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("exec inspect: %w", ctx.Err())
-		case <-tick.C:
-		}
+		return !ins.Running, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("exec inspect: %w", err)
 	}
+	return ins.ExitCode, nil
 }
 
 // getJSON is a GET on the engine API honouring ctx (dockertest's

@@ -19,6 +19,10 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"k8s.io/utils/clock"
+
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // DefaultLocalDir is where the local runtime keeps its container roots and
@@ -384,25 +388,30 @@ func (c *localContainer) startInit(ctx context.Context) error {
 		return err
 	}
 	sock := c.hostPath(ImageZinitSocket)
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err = zinit.PollUntil(wctx, clock.RealClock{}, 10*time.Millisecond, func(context.Context) (bool, error) {
 		if conn, err := dialUnix(sock); err == nil {
 			conn.Close()
-			return nil
+			return true, nil
 		}
 		select {
 		case <-waited:
 			log, _ := os.ReadFile(filepath.Join(c.root, "init.log"))
-			return fmt.Errorf("local start: zinit exited: %s", bytes.TrimSpace(log))
-		case <-ctx.Done():
-			return fmt.Errorf("local start: %w", ctx.Err())
-		case <-deadline.C:
-			return fmt.Errorf("local start: zinit socket %s did not appear within 10s", sock)
-		case <-tick.C:
+			return false, fmt.Errorf("zinit exited: %s", bytes.TrimSpace(log))
+		default:
+			return false, nil
 		}
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("local start: %w", ctx.Err())
+	case wctx.Err() != nil:
+		return fmt.Errorf("local start: zinit socket %s did not appear within 10s", sock)
+	default:
+		return fmt.Errorf("local start: %w", err)
 	}
 }
 

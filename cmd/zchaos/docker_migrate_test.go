@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/utils/clock"
 
 	"github.com/zchaos/zchaos/chaos/chaostest"
 	"github.com/zchaos/zchaos/chaos/runtime"
@@ -39,17 +40,13 @@ func TestDockerMigrateApplyRollback(t *testing.T) {
 		require.NoError(t, err)
 		return r
 	}
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer wcancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for exec("zinit", "list", "--json").ExitCode != 0 {
-		select {
-		case <-wctx.Done():
-			t.Fatal("zinit never answered in the container")
-		case <-tick.C:
-		}
+	poll := func(within time.Duration, cond func() bool) error {
+		wctx, wcancel := context.WithTimeout(ctx, within)
+		defer wcancel()
+		return zinit.PollUntil(wctx, clock.RealClock{}, 50*time.Millisecond, func(context.Context) (bool, error) { return cond(), nil })
 	}
+	require.NoError(t, poll(30*time.Second, func() bool { return exec("zinit", "list", "--json").ExitCode == 0 }),
+		"zinit never answered in the container")
 	sums := func() string { return string(exec("sh", "-c", "cd /etc/zinit && sha256sum *.toml").Stdout) }
 	before := sums()
 	require.Equal(t, 2*migrator.FleetSize, strings.Count(before, "\n"))
@@ -77,13 +74,12 @@ func TestDockerMigrateApplyRollback(t *testing.T) {
 	plan := runZchaosCLI(t, false, "", "migrate", "plan", fleetDir, "--json")
 	var p migrator.Plan
 	require.NoError(t, json.Unmarshal([]byte(plan.out), &p))
-	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
-	defer ccancel()
-	for {
+	passing, want := 0, 0
+	var failing []string
+	err = poll(30*time.Second, func() bool {
 		var full []zinit.ServiceStatus
 		require.NoError(t, json.Unmarshal(exec("zinit", "list", "--json").Stdout, &full))
-		passing, want := 0, 0
-		var failing []string
+		passing, want, failing = 0, 0, nil
 		for _, s := range full {
 			if sp := p.Lookup(s.Name); sp == nil || sp.Oneshot {
 				continue
@@ -99,15 +95,9 @@ func TestDockerMigrateApplyRollback(t *testing.T) {
 				}
 			}
 		}
-		if passing == want {
-			break
-		}
-		select {
-		case <-cctx.Done():
-			t.Fatalf("%d of %d checks passing; failing: %v", passing, want, failing)
-		case <-tick.C:
-		}
-	}
+		return passing == want
+	})
+	require.NoError(t, err, "%d of %d checks passing; failing: %v", passing, want, failing)
 
 	second := runZchaosCLI(t, false, "", "migrate", "apply", fleetDir, "--container", c.Name(), "--time-scale", "0.05")
 	require.Equal(t, exitPass, second.code, second.err)

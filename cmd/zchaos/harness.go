@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/zchaos/zchaos/chaos"
+	"github.com/zchaos/zchaos/chaos/fleet"
 	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/scenarios"
@@ -134,9 +135,7 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 		return nil, nil, &exitError{code: exitInfra, err: err}
 	}
 	release := func() { _ = rt.RemoveAll(context.WithoutCancel(ctx)) }
-	r := &chaos.Runner{Runtime: rt, Image: o.Image, Setup: fleetSetup(migrator.DefaultPolicy(), o.ConfigDir),
-		TimeScale: o.TimeScale, Parallel: o.parallel(), Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
-		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce(), StandIn: o.standIn()}
+	r := o.runner(rt, o.Image)
 	if o.Image == "" {
 		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{}, progressWriter(f))
 		if err != nil {
@@ -186,10 +185,16 @@ func newLocalHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.
 		release()
 		return nil, nil, &exitError{code: exitInfra, err: fmt.Errorf("local image: %w", err)}
 	}
-	r := &chaos.Runner{Runtime: rt, Image: img, Setup: fleetSetup(migrator.DefaultPolicy(), o.ConfigDir),
+	return o.runner(rt, img), release, nil
+}
+
+// runner wires the flags into a runner on rt and image, with the fleet
+// scenarios composed by chaos/fleet under the migrator's default policy.
+func (o harnessOptions) runner(rt runtime.Runtime, image string) *chaos.Runner {
+	fl := &fleet.Composer{Policy: migrator.DefaultPolicy(), ConfigDir: o.ConfigDir}
+	return &chaos.Runner{Runtime: rt, Image: image, Setup: fl.Setup,
 		TimeScale: o.TimeScale, Parallel: o.parallel(), Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
 		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce(), StandIn: o.standIn()}
-	return r, release, nil
 }
 
 // runScenarios runs scs on configs with live progress on the error stream

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zchaos/zchaos/chaos/fleet"
 	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/zinit"
 )
@@ -232,11 +233,11 @@ func (t targetFlags) check() error {
 // open connects to the target; the returned func releases it.
 func (t targetFlags) open(ctx context.Context) (migrator.Target, func(), error) {
 	if t.Container != "" {
-		exec, err := dockerExec(ctx, t.Container)
+		ct, err := fleet.DockerTarget(ctx, t.Container, t.Zinit)
 		if err != nil {
 			return nil, nil, err
 		}
-		return &migrator.CLITarget{Exec: exec, Zinit: t.Zinit, Name: "container " + t.Container}, func() {}, nil
+		return ct, func() {}, nil
 	}
 	st, err := migrator.DialSocket(ctx, t.Socket)
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io/fs"
 	"os"
@@ -14,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/migrator"
-	"github.com/zchaos/zchaos/zinit"
 	"github.com/zchaos/zchaos/zinit/supervisor"
+	"github.com/zchaos/zchaos/zinit/zinittest"
 )
 
 const (
@@ -147,7 +146,7 @@ func TestMigrateApplyUsage(t *testing.T) {
 }
 
 // apply, apply again (zero changes), rollback, through the CLI against the
-// reference daemon running in-process.
+// reference daemon running in-process (zinittest.StartSupervisor).
 func TestMigrateApplyRollbackCLI(t *testing.T) {
 	root := t.TempDir()
 	cfg := filepath.Join(root, "etc-zinit")
@@ -167,34 +166,7 @@ func TestMigrateApplyRollbackCLI(t *testing.T) {
 		orig[p] = s
 		return os.WriteFile(filepath.Join(cfg, p), []byte(s), 0o644)
 	}))
-	sock := filepath.Join(root, "zinit.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- supervisor.Run(ctx, supervisor.Config{Socket: sock, ConfigDir: cfg, StateDir: filepath.Join(root, "state")})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(2 * zinit.ShutdownTimeout):
-			t.Error("daemon did not stop")
-		}
-	})
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	for {
-		if c, err := zinit.Dial(wctx, sock); err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-wctx.Done():
-			t.Fatal("daemon never answered")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	sock := zinittest.StartSupervisor(t, supervisor.Config{ConfigDir: cfg, StateDir: filepath.Join(root, "state")}).Socket
 	backups := filepath.Join(root, "backups")
 
 	dry := runZchaosCLI(t, false, "", "migrate", "apply", cfg, "--socket", sock, "--backup-root", backups, "--dry-run")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -9,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/scenarios"
 )
 
@@ -46,39 +44,4 @@ func TestVerdictExitCodes(t *testing.T) {
 	assert.Equal(t, exitFail, code(scenarios.VerdictFail))
 	assert.Equal(t, exitInconclusive, code(scenarios.VerdictInconclusive))
 	assert.Equal(t, exitInfra, code(scenarios.VerdictError))
-}
-
-// TestFleetSetup checks the migrator-backed setup of a fleet scenario:
-// selected service only, scaled jobs, legacy files only for legacy.
-func TestFleetSetup(t *testing.T) {
-	sc, err := scenarios.Lookup("crash-restart")
-	require.NoError(t, err)
-	setup := fleetSetup(migrator.DefaultPolicy(), "")
-	mig, err := setup(context.Background(), sc, scenarios.ConfigMigrated, 0.05)
-	require.NoError(t, err)
-	require.Len(t, mig.Services, 1)
-	assert.Equal(t, sc.Target, mig.Services[0].Name)
-	assert.Equal(t, []string{sc.Target}, mig.Starts)
-	require.NotEmpty(t, mig.Jobs)
-	for _, j := range mig.Jobs {
-		if j.RestartDelay > 0 {
-			assert.Equal(t, int64(250), j.RestartDelay.Milliseconds(), "5 s scaled by 0.05")
-		}
-	}
-	require.Len(t, mig.Probes, 1)
-	assert.NotEmpty(t, mig.Probes[0].Socket)
-	assert.Len(t, mig.Files, 1, "migrated boots with an empty config dir")
-	assert.NotEmpty(t, mig.Ledger, "the fidelity ledger is carried to the result")
-
-	leg, err := setup(context.Background(), sc, scenarios.ConfigLegacy, 0.05)
-	require.NoError(t, err)
-	assert.True(t, leg.Legacy[sc.Target])
-	assert.Nil(t, leg.Apply, "legacy services boot from their files")
-	assert.GreaterOrEqual(t, len(leg.Files), 1)
-	require.Len(t, leg.Jobs, 1)
-	assert.Equal(t, "never", leg.Policies[0].Restart)
-
-	_, err = setup(context.Background(), scenarios.Scenario{Services: scenarios.ServiceSet{From: "fleet", Select: []string{"nope"}}}, scenarios.ConfigMigrated, 1)
-	var ue *usageError
-	assert.ErrorAs(t, err, &ue)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/zinit"
+	"github.com/zchaos/zchaos/zinit/zinittest"
 )
 
 const seedHealthExec = `echo '{"jsonrpc":"2.0","method":"server.health","id":1}'     | socat - UNIX-CONNECT:/root/hero/var/sockets/hero_embedder_server.sock`
@@ -29,10 +30,10 @@ var (
 )
 
 // jobsSent decodes every job.add the daemon received.
-func jobsSent(t *testing.T, d *fakeDaemon) []zinit.Job {
+func jobsSent(t *testing.T, d *zinittest.FakeDaemon) []zinit.Job {
 	t.Helper()
 	var jobs []zinit.Job
-	for _, c := range d.received() {
+	for _, c := range d.Requests() {
 		if c.Method != zinit.MethodJobAdd {
 			continue
 		}
@@ -48,12 +49,12 @@ func jobsSent(t *testing.T, d *fakeDaemon) []zinit.Job {
 func TestSeedLinesVerbatim(t *testing.T) {
 	d := startFakeDaemon(t, nil)
 	for _, argv := range seedArgv(t) {
-		r := runCLI(t, d.env(), argv...)
+		r := runCLI(t, daemonEnv(d), argv...)
 		require.Equal(t, 0, r.code, "zinit %q: %s", argv, r.errOut)
 		assert.Empty(t, r.errOut)
 		assert.Empty(t, r.out)
 	}
-	calls := d.received()
+	calls := d.Requests()
 	require.Len(t, calls, 3)
 	assert.Equal(t, zinit.MethodServiceAdd, calls[0].Method)
 	assert.JSONEq(t, `{"name":"user.hero_embedder_server"}`, string(calls[0].Params))
@@ -77,10 +78,10 @@ func TestAddJobArgOrder(t *testing.T) {
 		d := startFakeDaemon(t, nil)
 		for k, a := range args {
 			if a == "SOCKET" {
-				args[k] = d.socket
+				args[k] = d.Socket
 			}
 		}
-		r := runCLI(t, d.env(), args...)
+		r := runCLI(t, daemonEnv(d), args...)
 		require.Equal(t, 0, r.code, "order %d: %s", i, r.errOut)
 		assert.Equal(t, []zinit.Job{seedMainJob}, jobsSent(t, d), "order %d", i)
 	}
@@ -91,16 +92,16 @@ func TestAddJobEveryFlagRoundTrips(t *testing.T) {
 		Trigger: zinit.TriggerCheck, Interval: 2 * time.Second, Timeout: time.Second,
 		Env: map[string]string{"A": "1", "B": "with space", "C": "x=y"}, Persist: true}
 	d := startFakeDaemon(t, nil)
-	r := runCLI(t, d.env(), j.Argv()[1:]...)
+	r := runCLI(t, daemonEnv(d), j.Argv()[1:]...)
 	require.Equal(t, 0, r.code, r.errOut)
 	assert.Equal(t, []zinit.Job{j}, jobsSent(t, d))
 }
 
 func TestAddServiceFlags(t *testing.T) {
 	d := startFakeDaemon(t, nil)
-	r := runCLI(t, d.env(), "add", "service", "--after", "a", "b", "--persist", "--after", "c")
+	r := runCLI(t, daemonEnv(d), "add", "service", "--after", "a", "b", "--persist", "--after", "c")
 	require.Equal(t, 0, r.code, r.errOut)
-	calls := d.received()
+	calls := d.Requests()
 	require.Len(t, calls, 1)
 	assert.JSONEq(t, `{"name":"b","after":["a","c"],"persist":true}`, string(calls[0].Params))
 }
@@ -155,13 +156,13 @@ func TestBadInputExit2(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			d := startFakeDaemon(t, nil)
-			r := runCLI(t, d.env(), c.args...)
+			r := runCLI(t, daemonEnv(d), c.args...)
 			assert.Equal(t, 2, r.code)
 			assert.Empty(t, r.out)
 			assert.Equal(t, 1, strings.Count(r.errOut, "\n"), "one line: %q", r.errOut)
 			assert.True(t, strings.HasPrefix(r.errOut, "zinit: "), r.errOut)
 			assert.Contains(t, r.errOut, c.want)
-			assert.Empty(t, d.received(), "nothing sent to the daemon")
+			assert.Empty(t, d.Requests(), "nothing sent to the daemon")
 		})
 	}
 }
@@ -185,7 +186,7 @@ func TestDaemonErrorsExit2(t *testing.T) {
 		{"status", "ghost"}, {"status", "ghost", "--json"}, {"start", "ghost"},
 		{"add", "job", "ghost", "main", "--exec", "x", "--trigger", "start"},
 	} {
-		r := runCLI(t, d.env(), args...)
+		r := runCLI(t, daemonEnv(d), args...)
 		assert.Equal(t, 2, r.code, "%q", args)
 		assert.Empty(t, r.out)
 		assert.Equal(t, "zinit: service \"ghost\" not found (code -32000)\n", r.errOut, "%q", args)
@@ -208,11 +209,11 @@ func TestDaemonNotRunningNamesSocket(t *testing.T) {
 
 func TestHungDaemonTimeout(t *testing.T) {
 	d := startFakeDaemon(t, map[string]func(zinit.Request) (any, error){zinit.MethodServiceList: nil})
-	r := runCLI(t, d.env(), "list", "--timeout", "100ms")
+	r := runCLI(t, daemonEnv(d), "list", "--timeout", "100ms")
 	assert.Equal(t, 2, r.code)
 	assert.Equal(t, 1, strings.Count(r.errOut, "\n"), r.errOut)
 	assert.Contains(t, r.errOut, "context deadline exceeded")
-	assert.Contains(t, r.errOut, d.socket)
+	assert.Contains(t, r.errOut, d.Socket)
 }
 
 func TestAddJobWarning(t *testing.T) {
@@ -221,7 +222,7 @@ func TestAddJobWarning(t *testing.T) {
 			return zinit.JobAddResult{Warning: "service \"legacy\" comes from a TOML file: the job is accepted without effect"}, nil
 		},
 	})
-	r := runCLI(t, d.env(), "add", "job", "legacy", "main", "--exec", "x", "--trigger", "start")
+	r := runCLI(t, daemonEnv(d), "add", "job", "legacy", "main", "--exec", "x", "--trigger", "start")
 	assert.Equal(t, 0, r.code)
 	assert.Empty(t, r.out)
 	assert.Equal(t, "zinit: warning: service \"legacy\" comes from a TOML file: the job is accepted without effect\n", r.errOut)
@@ -256,10 +257,10 @@ func TestClientCommandsSendTheirRPC(t *testing.T) {
 		{[]string{"shutdown"}, zinit.MethodSystemShutdown, `{}`, ""},
 	}
 	for i, c := range cases {
-		r := runCLI(t, d.env(), c.args...)
+		r := runCLI(t, daemonEnv(d), c.args...)
 		require.Equal(t, 0, r.code, "%q: %s", c.args, r.errOut)
 		assert.Equal(t, c.out, r.out, "%q", c.args)
-		calls := d.received()
+		calls := d.Requests()
 		require.Len(t, calls, i+1)
 		assert.Equal(t, c.method, calls[i].Method)
 		assert.JSONEq(t, c.params, string(calls[i].Params), "%q", c.args)
@@ -268,7 +269,7 @@ func TestClientCommandsSendTheirRPC(t *testing.T) {
 
 func TestSocketFlagBeatsEnv(t *testing.T) {
 	d := startFakeDaemon(t, nil)
-	r := runCLI(t, map[string]string{"ZINIT_SOCKET": "/nonexistent/env.sock"}, "start", "svc", "--socket", d.socket)
+	r := runCLI(t, map[string]string{"ZINIT_SOCKET": "/nonexistent/env.sock"}, "start", "svc", "--socket", d.Socket)
 	assert.Equal(t, 0, r.code, r.errOut)
 	r = runCLI(t, map[string]string{"ZINIT_SOCKET": "/nonexistent/env.sock"}, "start", "svc")
 	assert.Equal(t, 2, r.code)

@@ -12,13 +12,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/utils/clock"
 
 	"github.com/zchaos/zchaos/zinit"
+	"github.com/zchaos/zchaos/zinit/supervisor"
+	"github.com/zchaos/zchaos/zinit/zinittest"
 )
 
 // TestEndToEndSeedLines runs the real supervisor in-process on a temp socket
-// and drives the CLI through the seed's command lines, start, status --json,
-// kill, list --json and shutdown.
+// (zinittest.StartSupervisor) and drives the CLI through the seed's command
+// lines, start, status --json, kill, list --json and shutdown.
 //
 // Two substitutions are made to the seed's lines: /root/hero becomes a temp
 // dir holding a stand-in hero_embedder_server (a shell script that sleeps),
@@ -40,22 +43,12 @@ func TestEndToEndSeedLines(t *testing.T) {
 	argvs := shellArgv(t, script) // before the daemon runs: it reaps every child of this process
 	require.Len(t, argvs, 3)
 
-	socket := filepath.Join(t.TempDir(), "zinit.sock")
-	env := map[string]string{"ZINIT_SOCKET": socket}
+	sup := zinittest.StartSupervisor(t, supervisor.Config{
+		ConfigDir: filepath.Join(root, "etc"), StateDir: filepath.Join(root, "state"), Log: &testLog{t: t},
+	})
+	env := map[string]string{"ZINIT_SOCKET": sup.Socket}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	daemonDone := make(chan error, 1)
-	go func() { // owner: this test; stop: the shutdown command below, else cancel; waiter: <-daemonDone
-		daemonDone <- runSupervisor(ctx, daemonConfig{
-			Socket: socket, ConfigDir: filepath.Join(root, "etc"), StateDir: filepath.Join(root, "state"),
-			Log: &testLog{t: t},
-		})
-	}()
-	defer func() {
-		cancel()
-		<-daemonDone
-	}()
-	pollUntil(t, ctx, func() bool { return runCLI(t, env, "list").code == 0 })
 
 	for _, argv := range argvs {
 		r := runCLI(t, env, argv...)
@@ -106,10 +99,10 @@ func TestEndToEndSeedLines(t *testing.T) {
 	r = runCLI(t, env, "kill", "user.hero_embedder_server", "SIGKILL")
 	require.Equal(t, 0, r.code, r.errOut)
 	// on-failure: a death by signal is restarted after the delay.
-	pollUntil(t, ctx, func() bool {
+	require.NoError(t, zinit.PollUntil(ctx, clock.RealClock{}, 20*time.Millisecond, func(context.Context) (bool, error) {
 		st = status()
-		return st.State == zinit.StateRunning && st.PID != nil && *st.PID != firstPID
-	})
+		return st.State == zinit.StateRunning && st.PID != nil && *st.PID != firstPID, nil
+	}))
 	assert.Equal(t, 1, st.Restarts)
 	if assert.NotNil(t, st.LastExit) && assert.NotNil(t, st.LastExit.Signal) {
 		assert.Equal(t, "SIGKILL", *st.LastExit.Signal)
@@ -130,30 +123,10 @@ func TestEndToEndSeedLines(t *testing.T) {
 
 	r = runCLI(t, env, "shutdown")
 	require.Equal(t, 0, r.code, r.errOut)
-	select {
-	case err := <-daemonDone:
-		require.NoError(t, err)
-		daemonDone <- nil // for the deferred waiter
-	case <-ctx.Done():
-		t.Fatal("daemon did not return after shutdown")
-	}
+	require.NoError(t, sup.Wait(ctx), "the daemon returns after shutdown")
 	r = runCLI(t, env, "list")
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.errOut, "daemon not running")
-}
-
-// pollUntil checks cond every 20 ms until it holds or ctx ends.
-func pollUntil(t *testing.T, ctx context.Context, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("condition not met: %v", ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 // testLog sends the daemon's log to t.Log while the test runs.

@@ -118,21 +118,21 @@ func TestListAndStatusThroughDaemon(t *testing.T) {
 	})
 	var want bytes.Buffer
 	require.NoError(t, writeTable(&want, []zinit.ServiceStatus{st}))
-	r := runCLI(t, d.env(), "list")
+	r := runCLI(t, daemonEnv(d), "list")
 	require.Equal(t, 0, r.code, r.errOut)
 	require.Equal(t, want.String(), r.out)
 
 	want.Reset()
 	require.NoError(t, writeStatus(&want, st))
-	r = runCLI(t, d.env(), "status", st.Name)
+	r = runCLI(t, daemonEnv(d), "status", st.Name)
 	require.Equal(t, 0, r.code, r.errOut)
 	require.Equal(t, want.String(), r.out)
 
-	r = runCLI(t, d.env(), "status", "--json", st.Name)
+	r = runCLI(t, daemonEnv(d), "status", "--json", st.Name)
 	require.Equal(t, 0, r.code, r.errOut)
 	golden(t).Assert(t, "status_json", []byte(r.out))
 
-	r = runCLI(t, d.env(), "list", "--json")
+	r = runCLI(t, daemonEnv(d), "list", "--json")
 	require.Equal(t, 0, r.code, r.errOut)
 	require.True(t, strings.HasPrefix(r.out, "[\n"), r.out)
 }

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/zchaos/zchaos/zinit"
+	"github.com/zchaos/zchaos/zinit/zinittest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -56,99 +53,17 @@ func runCLIWith(t *testing.T, env map[string]string, daemon func(context.Context
 	return cliResult{code: code, out: out.String(), errOut: errOut.String()}
 }
 
-// call is one request a fakeDaemon received.
-type call struct {
-	Method string
-	Params json.RawMessage
-}
-
-// fakeDaemon answers JSON-RPC on a real Unix socket with a handler per
-// method (a missing handler answers null). The test owns it: Cleanup closes
-// the listener and the connections and waits for its goroutines.
-type fakeDaemon struct {
-	socket   string
-	handlers map[string]func(zinit.Request) (any, error)
-	ln       net.Listener
-	wg       sync.WaitGroup
-
-	mu    sync.Mutex
-	calls []call
-	conns []net.Conn
-}
-
-func startFakeDaemon(t *testing.T, handlers map[string]func(zinit.Request) (any, error)) *fakeDaemon {
+// startFakeDaemon serves a handler per method (see zinittest.Methods: a
+// missing handler answers null, a nil one never answers).
+func startFakeDaemon(t *testing.T, handlers map[string]func(zinit.Request) (any, error)) *zinittest.FakeDaemon {
 	t.Helper()
-	socket := filepath.Join(t.TempDir(), "z.sock")
-	ln, err := net.Listen("unix", socket)
-	require.NoError(t, err)
-	d := &fakeDaemon{socket: socket, handlers: handlers, ln: ln}
-	d.wg.Add(1)
-	go func() { // owner: d; stop: ln.Close; waiter: d.wg
-		defer d.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			d.mu.Lock()
-			d.conns = append(d.conns, c)
-			d.mu.Unlock()
-			d.wg.Add(1)
-			go d.serve(c)
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		d.mu.Lock()
-		for _, c := range d.conns {
-			_ = c.Close()
-		}
-		d.mu.Unlock()
-		d.wg.Wait()
-	})
-	return d
+	return zinittest.StartFake(t, zinittest.Methods(handlers))
 }
 
-func (d *fakeDaemon) serve(c net.Conn) {
-	defer d.wg.Done()
-	sc := bufio.NewScanner(c)
-	for sc.Scan() {
-		var req zinit.Request
-		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
-			return
-		}
-		d.mu.Lock()
-		d.calls = append(d.calls, call{Method: req.Method, Params: req.Params})
-		d.mu.Unlock()
-		h, ok := d.handlers[req.Method]
-		if ok && h == nil {
-			continue // never answer: a hung daemon
-		}
-		var resp zinit.Response
-		var res any
-		var err error
-		if ok {
-			res, err = h(req)
-		}
-		if err != nil {
-			resp = zinit.NewErrorResponse(req.ID, err)
-		} else if resp, err = zinit.NewResult(req.ID, res); err != nil {
-			resp = zinit.NewErrorResponse(req.ID, err)
-		}
-		b, _ := json.Marshal(resp)
-		if _, err := c.Write(append(b, '\n')); err != nil {
-			return
-		}
-	}
+// daemonEnv is the environment that points the CLI at d.
+func daemonEnv(d *zinittest.FakeDaemon) map[string]string {
+	return map[string]string{"ZINIT_SOCKET": d.Socket}
 }
-
-func (d *fakeDaemon) received() []call {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]call(nil), d.calls...)
-}
-
-func (d *fakeDaemon) env() map[string]string { return map[string]string{"ZINIT_SOCKET": d.socket} }
 
 // stubZinitFunc defines a zinit shell function that prints its argc then
 // each argument, each followed by a NUL byte.

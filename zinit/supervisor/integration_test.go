@@ -42,33 +42,20 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// pollUntil calls cond every interval until it returns true, ctx ends (an
-// error wrapping ctx.Err() and cond's last error), or cond fails hard.
-func pollUntil(ctx context.Context, clk clock.Clock, interval time.Duration, cond func() (bool, error)) error {
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("poll: %w (last: %w)", ctx.Err(), last)
-			}
-			return fmt.Errorf("poll: %w", ctx.Err())
-		case <-clk.After(interval):
-		}
-	}
-}
-
-// waitFor polls cond for up to within.
+// waitFor polls cond (zinit.PollUntil) for up to within. cond's error is
+// not final: it is the last reason the state is not there yet, and is
+// shown if the wait gives up.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	require.NoError(t, pollUntil(ctx, clock.RealClock{}, 5*time.Millisecond, cond), "waiting for %s", what)
+	var last error
+	err := zinit.PollUntil(ctx, clock.RealClock{}, 5*time.Millisecond, func(context.Context) (bool, error) {
+		ok, err := cond()
+		last = err
+		return ok, nil
+	})
+	require.NoError(t, err, "waiting for %s (last: %v)", what, last)
 }
 
 type tlogWriter struct {
