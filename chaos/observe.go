@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -278,18 +279,17 @@ func pairReports(evs []scenarios.Event, report func(scenarios.Event) (group, id 
 // fillExitStatus completes exit events whose code or signal the agent
 // could not read (the supervisor reaped the process before the agent saw
 // it as a zombie) from zinit's last_exit: each status reporting a new last
-// exit (last_exit_at_ms) completes the latest code-less exit of that
+// exit (LastExitAtMs) completes the latest code-less exit of that
 // service that happened before it (within both events' errors). Older
 // code-less exits stay unknown. The event's Detail says where the code
 // came from. evs must be sorted.
 func fillExitStatus(evs []scenarios.Event) {
 	pairReports(evs,
 		func(e scenarios.Event) (string, string, bool) {
-			if e.Kind != scenarios.EventStatus || (e.Code == nil && e.Signal == "") {
+			if e.Kind != scenarios.EventStatus || (e.Code == nil && e.Signal == "") || e.LastExitAtMs == 0 {
 				return "", "", false
 			}
-			at := detailFields(e.Detail)["last_exit_at_ms"]
-			return e.Service, at, at != ""
+			return e.Service, strconv.FormatInt(e.LastExitAtMs, 10), true
 		},
 		func(e scenarios.Event) (string, bool) { return e.Service, e.Kind == scenarios.EventExit },
 		nil,
@@ -316,7 +316,8 @@ func fillExitStatus(evs []scenarios.Event) {
 const checkPairSlack = 20 * time.Millisecond
 
 // fillCheckStatus merges the check_exit events the agent derived from
-// zinit's last_check (PID 0, Detail agent.LastCheckDetail) with the check runs
+// zinit's last_check (PID 0, Source scenarios.SourceZinitLastCheck; a new
+// report has a new LastCheckAtMs, DurNs or OK) with the check runs
 // it saw, the way fillExitStatus completes exits: a derived event that
 // overlaps a run the agent saw completes that run's exit (OK, and the code
 // or signal when the agent could not read them) and is dropped; one that
@@ -325,7 +326,7 @@ const checkPairSlack = 20 * time.Millisecond
 // with the derived event's error. evs must be sorted; the result is too.
 func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
 	derived := func(e scenarios.Event) bool {
-		return e.Kind == scenarios.EventCheckExit && e.PID == 0 && strings.HasPrefix(e.Detail, agent.LastCheckDetail)
+		return e.Kind == scenarios.EventCheckExit && e.PID == 0 && e.Source == scenarios.SourceZinitLastCheck
 	}
 	spawnAt := map[int]int64{} // index of an observed check_exit → its run's spawn (lower bound)
 	open := map[int]int64{}
@@ -345,7 +346,7 @@ func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
 	synthetic := 0
 	pairReports(evs,
 		func(e scenarios.Event) (string, string, bool) {
-			return e.Service + "\x00" + e.Job, e.Detail, derived(e)
+			return e.Service + "\x00" + e.Job, fmt.Sprint(e.LastCheckAtMs, e.DurNs, e.OK != nil && *e.OK), derived(e)
 		},
 		func(e scenarios.Event) (string, bool) {
 			return e.Service + "\x00" + e.Job, e.Kind == scenarios.EventCheckExit && !derived(e)
@@ -374,12 +375,13 @@ func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
 			}
 			synthetic++
 			pid := -synthetic
-			detail := "not seen by the agent; from " + strings.TrimPrefix(d.Detail, agent.LastCheckDetail+" ")
+			detail := strings.TrimSpace("not seen by the agent: " + d.Detail)
 			add = append(add,
 				scenarios.Event{TNs: d.TNs - d.DurNs, ErrNs: d.ErrNs + int64(time.Millisecond), Kind: scenarios.EventCheckSpawn,
-					Service: d.Service, Job: d.Job, PID: pid, Detail: detail},
+					Service: d.Service, Job: d.Job, PID: pid, Source: d.Source, Detail: detail},
 				scenarios.Event{TNs: d.TNs, ErrNs: d.ErrNs, Kind: scenarios.EventCheckExit, Service: d.Service, Job: d.Job,
-					PID: pid, Code: d.Code, Signal: d.Signal, OK: d.OK, DurNs: d.DurNs, Detail: detail})
+					PID: pid, Code: d.Code, Signal: d.Signal, OK: d.OK, DurNs: d.DurNs, Source: d.Source,
+					LastCheckAtMs: d.LastCheckAtMs, Detail: detail})
 		})
 	if len(drop) == 0 {
 		return evs

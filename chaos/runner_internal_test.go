@@ -56,12 +56,12 @@ func TestFillExitStatusFromZinit(t *testing.T) {
 	three := 3
 	evs := []scenarios.Event{
 		{TNs: 100, Kind: scenarios.EventExit, Service: "s", PID: 1, ErrNs: 10},
-		{TNs: 95, Kind: scenarios.EventStatus, Service: "s", Code: &three, Detail: "last_exit_at_ms=5", ErrNs: 1}, // overlaps the exit
-		{TNs: 97, Kind: scenarios.EventProbe, Service: "s"},                                                       // not an exit: does not end the search
-		{TNs: 200, Kind: scenarios.EventExit, Service: "s", PID: 2, Signal: "SIGKILL"},                            // read by the agent itself
-		{TNs: 210, Kind: scenarios.EventStatus, Service: "s", Signal: "SIGTERM", Detail: "last_exit_at_ms=6"},
+		{TNs: 95, Kind: scenarios.EventStatus, Service: "s", Code: &three, LastExitAtMs: 5, ErrNs: 1}, // overlaps the exit
+		{TNs: 97, Kind: scenarios.EventProbe, Service: "s"},                                           // not an exit: does not end the search
+		{TNs: 200, Kind: scenarios.EventExit, Service: "s", PID: 2, Signal: "SIGKILL"},                // read by the agent itself
+		{TNs: 210, Kind: scenarios.EventStatus, Service: "s", Signal: "SIGTERM", LastExitAtMs: 6},
 		{TNs: 300, Kind: scenarios.EventExit, Service: "s", PID: 3},
-		{TNs: 310, Kind: scenarios.EventStatus, Service: "s", Signal: "SIGTERM", Detail: "unchanged last_exit_at_ms=6"},
+		{TNs: 310, Kind: scenarios.EventStatus, Service: "s", Signal: "SIGTERM", LastExitAtMs: 6, Detail: "unchanged"},
 	}
 	sortEvents(evs)
 	fillExitStatus(evs)
@@ -107,12 +107,12 @@ func TestFillCheckStatusFromLastCheck(t *testing.T) {
 		{TNs: 1000 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventCheckSpawn, Service: "s", Job: "check", PID: 40},
 		{TNs: 1010 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventCheckExit, Service: "s", Job: "check", PID: 40},
 		{TNs: 1008 * ms1, ErrNs: ms1, DurNs: 9 * ms1, Kind: scenarios.EventCheckExit, Service: "s", Job: "check", OK: &yes, Code: &zero,
-			Detail: agent.LastCheckDetail + " at_ms=1 duration_ms=9"},
+			Source: scenarios.SourceZinitLastCheck, LastCheckAtMs: 1, Detail: agent.LastCheckDetail},
 		// Another kind of event between them does not end the search.
 		{TNs: 1009*ms1 + ms1/2, Kind: scenarios.EventProbe, Service: "s", OK: &yes},
 		// A 1 ms run the agent missed; zinit says exit code 1.
 		{TNs: 2001 * ms1, ErrNs: ms1, DurNs: ms1, Kind: scenarios.EventCheckExit, Service: "s", Job: "check", OK: &no, Code: &one,
-			Detail: agent.LastCheckDetail + " at_ms=2 duration_ms=1: exit code 1"},
+			Source: scenarios.SourceZinitLastCheck, LastCheckAtMs: 2, Detail: agent.LastCheckDetail + ": exit code 1"},
 		{TNs: 2003 * ms1, ErrNs: 5 * ms1, Kind: scenarios.EventExit, Service: "s", Job: "main", PID: 10, Signal: "SIGKILL"},
 	}
 	sortEvents(evs)

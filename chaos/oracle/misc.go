@@ -3,9 +3,7 @@ package oracle
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -49,11 +47,8 @@ type zombieAge struct {
 	seen  int64
 }
 
-// zombieAgeRE reads the age the agent writes into a zombie event's Detail.
-var zombieAgeRE = regexp.MustCompile(`zombie for (\d+) ms`)
-
 // zombieAges folds zombie sightings per pid: the age is the longest of the
-// reported age (DurNs, else "zombie for N ms" in Detail) and the span
+// reported age (DurNs, else ZombieMs) and the span
 // between the first and last sighting.
 func zombieAges(zs []scenarios.Event) []zombieAge {
 	type sighting struct {
@@ -72,10 +67,8 @@ func zombieAges(zs []scenarios.Event) []zombieAge {
 		}
 		a.last = z.TNs
 		dur := z.DurNs
-		if m := zombieAgeRE.FindStringSubmatch(z.Detail); dur == 0 && m != nil {
-			if v, err := strconv.ParseInt(m[1], 10, 64); err == nil {
-				dur = v * int64(time.Millisecond)
-			}
+		if dur == 0 {
+			dur = z.ZombieMs * int64(time.Millisecond)
 		}
 		a.known = a.known || dur > 0 || a.last > a.first
 		a.dur = max(a.dur, dur)
