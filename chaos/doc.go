@@ -11,6 +11,6 @@
 //   - chaos/runtime: Docker and local runtimes, the tracker, the image layout;
 //   - chaos/chaostest: test infrastructure shared by their tests.
 //
-// It imports zinit, scenarios and its own subpackages; never migrator,
-// reports or cmd. No subpackage imports chaos.
+// It imports zinit, scenarios (and scenarios/timeline) and its own
+// subpackages; never migrator, reports or cmd. No subpackage imports chaos.
 package chaos

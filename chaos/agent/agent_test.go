@@ -454,7 +454,7 @@ func TestStatusPollerCheckEventsFromLastCheck(t *testing.T) {
 	assert.Equal(t, 49_902*ms1, f.TNs)
 	assert.Equal(t, ms1, f.ErrNs)
 	assert.Equal(t, ms1, f.DurNs)
-	assert.True(t, strings.HasPrefix(f.Detail, LastCheckDetail), f.Detail)
+	assert.True(t, strings.HasPrefix(f.Detail, lastCheckDetail), f.Detail)
 	assert.Equal(t, scenarios.SourceZinitLastCheck, f.Source)
 	assert.Equal(t, int64(999900), f.LastCheckAtMs)
 	p := checks[1]
