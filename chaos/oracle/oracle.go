@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zchaos/zchaos/scenarios"
+	observed "github.com/zchaos/zchaos/scenarios/timeline"
 	"github.com/zchaos/zchaos/zinit"
 )
 
@@ -67,7 +68,7 @@ func DefaultParams(timeScale float64) Params {
 		StopTimeout:   scale(zinit.StopTimeout),
 		SlackMin:      slack,
 		SlackFraction: 0.3,
-		Granularity:   5 * time.Millisecond,
+		Granularity:   observed.Granularity,
 		QuietMin:      scale(5 * time.Second),
 		CounterResets: false,
 	}
