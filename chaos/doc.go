@@ -14,7 +14,8 @@
 //     one room that imports migrator;
 //   - chaos/chaostest: test infrastructure shared by their tests.
 //
-// It imports zinit, scenarios and its subpackages other than chaos/fleet;
-// never migrator, reports or cmd. Of its subpackages only chaos/fleet
-// imports chaos (it makes the runner's SetupFunc).
+// It imports zinit, scenarios (and scenarios/timeline) and its subpackages
+// other than chaos/fleet; never migrator, reports or cmd. Of its
+// subpackages only chaos/fleet imports chaos (it makes the runner's
+// SetupFunc).
 package chaos

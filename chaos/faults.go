@@ -138,12 +138,11 @@ func (in FaultClient) Inject(ctx context.Context, c runtime.Container, f scenari
 		}
 		rev = []string{"--revert", "--pgid", strconv.Itoa(fault.PGID)}
 	case scenarios.FaultHealthHang, scenarios.FaultHealthError:
-		kv := detailFields(fault.Detail)
-		switch kv["mechanism"] {
-		case "control":
-			rev = []string{"--revert", "--control", kv["file"]}
-		case "signal":
-			rev = []string{"--revert", "--pid", kv["pid"], "--start", kv["start"]}
+		switch fault.Mechanism {
+		case scenarios.MechanismControl:
+			rev = []string{"--revert", "--control", fault.Control}
+		case scenarios.MechanismSignal:
+			rev = []string{"--revert", "--pid", strconv.Itoa(fault.PID), "--start", strconv.FormatUint(fault.TargetStart, 10)}
 		default:
 			return evs, nil, nil
 		}
@@ -198,17 +197,6 @@ func (in FaultClient) supervisorRestart(ctx context.Context, c runtime.Container
 	}
 	more, err := in.run(ctx, c, in.argv(scenarios.FaultSupervisor, "", "--after-restart"))
 	return append(evs, more...), nil, err
-}
-
-// detailFields parses "k=v k2=v2" details of fault events.
-func detailFields(s string) map[string]string {
-	out := map[string]string{}
-	for _, f := range strings.Fields(s) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // firstLine is s up to its first newline.

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"github.com/zchaos/zchaos/chaos/agent"
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/scenarios/timeline"
 )
 
 // ErrAgentGone is returned by a wait when the watching agent's stream ended
@@ -132,11 +131,6 @@ func (o *observer) waitFor(ctx context.Context, clk clock.Clock, timeout time.Du
 	}
 }
 
-// sortEvents orders events by time, stably.
-func sortEvents(evs []scenarios.Event) {
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].TNs < evs[j].TNs })
-}
-
 // serviceView is what the runner reads of one service from the events.
 type serviceView struct {
 	running     bool   // a start-job incarnation is alive
@@ -210,8 +204,9 @@ func (a *attempt) zero(evs []scenarios.Event) int64 {
 	return 0
 }
 
-// rebase sorts the events and makes their times relative to the scenario's
-// start. Events of processes present before it may be negative.
+// rebase makes the events' times relative to the scenario's start and
+// merges zinit's reports into them (timeline.Merge), sorted by time.
+// Events of processes present before it may be negative.
 func (a *attempt) rebase(raw []scenarios.Event) []scenarios.Event {
 	z := a.zero(raw)
 	a.t0Ns.Store(z)
@@ -220,178 +215,5 @@ func (a *attempt) rebase(raw []scenarios.Event) []scenarios.Event {
 		e.TNs -= z
 		out[i] = e
 	}
-	sortEvents(out)
-	fillExitStatus(out)
-	return fillCheckStatus(out)
-}
-
-// pairHorizon bounds how far past a report pairReports looks for the
-// event it reports (events are sorted by time, not by their lower bound).
-const pairHorizon = 10 * time.Second
-
-// pairReports pairs zinit's reports of outcomes with the events the agent
-// saw of them. Each report (report gives its group, such as a service, and
-// the id of the outcome it names) that names a new outcome for its group
-// is paired with the latest event of that group (target) that began no
-// later than the report's upper bound (TNs+ErrNs), came after the event
-// paired with the group's previous report, and that near accepts (nil:
-// any; it gets both indices). apply gets the report's index and the
-// paired event's, or -1 when there is none. evs must be sorted.
-func pairReports(evs []scenarios.Event, report func(scenarios.Event) (group, id string, ok bool),
-	target func(scenarios.Event) (group string, ok bool), near func(r, x int) bool, apply func(r, x int)) {
-	lastID := map[string]string{}
-	paired := map[string]int{} // group → index of the last event paired
-	for i := range evs {
-		g, id, ok := report(evs[i])
-		if !ok || id == lastID[g] {
-			continue
-		}
-		lastID[g] = id
-		r := evs[i]
-		from, ok := paired[g]
-		if !ok {
-			from = -1
-		}
-		pick := -1
-		for j := from + 1; j < len(evs); j++ {
-			x := evs[j]
-			if x.TNs > r.TNs+r.ErrNs+int64(pairHorizon) {
-				break
-			}
-			xg, ok := target(x)
-			if !ok || xg != g || j == i {
-				continue // other events (probes, statuses) do not end the search
-			}
-			if x.TNs-x.ErrNs > r.TNs+r.ErrNs {
-				break
-			}
-			if near == nil || near(i, j) {
-				pick = j
-			}
-		}
-		if pick >= 0 {
-			paired[g] = pick
-		}
-		apply(i, pick)
-	}
-}
-
-// fillExitStatus completes exit events whose code or signal the agent
-// could not read (the supervisor reaped the process before the agent saw
-// it as a zombie) from zinit's last_exit: each status reporting a new last
-// exit (last_exit_at_ms) completes the latest code-less exit of that
-// service that happened before it (within both events' errors). Older
-// code-less exits stay unknown. The event's Detail says where the code
-// came from. evs must be sorted.
-func fillExitStatus(evs []scenarios.Event) {
-	pairReports(evs,
-		func(e scenarios.Event) (string, string, bool) {
-			if e.Kind != scenarios.EventStatus || (e.Code == nil && e.Signal == "") {
-				return "", "", false
-			}
-			at := detailFields(e.Detail)["last_exit_at_ms"]
-			return e.Service, at, at != ""
-		},
-		func(e scenarios.Event) (string, bool) { return e.Service, e.Kind == scenarios.EventExit },
-		nil,
-		func(r, x int) {
-			if x < 0 {
-				return
-			}
-			st, ex := evs[r], &evs[x]
-			if ex.Code != nil || ex.Signal != "" {
-				return // the agent read it itself
-			}
-			if st.Code != nil {
-				c := *st.Code
-				ex.Code = &c
-			}
-			ex.Signal = st.Signal
-			ex.Detail = strings.TrimSpace(ex.Detail + " exit status from zinit status")
-		})
-}
-
-// checkPairSlack widens the match between a run zinit reported and one
-// the agent saw: zinit dates a run from after its fork to its reaping, the
-// agent from its exec to its exit. Runs of one job are an interval apart.
-const checkPairSlack = 20 * time.Millisecond
-
-// fillCheckStatus merges the check_exit events the agent derived from
-// zinit's last_check (PID 0, Detail agent.LastCheckDetail) with the check runs
-// it saw, the way fillExitStatus completes exits: a derived event that
-// overlaps a run the agent saw completes that run's exit (OK, and the code
-// or signal when the agent could not read them) and is dropped; one that
-// overlaps none (a run too short for the agent's poll) becomes a run of
-// its own, a check_spawn and check_exit pair with a negative PID, dated
-// with the derived event's error. evs must be sorted; the result is too.
-func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
-	derived := func(e scenarios.Event) bool {
-		return e.Kind == scenarios.EventCheckExit && e.PID == 0 && strings.HasPrefix(e.Detail, agent.LastCheckDetail)
-	}
-	spawnAt := map[int]int64{} // index of an observed check_exit → its run's spawn (lower bound)
-	open := map[int]int64{}
-	for i, e := range evs {
-		switch {
-		case e.Kind == scenarios.EventCheckSpawn:
-			open[e.PID] = e.TNs - e.ErrNs
-		case e.Kind == scenarios.EventCheckExit && !derived(e):
-			if t, ok := open[e.PID]; ok {
-				spawnAt[i] = t
-				delete(open, e.PID)
-			}
-		}
-	}
-	drop := map[int]bool{}
-	var add []scenarios.Event
-	synthetic := 0
-	pairReports(evs,
-		func(e scenarios.Event) (string, string, bool) {
-			return e.Service + "\x00" + e.Job, e.Detail, derived(e)
-		},
-		func(e scenarios.Event) (string, bool) {
-			return e.Service + "\x00" + e.Job, e.Kind == scenarios.EventCheckExit && !derived(e)
-		},
-		func(ri, xi int) bool {
-			r, x := evs[ri], evs[xi]
-			slack := max(int64(checkPairSlack), r.ErrNs)
-			lo, hi := r.TNs-r.DurNs-r.ErrNs-slack, r.TNs+r.ErrNs+slack
-			spawn, ok := spawnAt[xi]
-			if !ok {
-				spawn = x.TNs - x.ErrNs
-			}
-			return spawn <= hi && x.TNs >= lo
-		},
-		func(r, x int) {
-			d := evs[r]
-			drop[r] = true
-			if x >= 0 {
-				ex := &evs[x]
-				if ex.Code == nil && ex.Signal == "" {
-					ex.Code, ex.Signal = d.Code, d.Signal
-				}
-				ex.OK = d.OK
-				ex.Detail = strings.TrimSpace(ex.Detail + " exit status from " + agent.LastCheckDetail)
-				return
-			}
-			synthetic++
-			pid := -synthetic
-			detail := "not seen by the agent; from " + strings.TrimPrefix(d.Detail, agent.LastCheckDetail+" ")
-			add = append(add,
-				scenarios.Event{TNs: d.TNs - d.DurNs, ErrNs: d.ErrNs + int64(time.Millisecond), Kind: scenarios.EventCheckSpawn,
-					Service: d.Service, Job: d.Job, PID: pid, Detail: detail},
-				scenarios.Event{TNs: d.TNs, ErrNs: d.ErrNs, Kind: scenarios.EventCheckExit, Service: d.Service, Job: d.Job,
-					PID: pid, Code: d.Code, Signal: d.Signal, OK: d.OK, DurNs: d.DurNs, Detail: detail})
-		})
-	if len(drop) == 0 {
-		return evs
-	}
-	out := make([]scenarios.Event, 0, len(evs)-len(drop)+len(add))
-	for i, e := range evs {
-		if !drop[i] {
-			out = append(out, e)
-		}
-	}
-	out = append(out, add...)
-	sortEvents(out)
-	return out
+	return timeline.Merge(out)
 }

@@ -124,7 +124,7 @@ func BenchmarkDockerEventPrecision(b *testing.B) {
 		var spawn scenarios.Event
 		for e := range evs {
 			if e.Kind == scenarios.EventAgentStart && agentPid == "" {
-				agentPid = strings.TrimPrefix(strings.Fields(e.Detail)[0], "pid=")
+				agentPid = strconv.Itoa(e.PID)
 			}
 			if e.Kind == scenarios.EventSpawn {
 				spawn = e

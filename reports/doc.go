@@ -5,6 +5,7 @@
 //
 // Every renderer is a pure function of the Result: no clock, no
 // environment, no exec; the same Result always renders to the same bytes.
-// The package imports only scenarios (and libraries); it never imports
-// chaos or Docker.
+// The package imports only scenarios and scenarios/timeline (and
+// libraries); it never imports chaos or Docker. The timeline picture draws
+// scenarios/timeline's model, the one the oracle judged on.
 package reports

@@ -9,8 +9,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zchaos/zchaos/scenarios"
+	observed "github.com/zchaos/zchaos/scenarios/timeline"
 )
 
 // HTML writes one self-contained page: inline CSS, no script, no network.
@@ -393,8 +395,8 @@ type mark struct {
 }
 
 func (h *htmlWriter) timeline(s scenarios.ScenarioResult) {
-	tl := buildTimeline(s)
-	end := tl.end
+	pic := newPicture(s)
+	tl, end := pic.tl, pic.end
 	plotW := tlWidth - tlLabelW - tlRightW
 	x := func(tNs int64) float64 {
 		if tNs < 0 {
@@ -405,37 +407,47 @@ func (h *htmlWriter) timeline(s scenarios.ScenarioResult) {
 
 	var lanes []lane
 	if s.Service != "" {
-		if len(tl.states) > 0 {
-			lanes = append(lanes, lane{"zinit state", func(y float64) { h.stateLane(tl.states, end, x, y) }})
+		target := tl.Service(s.Service)
+		if len(target.States) > 0 {
+			lanes = append(lanes, lane{"zinit state", func(y float64) { h.stateLane(target.States, end, x, y) }})
 		}
 		lanes = append(lanes,
-			lane{"process", func(y float64) { h.incarnations(tl.procs[s.Service], x, y, true) }},
-			lane{"checks", func(y float64) { h.checks(tl.checks, x, y) }},
-			lane{"probes", func(y float64) { h.probes(tl.probes[s.Service], x, y, tlLaneH) }},
+			lane{"process", func(y float64) { h.incarnations(target.Incarnations, end, x, y, true) }},
+			lane{"checks", func(y float64) { h.checks(pic, target.Checks, x, y) }},
+			lane{"probes", func(y float64) { h.probes(target.Probes, x, y, tlLaneH) }},
 		)
 	} else {
-		names := tl.serviceOrder
+		var names []string
+		for _, svc := range tl.Services {
+			if len(svc.Incarnations) > 0 {
+				names = append(names, svc.Name)
+			}
+		}
 		const maxLanes = 40
 		more := 0
 		if len(names) > maxLanes {
 			more, names = len(names)-maxLanes, names[:maxLanes]
 		}
 		for _, name := range names {
+			svc := tl.Service(name)
 			lanes = append(lanes, lane{shorten(strings.TrimPrefix(name, "user."), 17), func(y float64) {
-				h.incarnations(tl.procs[name], x, y, false)
-				h.probes(tl.probes[name], x, y+tlLaneH-8, 7)
+				h.incarnations(svc.Incarnations, end, x, y, false)
+				h.probes(svc.Probes, x, y+tlLaneH-8, 7)
 			}})
 		}
 		if more > 0 {
 			lanes = append(lanes, lane{fmt.Sprintf("+%d more", more), func(float64) {}})
 		}
 	}
-	lanes = append(lanes, lane{"faults", func(y float64) { h.faults(tl.faults, x, y) }})
-	if len(tl.anomalies) > 0 {
-		lanes = append(lanes, lane{"zombie / stray", func(y float64) { h.anomalies(tl.anomalies, x, y) }})
+	lanes = append(lanes, lane{"faults", func(y float64) { h.faults(tl.Faults, x, y) }})
+	if len(tl.Zombies)+len(tl.Strays) > 0 {
+		lanes = append(lanes, lane{"zombie / stray", func(y float64) {
+			h.anomalies(tl.Zombies, x, y)
+			h.anomalies(tl.Strays, x, y)
+		}})
 	}
 
-	marks := tl.marks(s)
+	marks := pic.marks(s)
 	labels, rows := layoutMarkLabels(marks, x)
 	top := 8 + float64(rows)*13
 	if rows == 0 {
@@ -632,10 +644,10 @@ func shorten(s string, n int) string {
 	return s[:n-1] + "…"
 }
 
-func (h *htmlWriter) stateLane(states []stateSpan, end int64, x func(int64) float64, y float64) {
+func (h *htmlWriter) stateLane(states []observed.StateSpan, end int64, x func(int64) float64, y float64) {
 	for _, st := range states {
-		x0, x1 := x(st.from), x(st.to)
-		c, ok := stateColors[st.state]
+		x0, x1 := x(st.From), x(st.Until(end))
+		c, ok := stateColors[st.State]
 		if !ok {
 			c = "#eaeef2"
 		}
@@ -650,23 +662,23 @@ func (h *htmlWriter) stateLane(states []stateSpan, end int64, x func(int64) floa
 		h.s(`" fill="`)
 		h.s(c)
 		h.s(`"><title>`)
-		h.e(st.title())
+		h.e(stateTitle(st))
 		h.s(`</title></rect>`)
-		if x1-x0 > float64(len(st.state))*6.5+6 {
+		if x1-x0 > float64(len(st.State))*6.5+6 {
 			h.s(`<text x="`)
 			h.fl(x0+3, 1)
 			h.s(`" y="`)
 			h.fl(y+tlLaneH/2+4, 1)
 			h.s(`" font-size="11" fill="#1f2328">`)
-			h.e(st.state)
+			h.e(st.State)
 			h.s(`</text>`)
 		}
 	}
 }
 
-func (h *htmlWriter) incarnations(procs []incarnation, x func(int64) float64, y float64, labels bool) {
+func (h *htmlWriter) incarnations(procs []*observed.Incarnation, end int64, x func(int64) float64, y float64, labels bool) {
 	for _, p := range procs {
-		x0, x1 := x(p.spawn), x(p.exit)
+		x0, x1 := x(p.Spawn), x(p.Until(end))
 		w := max(x1-x0, 2)
 		h.s(`<rect x="`)
 		h.fl(x0, 1)
@@ -677,7 +689,7 @@ func (h *htmlWriter) incarnations(procs []incarnation, x func(int64) float64, y 
 		h.s(`" height="`)
 		h.fl(tlLaneH-10, 0)
 		h.s(`" rx="2" fill="` + colIncarnation + `"><title>`)
-		h.e(p.title())
+		h.e(incarnationTitle(p))
 		h.s(`</title></rect>`)
 		if labels && w > 48 {
 			h.s(`<text x="`)
@@ -685,12 +697,12 @@ func (h *htmlWriter) incarnations(procs []incarnation, x func(int64) float64, y 
 			h.s(`" y="`)
 			h.fl(y+tlLaneH/2+2, 1)
 			h.s(`" font-size="11" fill="#0b2e4f">pid `)
-			h.i(int64(p.pid))
+			h.i(int64(p.PID))
 			h.s(`</text>`)
 		}
-		if p.exited {
+		if p.Exited && !p.ExitUnseen {
 			c := colMuted
-			if p.failed() {
+			if exitFailed(p) {
 				c = colBad
 			}
 			h.s(`<path d="M`)
@@ -700,17 +712,18 @@ func (h *htmlWriter) incarnations(procs []incarnation, x func(int64) float64, y 
 			h.s(`l6 6m0 -6l-6 6" stroke="`)
 			h.s(c)
 			h.s(`" stroke-width="2"><title>`)
-			h.e(p.exitText())
+			h.e(exitText(p))
 			h.s(`</title></path>`)
 		}
 	}
 }
 
-func (h *htmlWriter) checks(runs []checkRun, x func(int64) float64, y float64) {
+func (h *htmlWriter) checks(pic *picture, runs []*observed.CheckRun, x func(int64) float64, y float64) {
 	for _, c := range runs {
-		x0, x1 := x(c.from), x(c.to)
+		x0, x1 := x(c.Start), x(pic.runEnd(c))
+		failed := pic.checkFailed(c)
 		color := colOK
-		if !c.ok {
+		if failed {
 			color = colBad
 		}
 		h.s(`<rect x="`)
@@ -720,7 +733,7 @@ func (h *htmlWriter) checks(runs []checkRun, x func(int64) float64, y float64) {
 		h.s(`" width="`)
 		h.n1(max(x1-x0, 2.5))
 		h.s(`" height="12" fill="` + color + `"><title>`)
-		h.text(c.title())
+		h.text(pic.checkTitle(c, failed))
 		h.s(`</title></rect>`)
 	}
 }
@@ -873,85 +886,20 @@ func formatNs(tNs int64) string {
 	return strconv.FormatFloat(ms/1000, 'f', 3, 64) + " s"
 }
 
-// --- the model of a timeline, built from the events before drawing ---
+// --- the picture of a timeline: the shared model, and how it is drawn ---
 
-type incarnation struct {
-	pid         int
-	spawn, exit int64
-	exited      bool
-	code        *int
-	signal      string
-}
-
-func (p incarnation) failed() bool { return p.signal != "" || (p.code != nil && *p.code != 0) }
-
-func (p incarnation) exitText() string {
-	switch {
-	case p.signal != "":
-		return "pid " + strconv.Itoa(p.pid) + " killed by " + p.signal + " at " + formatNs(p.exit)
-	case p.code != nil:
-		return "pid " + strconv.Itoa(p.pid) + " exited " + strconv.Itoa(*p.code) + " at " + formatNs(p.exit)
-	}
-	return "pid " + strconv.Itoa(p.pid) + " gone at " + formatNs(p.exit)
-}
-
-func (p incarnation) title() string {
-	s := "pid " + strconv.Itoa(p.pid) + " spawned at " + formatNs(p.spawn)
-	if p.exited {
-		s += "; " + p.exitText()
-	}
-	return s
-}
-
-type checkRun struct {
-	pid      int
-	from, to int64
-	ok       bool
-	code     *int
-}
-
-func (c checkRun) title() string {
-	s := "check pid " + strconv.Itoa(c.pid) + ", " + formatNs(c.from) + " → " + formatNs(c.to)
-	if c.code != nil {
-		s += ", exit " + strconv.Itoa(*c.code)
-	}
-	if !c.ok {
-		s += " (failed)"
-	}
-	return s
-}
-
-type stateSpan struct {
-	state    string
-	reason   string
-	restarts *int
-	from, to int64
-}
-
-func (s stateSpan) title() string {
-	t := s.state
-	if s.reason != "" {
-		t += " (" + s.reason + ")"
-	}
-	if s.restarts != nil {
-		t += ", restarts " + strconv.Itoa(*s.restarts)
-	}
-	return t + ", from " + formatNs(s.from)
-}
-
-type timelineModel struct {
+// picture is what a scenario's timeline draws: the shared timeline model
+// (scenarios/timeline, on which the oracle judged), the time axis's end,
+// and the target's check timeout, with which a check run's outcome is
+// told the way the oracle tells it.
+type picture struct {
+	tl           *observed.Timeline
 	target       string
 	end          int64
-	procs        map[string][]incarnation
-	serviceOrder []string
-	checks       []checkRun
-	probes       map[string][]*scenarios.Event // into the scenario's timeline
-	states       []stateSpan
-	faults       []*scenarios.Event
-	anomalies    []*scenarios.Event
+	checkTimeout time.Duration
 }
 
-func buildTimeline(s scenarios.ScenarioResult) *timelineModel {
+func newPicture(s scenarios.ScenarioResult) *picture {
 	end := s.DurationMs * 1e6
 	for _, e := range s.Timeline {
 		if t := e.TNs + e.DurNs; t > end {
@@ -961,68 +909,82 @@ func buildTimeline(s scenarios.ScenarioResult) *timelineModel {
 	if end <= 0 {
 		end = 1e9
 	}
-	m := &timelineModel{target: s.Service, end: end, procs: map[string][]incarnation{}, probes: map[string][]*scenarios.Event{}}
-	open := map[int]int{}      // pid → index in procs[service]
-	openCheck := map[int]int{} // pid → index in checks
-	for i := range s.Timeline {
-		e := &s.Timeline[i]
-		switch e.Kind {
-		case scenarios.EventSpawn:
-			if _, seen := m.procs[e.Service]; !seen {
-				m.serviceOrder = append(m.serviceOrder, e.Service)
-			}
-			open[e.PID] = len(m.procs[e.Service])
-			m.procs[e.Service] = append(m.procs[e.Service], incarnation{pid: e.PID, spawn: e.TNs, exit: end})
-		case scenarios.EventExit:
-			list := m.procs[e.Service]
-			if i, ok := open[e.PID]; ok && i < len(list) && list[i].pid == e.PID {
-				list[i].exit, list[i].exited, list[i].code, list[i].signal = e.TNs, true, e.Code, e.Signal
-				delete(open, e.PID)
-			}
-		case scenarios.EventCheckSpawn:
-			if s.Service == "" || e.Service == s.Service {
-				openCheck[e.PID] = len(m.checks)
-				m.checks = append(m.checks, checkRun{pid: e.PID, from: e.TNs, to: end, ok: true})
-			}
-		case scenarios.EventCheckExit:
-			if i, ok := openCheck[e.PID]; ok {
-				c := &m.checks[i]
-				c.to, c.code = e.TNs, e.Code
-				c.ok = (e.OK == nil || *e.OK) && (e.Code == nil || *e.Code == 0)
-				delete(openCheck, e.PID)
-			}
-		case scenarios.EventProbe:
-			m.probes[e.Service] = append(m.probes[e.Service], e)
-		case scenarios.EventStatus:
-			if e.Service != s.Service {
-				continue
-			}
-			if n := len(m.states); n > 0 {
-				last := &m.states[n-1]
-				if last.state == e.State && last.reason == e.Reason {
-					last.restarts = e.Restarts
-					continue
-				}
-				last.to = e.TNs
-			}
-			m.states = append(m.states, stateSpan{state: e.State, reason: e.Reason, restarts: e.Restarts, from: e.TNs, to: end})
-		case scenarios.EventFault, scenarios.EventEffect, scenarios.EventRevert, scenarios.EventAction:
-			m.faults = append(m.faults, e)
-		case scenarios.EventZombie, scenarios.EventStray:
-			m.anomalies = append(m.anomalies, e)
-		}
+	p := &picture{tl: observed.Build(s.Timeline, nil), target: s.Service, end: end}
+	if s.Policy != nil {
+		p.checkTimeout = time.Duration(s.Policy.TimeoutMs) * time.Millisecond
 	}
-	sort.Strings(m.serviceOrder)
-	return m
+	return p
+}
+
+// runEnd is where a check run's bar ends: its exit, or the axis's end.
+func (p *picture) runEnd(r *observed.CheckRun) int64 {
+	if r.Ended {
+		return r.End
+	}
+	return p.end
+}
+
+func (p *picture) checkFailed(r *observed.CheckRun) bool {
+	o, _ := r.Outcome(p.checkTimeout, observed.Granularity, p.end)
+	return o == observed.CheckFailed
+}
+
+func (p *picture) checkTitle(r *observed.CheckRun, failed bool) string {
+	s := "check pid " + strconv.Itoa(r.PID) + ", " + formatNs(r.Start) + " → " + formatNs(p.runEnd(r))
+	if r.Code != nil {
+		s += ", exit " + strconv.Itoa(*r.Code)
+	}
+	if failed {
+		s += " (failed)"
+	}
+	return s
+}
+
+// exitFailed says whether an exit is drawn as a failure: a signal or a
+// non-zero code.
+func exitFailed(p *observed.Incarnation) bool {
+	return p.Signal != "" || (p.Code != nil && *p.Code != 0)
+}
+
+func exitText(p *observed.Incarnation) string {
+	switch {
+	case p.Signal != "":
+		return "pid " + strconv.Itoa(p.PID) + " killed by " + p.Signal + " at " + formatNs(p.Exit)
+	case p.Code != nil:
+		return "pid " + strconv.Itoa(p.PID) + " exited " + strconv.Itoa(*p.Code) + " at " + formatNs(p.Exit)
+	}
+	return "pid " + strconv.Itoa(p.PID) + " gone at " + formatNs(p.Exit)
+}
+
+func incarnationTitle(p *observed.Incarnation) string {
+	s := "pid " + strconv.Itoa(p.PID) + " spawned at " + formatNs(p.Spawn)
+	switch {
+	case p.ExitUnseen:
+		s += "; its exit not seen before the next spawn at " + formatNs(p.Exit)
+	case p.Exited:
+		s += "; " + exitText(p)
+	}
+	return s
+}
+
+func stateTitle(s observed.StateSpan) string {
+	t := s.State
+	if s.Reason != "" {
+		t += " (" + s.Reason + ")"
+	}
+	if s.Restarts != nil {
+		t += ", restarts " + strconv.Itoa(*s.Restarts)
+	}
+	return t + ", from " + formatNs(s.From)
 }
 
 // marks derives the vertical marks: the first fault, detection, the first
 // kill of the target after it, respawn and healthy (from the recovery
 // figures, with their error as a band).
-func (m *timelineModel) marks(s scenarios.ScenarioResult) []mark {
+func (p *picture) marks(s scenarios.ScenarioResult) []mark {
 	var out []mark
 	faultAt := int64(-1)
-	for _, e := range m.faults {
+	for _, e := range p.tl.Faults {
 		if e.Kind == scenarios.EventFault {
 			faultAt = e.TNs
 			break
@@ -1038,10 +1000,10 @@ func (m *timelineModel) marks(s scenarios.ScenarioResult) []mark {
 		}
 	}
 	add("detect", s.Recovery.Detect, "#bc4c00")
-	if m.target != "" {
-		for _, p := range m.procs[m.target] {
-			if p.exited && p.exit >= faultAt && p.signal != "" {
-				out = append(out, mark{label: "kill", tNs: p.exit, color: "#a40e26"})
+	if p.target != "" {
+		for _, in := range p.tl.Service(p.target).Incarnations {
+			if in.Exited && !in.ExitUnseen && in.Exit >= faultAt && in.Signal != "" {
+				out = append(out, mark{label: "kill", tNs: in.Exit, color: "#a40e26"})
 				break
 			}
 		}

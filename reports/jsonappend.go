@@ -138,6 +138,16 @@ func appendEvent(b []byte, e *scenarios.Event) []byte {
 	b = str(b, `,"detail":`, e.Detail)
 	b = num(b, `,"dur_ns":`, e.DurNs)
 	b = num(b, `,"err_ns":`, e.ErrNs)
+	b = str(b, `,"source":`, string(e.Source))
+	b = num(b, `,"last_exit_at_ms":`, e.LastExitAtMs)
+	b = num(b, `,"last_check_at_ms":`, e.LastCheckAtMs)
+	b = num(b, `,"zombie_ms":`, e.ZombieMs)
+	b = str(b, `,"mechanism":`, string(e.Mechanism))
+	b = str(b, `,"control":`, e.Control)
+	if e.TargetStart != 0 {
+		b = append(b, `,"target_start":`...)
+		b = strconv.AppendUint(b, e.TargetStart, 10)
+	}
 	return append(b, '}')
 }
 

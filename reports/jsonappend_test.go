@@ -52,6 +52,8 @@ func fill(v reflect.Value, rng *rand.Rand) {
 			n = -n - 1
 		}
 		v.SetInt(n + 1)
+	case reflect.Uint64:
+		v.SetUint(rng.Uint64N(1<<40) + 1)
 	case reflect.Float64:
 		fs := []float64{0.1, 1e-7, -2.5e-9, 1e21, 123456789.125, 250, -0.0001, 1e20}
 		v.SetFloat(fs[rng.IntN(len(fs))])

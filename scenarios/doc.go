@@ -5,5 +5,7 @@
 // (Result, DecodeResult).
 //
 // It is a leaf: it imports nothing of this module. Nothing in it reads the
-// clock, the environment or runs anything.
+// clock, the environment or runs anything. Its subpackage
+// scenarios/timeline (which imports only scenarios) folds a scenario's
+// events into the one timeline model the oracle and the reports share.
 package scenarios

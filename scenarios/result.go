@@ -210,8 +210,55 @@ type Event struct {
 	State    string    `json:"state,omitempty"`    // status: zinit state
 	Restarts *int      `json:"restarts,omitempty"` // status: zinit's restart count
 	Reason   string    `json:"reason,omitempty"`
-	Fault    string    `json:"fault,omitempty"` // fault/effect/revert: the fault's name
-	Detail   string    `json:"detail,omitempty"`
-	DurNs    int64     `json:"dur_ns,omitempty"` // probe: how long it took
+	Fault    string    `json:"fault,omitempty"`  // fault/effect/revert: the fault's name
+	Detail   string    `json:"detail,omitempty"` // for people only: no reader parses it
+	DurNs    int64     `json:"dur_ns,omitempty"` // probe: how long it took; check_exit from last_check: the run's length
 	ErrNs    int64     `json:"err_ns,omitempty"` // measurement error of TNs (poll period)
+
+	// Machine data of particular kinds (all optional, added within schema 1).
+
+	Source        EventSource    `json:"source,omitempty"`           // who reported it, when not the agent's own sighting
+	LastExitAtMs  int64          `json:"last_exit_at_ms,omitempty"`  // status: zinit's last_exit.at_ms, which names the last exit
+	LastCheckAtMs int64          `json:"last_check_at_ms,omitempty"` // check_exit from last_check: zinit's at_ms of the run
+	ZombieMs      int64          `json:"zombie_ms,omitempty"`        // zombie: how long it had been one when reported
+	Mechanism     FaultMechanism `json:"mechanism,omitempty"`        // fault: how a health or exit knob was turned
+	Control       string         `json:"control,omitempty"`          // fault with Mechanism control: the control file written
+	TargetStart   uint64         `json:"target_start,omitempty"`     // fault: start time (clock ticks since boot) of the process PID named, so a reused pid is told apart
+}
+
+// EventSource says who reported an event. The zero value is the agent's
+// own sighting (a process it saw, a probe it made, a status it read, a
+// fault it injected) or the harness's action.
+type EventSource string
+
+const (
+	SourceAgent EventSource = ""
+	// SourceZinitLastCheck marks a check_exit derived from a check job's
+	// last_check in zinit's status (PID 0 as the agent sends it; the
+	// runner merges it into the run the agent saw, or makes a run of its
+	// own of it with a negative PID, see scenarios/timeline.Merge).
+	SourceZinitLastCheck EventSource = "zinit-last-check"
+)
+
+func (s EventSource) String() string {
+	if s == SourceAgent {
+		return "agent"
+	}
+	return string(s)
+}
+
+// FaultMechanism is how the agent turned a service's knob for a fault.
+type FaultMechanism string
+
+const (
+	MechanismNone    FaultMechanism = ""
+	MechanismControl FaultMechanism = "control" // wrote a command into herosim's control file (Control)
+	MechanismSignal  FaultMechanism = "signal"  // signalled the process PID (started at TargetStart)
+)
+
+func (m FaultMechanism) String() string {
+	if m == MechanismNone {
+		return "none"
+	}
+	return string(m)
 }

@@ -244,6 +244,7 @@ func TestProcScannerZombiesAndStrays(t *testing.T) {
 	require.Len(t, zombies, 1, "a zombie older than 1 s is reported once")
 	assert.Equal(t, 40, zombies[0].PID)
 	assert.GreaterOrEqual(t, zombies[0].TNs-t0, 1000*ms1)
+	assert.GreaterOrEqual(t, zombies[0].ZombieMs, int64(1000), "its age travels as a field")
 }
 
 func TestProcScannerPidReuse(t *testing.T) {
@@ -392,6 +393,8 @@ func TestInjectExitCodeThroughControlFile(t *testing.T) {
 	assert.Equal(t, 3, *evs[0].Code)
 	assert.Empty(t, evs[0].Signal, "no signal involved")
 	assert.Contains(t, evs[0].Detail, "mechanism=control")
+	assert.Equal(t, scenarios.MechanismControl, evs[0].Mechanism)
+	assert.NotEmpty(t, evs[0].Control)
 	assert.Equal(t, scenarios.EventEffect, evs[1].Kind)
 	require.NotNil(t, evs[1].OK)
 	assert.True(t, *evs[1].OK, evs[1].Detail)
@@ -449,7 +452,9 @@ func TestStatusPollerCheckEventsFromLastCheck(t *testing.T) {
 	assert.Equal(t, 49_902*ms1, f.TNs)
 	assert.Equal(t, ms1, f.ErrNs)
 	assert.Equal(t, ms1, f.DurNs)
-	assert.True(t, strings.HasPrefix(f.Detail, LastCheckDetail), f.Detail)
+	assert.True(t, strings.HasPrefix(f.Detail, lastCheckDetail), f.Detail)
+	assert.Equal(t, scenarios.SourceZinitLastCheck, f.Source)
+	assert.Equal(t, int64(999900), f.LastCheckAtMs)
 	p := checks[1]
 	require.NotNil(t, p.Code)
 	assert.Equal(t, 0, *p.Code)

@@ -309,6 +309,7 @@ func RunInject(ctx context.Context, opts InjectOptions, out io.Writer, env Injec
 		})
 	case scenarios.FaultHang:
 		base.Signal = "SIGSTOP"
+		base.TargetStart = ld.st.start
 		base.Detail = fmt.Sprintf("start=%d", ld.st.start)
 		base.TNs = env.Mono()
 		kerr := unix.Kill(-ld.st.pgid, unix.SIGSTOP)
@@ -378,6 +379,7 @@ func (in *injector) exit(ctx context.Context, t target, base scenarios.Event) er
 		_ = in.effect(false, base.Detail)
 		return fmt.Errorf("exit %d: %w", code, ErrUnsupportedFault)
 	}
+	base.Mechanism, base.Control = scenarios.MechanismControl, control
 	base.Detail = "mechanism=control file=" + control
 	base.TNs = in.env.Mono()
 	werr := os.MkdirAll(filepath.Dir(control), 0o755)
@@ -428,6 +430,7 @@ func (in *injector) health(ctx context.Context, t target, base scenarios.Event) 
 	control := controlFile(in.opts.Spec.procRoot(), t)
 	var ierr error
 	if control != "" {
+		base.Mechanism, base.Control = scenarios.MechanismControl, control
 		base.Detail = "mechanism=control file=" + control
 		base.TNs = in.env.Mono()
 		if err := os.MkdirAll(filepath.Dir(control), 0o755); err != nil {
@@ -438,7 +441,8 @@ func (in *injector) health(ctx context.Context, t target, base scenarios.Event) 
 	} else {
 		ws := t.workers()
 		w := ws[0]
-		base.PID = w.pid
+		base.PID, base.TargetStart = w.pid, w.st.start
+		base.Mechanism = scenarios.MechanismSignal
 		base.Signal = sigName(sig)
 		base.Detail = fmt.Sprintf("mechanism=signal pid=%d start=%d", w.pid, w.st.start)
 		base.TNs = in.env.Mono()

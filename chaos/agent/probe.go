@@ -229,10 +229,11 @@ type statusPoller struct {
 	prevT0 map[string]int64
 }
 
-// LastCheckDetail starts the Detail of a check_exit the agent derived from
-// zinit's last_check (PID 0): the harness pairs it with the run it saw, or
-// makes a run of it when the agent missed that run altogether.
-const LastCheckDetail = "zinit last_check"
+// lastCheckDetail starts the Detail (for people) of a check_exit the agent
+// derived from zinit's last_check. Such an event has PID 0 and Source
+// scenarios.SourceZinitLastCheck: the harness pairs it with the run it saw,
+// or makes a run of it when the agent missed that run altogether.
+const lastCheckDetail = "zinit last_check"
 
 // checkEvents turns each check job's new last_check into a check_exit
 // event dated on the monotonic clock: zinit stamps the run's start in wall
@@ -279,7 +280,8 @@ func (sp *statusPoller) checkEvents(svc string, st looseStatus, t0, t1 int64, wa
 		ok := lc.OK
 		ev := scenarios.Event{TNs: t, ErrNs: errNs, Kind: scenarios.EventCheckExit, Service: svc, Job: j.Name,
 			OK: &ok, DurNs: lc.DurationMs * int64(time.Millisecond),
-			Detail: fmt.Sprintf("%s at_ms=%d duration_ms=%d", LastCheckDetail, lc.AtMs, lc.DurationMs)}
+			Source: scenarios.SourceZinitLastCheck, LastCheckAtMs: lc.AtMs,
+			Detail: fmt.Sprintf("%s at_ms=%d duration_ms=%d", lastCheckDetail, lc.AtMs, lc.DurationMs)}
 		switch {
 		case lc.OK:
 			c := 0
@@ -416,7 +418,8 @@ func (sp *statusPoller) step(ctx context.Context, timeout time.Duration) []scena
 		}
 		sp.lastSent[svc] = t
 		ev := scenarios.Event{TNs: t, ErrNs: t1 - t0, Kind: scenarios.EventStatus,
-			Service: svc, State: k.state, Reason: k.reason, PID: k.pid, Signal: k.exitSig, Detail: strings.Join(detail, " ")}
+			Service: svc, State: k.state, Reason: k.reason, PID: k.pid, Signal: k.exitSig, LastExitAtMs: k.exitAt,
+			Detail: strings.Join(detail, " ")}
 		if err == nil {
 			r := k.restarts
 			ev.Restarts = &r

@@ -730,7 +730,7 @@ func (s *procScanner) observeState(p *procInfo, now, errNs int64) []scenarios.Ev
 	if !p.zombieSent && now-p.zombieSince >= s.zombieAfter {
 		p.zombieSent = true
 		out = append(out, scenarios.Event{TNs: now, ErrNs: errNs, Kind: scenarios.EventZombie, PID: p.pid,
-			PGID: p.st.pgid, Cmdline: p.cmdline,
+			PGID: p.st.pgid, Cmdline: p.cmdline, ZombieMs: (now - p.zombieSince) / 1e6,
 			Detail: fmt.Sprintf("ppid=%d zombie for %d ms", p.st.ppid, (now-p.zombieSince)/1e6)})
 	}
 	return out

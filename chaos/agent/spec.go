@@ -156,10 +156,12 @@ type WatchOptions struct {
 // out until ctx ends or spec.MaxDurationMs passes; it returns nil then. The
 // first event is agent_start. It blocks, and every goroutine it starts has
 // ended when it returns. Events of one kind from one source (the /proc
-// scanner, a prober, the status poller) are written in time order.
+// scanner, a prober, the status poller) are written in time order. The
+// agent_start event's PID is the agent's own.
 // Besides the processes it sees, it reports each new last_check zinit's
-// status shows as a check_exit with PID 0 (see LastCheckDetail): a check
-// run can be over before a /proc poll sees it.
+// status shows as a check_exit with PID 0 and Source
+// scenarios.SourceZinitLastCheck: a check run can be over before a /proc
+// poll sees it.
 func Watch(ctx context.Context, spec Spec, out io.Writer, opts WatchOptions) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
@@ -176,7 +178,7 @@ func Watch(ctx context.Context, spec Spec, out io.Writer, opts WatchOptions) err
 		defer cancel()
 	}
 	em := newEmitter(out)
-	em.emit(scenarios.Event{TNs: opts.Mono(), Kind: scenarios.EventAgentStart,
+	em.emit(scenarios.Event{TNs: opts.Mono(), Kind: scenarios.EventAgentStart, PID: os.Getpid(),
 		Detail: fmt.Sprintf("pid=%d proc_period_ms=%g", os.Getpid(), spec.ProcPeriod().Seconds()*1000)})
 
 	events := make(chan scenarios.Event, 256)

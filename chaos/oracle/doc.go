@@ -5,5 +5,6 @@
 // tolerances. It is pure: no clock, no I/O, no goroutines; the same input
 // gives the same judgement.
 //
-// It imports zinit and scenarios only.
+// It imports zinit and scenarios only (with scenarios/timeline, whose
+// shared model of incarnations and check runs it judges on).
 package oracle

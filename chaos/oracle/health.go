@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zchaos/zchaos/scenarios"
+	observed "github.com/zchaos/zchaos/scenarios/timeline"
 	"github.com/zchaos/zchaos/zinit"
 )
 
@@ -17,7 +18,7 @@ func noCheck(t *timeline) string {
 }
 
 // firstRun returns the first check run that started while in was alive.
-func (t *timeline) firstRun(in *incarnation) *checkRun {
+func (t *timeline) firstRun(in *incarnation) *observed.CheckRun {
 	if rs := t.runsOf(in); len(rs) > 0 {
 		return rs[0]
 	}
@@ -35,22 +36,22 @@ func judgeH1(t *timeline) (scenarios.InvariantCheck, bool, string) {
 	var firsts []int64
 	for _, in := range t.incs {
 		if r := t.firstRun(in); r != nil {
-			off := r.start - in.spawn
+			off := r.Start - in.Spawn
 			firsts = append(firsts, off)
-			if off < I-t.tolLo(in.spawnErr, r.startErr) {
-				a.fail("first check ran %s after spawn of pid %d, before the grace I=%s", fmtNs(off), in.pid, fmtNs(I))
+			if off < I-t.tolLo(in.SpawnErr, r.StartErr) {
+				a.fail("first check ran %s after spawn of pid %d, before the grace I=%s", fmtNs(off), in.PID, fmtNs(I))
 			}
 		}
 		if in.cause == causeCheck {
 			evidence++
-			if in.causeAt-in.spawn < I-t.tolLo(in.spawnErr, in.exitErr) {
-				a.fail("killed by its check %s after spawn, before the grace I=%s", fmtNs(in.causeAt-in.spawn), fmtNs(I))
+			if in.causeAt-in.Spawn < I-t.tolLo(in.SpawnErr, in.ExitErr) {
+				a.fail("killed by its check %s after spawn, before the grace I=%s", fmtNs(in.causeAt-in.Spawn), fmtNs(I))
 			}
 			continue
 		}
-		lived := t.end - in.spawn
-		if in.exited {
-			lived = in.exit - in.spawn
+		lived := t.end - in.Spawn
+		if in.Exited {
+			lived = in.Exit - in.Spawn
 		}
 		if lived >= I {
 			evidence++
@@ -143,29 +144,29 @@ func judgeH2(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		if !t.m.HasCheck {
 			deadline = f.at + int64(bound)
 		}
-		if in.exited && in.exit <= deadline {
+		if in.Exited && in.Exit <= deadline {
 			if in.cause != causeCheck && t.m.HasCheck {
-				a.inconclusive("pid %d ended by %s %s after the %s, not by its check", in.pid, in.describe(), fmtNs(in.exit-f.at), f.kind)
+				a.inconclusive("pid %d ended by %s %s after the %s, not by its check", in.PID, in.describe(), fmtNs(in.Exit-f.at), f.kind)
 				continue
 			}
-			a.note("%s caught after %s (%s)", hangWord(f.kind), fmtNs(in.exit-f.at), boundText)
+			a.note("%s caught after %s (%s)", hangWord(f.kind), fmtNs(in.Exit-f.at), boundText)
 			if t.m.Restart.ShouldRestart(true) && in.expect == expRestart {
-				hi := in.exit + t.upper(t.m.RestartDelay, in.exitErr)
-				if nx := autoNext(in); nx == nil || nx.spawn > hi {
-					if cut, _ := t.cutAfter(in.exit); nx != nil || cut >= hi {
-						a.fail("%s caught after %s but not respawned within d+ε=%s", hangWord(f.kind), fmtNs(in.exit-f.at), fmtNs(hi-in.exit))
+				hi := in.Exit + t.upper(t.m.RestartDelay, in.ExitErr)
+				if nx := autoNext(in); nx == nil || nx.Spawn > hi {
+					if cut, _ := t.cutAfter(in.Exit); nx != nil || cut >= hi {
+						a.fail("%s caught after %s but not respawned within d+ε=%s", hangWord(f.kind), fmtNs(in.Exit-f.at), fmtNs(hi-in.Exit))
 					}
 				}
 			}
 			continue
 		}
-		if f.reverted && f.revertAt < deadline && (!in.exited || in.exit > f.revertAt) {
+		if f.reverted && f.revertAt < deadline && (!in.Exited || in.Exit > f.revertAt) {
 			a.inconclusive("the %s was undone after %s, before the detection deadline (%s)", f.kind, fmtNs(f.revertAt-f.at), boundText)
 			continue
 		}
 		switch {
-		case in.exited:
-			a.fail("%s caught after %s, later than %s", hangWord(f.kind), fmtNs(in.exit-f.at), boundText)
+		case in.Exited:
+			a.fail("%s caught after %s, later than %s", hangWord(f.kind), fmtNs(in.Exit-f.at), boundText)
 		case t.end >= deadline:
 			a.fail("%s undetected for %s (%s)", hangWord(f.kind), fmtNs(t.end-f.at), boundText)
 		default:
@@ -178,30 +179,30 @@ func judgeH2(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		if !failed {
 			continue
 		}
-		in := t.incAt(r.start)
-		if in == nil || judged[in] || (in.exited && at >= in.exit) {
+		in := t.incAt(r.Start)
+		if in == nil || judged[in] || (in.Exited && at >= in.Exit) {
 			continue
 		}
-		limit := at + t.upper(0, r.endErr)
-		if (in.exited && in.exit > limit) || (!in.exited && t.end > limit) {
+		limit := at + t.upper(0, r.EndErr)
+		if (in.Exited && in.Exit > limit) || (!in.Exited && t.end > limit) {
 			still := t.end - at
-			if in.exited {
-				still = in.exit - at
+			if in.Exited {
+				still = in.Exit - at
 			}
 			a.fail("check failed at %s (%s) but pid %d was not killed for %s: marked unhealthy, never restarted",
-				fmtNs(at), runText(r, t), in.pid, fmtNs(still))
+				fmtNs(at), runText(r, t), in.PID, fmtNs(still))
 			break
 		}
 	}
 	return a.check(exp, "", strings.Join(firstN(a.notes, 2), "; ")), true, ""
 }
 
-func runText(r *checkRun, t *timeline) string {
+func runText(r *observed.CheckRun, t *timeline) string {
 	switch {
-	case r.signal != "" || !r.ended || t.runDuration(r) > int64(t.m.Timeout):
+	case r.Signal != "" || !r.Ended || r.Duration(t.end) > int64(t.m.Timeout):
 		return fmt.Sprintf("timed out, T=%s", fmtDur(t.m.Timeout))
-	case r.code != nil:
-		return fmt.Sprintf("exit %d", *r.code)
+	case r.Code != nil:
+		return fmt.Sprintf("exit %d", *r.Code)
 	}
 	return "failed"
 }
@@ -220,24 +221,24 @@ func judgeH3(t *timeline) (scenarios.InvariantCheck, bool, string) {
 	var slowest int64 = -1
 	for _, r := range t.runs {
 		if t.runPassed(r) {
-			slowest = max(slowest, t.runDuration(r))
+			slowest = max(slowest, r.Duration(t.end))
 		}
 	}
 	for _, in := range t.incs {
-		if !in.exited || in.exitUnseen || in.cause != causeUnknown {
+		if !in.Exited || in.ExitUnseen || in.cause != causeUnknown {
 			continue
 		}
-		var last *checkRun
+		var last *observed.CheckRun
 		for _, r := range t.runsOf(in) {
-			if r.ended && r.end <= in.exit+t.tolLo(in.exitErr, r.endErr) {
+			if r.Ended && r.End <= in.Exit+t.tolLo(in.ExitErr, r.EndErr) {
 				last = r
 			}
 		}
 		switch {
-		case last != nil && t.runPassed(last) && in.exit-last.end <= t.upper(0, in.exitErr, last.endErr):
-			a.fail("pid %d killed %s after a check answered in %s (< T=%s)", in.pid, fmtNs(in.exit-last.end), fmtNs(last.end-last.start), fmtDur(t.m.Timeout))
-		case isKillSignal(in.signal):
-			a.fail("pid %d killed (%s) with no failed check and no fault", in.pid, in.signal)
+		case last != nil && t.runPassed(last) && in.Exit-last.End <= t.upper(0, in.ExitErr, last.EndErr):
+			a.fail("pid %d killed %s after a check answered in %s (< T=%s)", in.PID, fmtNs(in.Exit-last.End), fmtNs(last.End-last.Start), fmtDur(t.m.Timeout))
+		case isKillSignal(in.Signal):
+			a.fail("pid %d killed (%s) with no failed check and no fault", in.PID, in.Signal)
 		}
 	}
 	if slowest < 0 && len(a.fails) == 0 {
@@ -258,29 +259,29 @@ func judgeH4(t *timeline) (scenarios.InvariantCheck, bool, string) {
 	T := t.m.Timeout
 	var longest int64
 	for i, r := range t.runs {
-		dur := t.runDuration(r)
+		dur := r.Duration(t.end)
 		longest = max(longest, dur)
-		if T > 0 && dur > t.upper(T, r.startErr, r.endErr) {
-			if r.ended {
-				a.fail("check pid %d ran %s, longer than T+ε=%s", r.pid, fmtNs(dur), fmtNs(t.upper(T)))
+		if T > 0 && dur > t.upper(T, r.StartErr, r.EndErr) {
+			if r.Ended {
+				a.fail("check pid %d ran %s, longer than T+ε=%s", r.PID, fmtNs(dur), fmtNs(t.upper(T)))
 			} else {
-				a.fail("check pid %d still running %s after it started (T+ε=%s): never killed", r.pid, fmtNs(dur), fmtNs(t.upper(T)))
+				a.fail("check pid %d still running %s after it started (T+ε=%s): never killed", r.PID, fmtNs(dur), fmtNs(t.upper(T)))
 			}
 		}
 		for _, o := range t.runs[:i] {
 			oEnd := t.end
-			if o.ended {
-				oEnd = o.end
+			if o.Ended {
+				oEnd = o.End
 			}
-			if r.start < oEnd-t.tolLo(r.startErr, o.endErr) {
-				a.fail("2 checks in flight at %s (pids %d and %d)", fmtNs(r.start), o.pid, r.pid)
+			if r.Start < oEnd-t.tolLo(r.StartErr, o.EndErr) {
+				a.fail("2 checks in flight at %s (pids %d and %d)", fmtNs(r.Start), o.PID, r.PID)
 				break
 			}
 		}
 	}
 	checkPIDs := map[int]bool{}
 	for _, r := range t.runs {
-		checkPIDs[r.pid] = true
+		checkPIDs[r.PID] = true
 	}
 	isCheck := func(pid int, job string) bool {
 		return checkPIDs[pid] || (t.m.CheckJob != "" && job == t.m.CheckJob)
@@ -320,27 +321,27 @@ func judgeH5(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		nx := autoNext(in)
 		switch in.expect {
 		case expRestart:
-			hi := in.exit + t.upper(d, in.exitErr)
+			hi := in.Exit + t.upper(d, in.ExitErr)
 			switch {
 			case nx == nil:
-				if cut, why := t.cutAfter(in.exit); cut >= hi {
-					a.fail("killed by its check at %s, not restarted within %s (%s)", fmtNs(in.exit), fmtNs(cut-in.exit), t.policyText())
+				if cut, why := t.cutAfter(in.Exit); cut >= hi {
+					a.fail("killed by its check at %s, not restarted within %s (%s)", fmtNs(in.Exit), fmtNs(cut-in.Exit), t.policyText())
 				} else {
-					a.inconclusive("%s %s after the check kill, before the restart was due", why, fmtNs(cut-in.exit))
+					a.inconclusive("%s %s after the check kill, before the restart was due", why, fmtNs(cut-in.Exit))
 				}
-			case nx.spawn-in.exit < t.d()-t.tolLo(in.exitErr, nx.spawnErr):
-				a.fail("respawned %s after the check kill, before d=%s", fmtNs(nx.spawn-in.exit), fmtDur(d))
-			case nx.spawn > hi+nx.spawnErr:
-				a.fail("respawned %s after the check kill, later than d+ε=%s", fmtNs(nx.spawn-in.exit), fmtNs(t.upper(d)))
+			case nx.Spawn-in.Exit < t.d()-t.tolLo(in.ExitErr, nx.SpawnErr):
+				a.fail("respawned %s after the check kill, before d=%s", fmtNs(nx.Spawn-in.Exit), fmtDur(d))
+			case nx.Spawn > hi+nx.SpawnErr:
+				a.fail("respawned %s after the check kill, later than d+ε=%s", fmtNs(nx.Spawn-in.Exit), fmtNs(t.upper(d)))
 			default:
-				a.note("killed by its check, respawned after %s (d=%s)", fmtNs(nx.spawn-in.exit), fmtDur(d))
+				a.note("killed by its check, respawned after %s (d=%s)", fmtNs(nx.Spawn-in.Exit), fmtDur(d))
 			}
 		case expQuietPolicy, expQuietLimit:
 			what := t.policyText()
 			if in.expect == expQuietLimit {
 				what = fmt.Sprintf("the limit N=%d was reached", t.m.MaxRestarts)
 			}
-			v, span, why := t.quiet(in, in.exit)
+			v, span, why := t.quiet(in, in.Exit)
 			switch v {
 			case scenarios.VerdictFail:
 				if in.expect == expQuietLimit {
@@ -382,22 +383,22 @@ func judgeH6(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		if r == nil {
 			continue
 		}
-		off := r.start - in.spawn
+		off := r.Start - in.Spawn
 		firsts = append(firsts, off)
-		if off < I-t.tolLo(in.spawnErr, r.startErr) {
-			a.fail("first check of pid %d ran %s after its spawn, before I=%s: check state carried over", in.pid, fmtNs(off), fmtNs(I))
+		if off < I-t.tolLo(in.SpawnErr, r.StartErr) {
+			a.fail("first check of pid %d ran %s after its spawn, before I=%s: check state carried over", in.PID, fmtNs(off), fmtNs(I))
 		}
 	}
 	for _, r := range t.runs {
 		inside := false
 		for _, in := range t.incs {
-			if in.alive(r.start, t.tolLo(r.startErr, in.spawnErr, in.exitErr)) {
+			if in.alive(r.Start, t.tolLo(r.StartErr, in.SpawnErr, in.ExitErr)) {
 				inside = true
 				break
 			}
 		}
 		if !inside {
-			a.fail("check pid %d ran at %s while the service was not running", r.pid, fmtNs(r.start))
+			a.fail("check pid %d ran at %s while the service was not running", r.PID, fmtNs(r.Start))
 		}
 	}
 	if len(firsts) == 0 && len(a.fails) == 0 {

@@ -3,9 +3,7 @@ package oracle
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,7 +15,7 @@ import (
 func judgeS1(t *timeline) (scenarios.InvariantCheck, bool, string) {
 	deaths := t.fleetDeaths
 	for _, in := range t.incs {
-		if in.exited {
+		if in.Exited {
 			deaths++
 		}
 	}
@@ -49,13 +47,10 @@ type zombieAge struct {
 	seen  int64
 }
 
-// zombieAgeRE reads the age the agent writes into a zombie event's Detail.
-var zombieAgeRE = regexp.MustCompile(`zombie for (\d+) ms`)
-
 // zombieAges folds zombie sightings per pid: the age is the longest of the
-// reported age (DurNs, else "zombie for N ms" in Detail) and the span
+// reported age (DurNs, else ZombieMs) and the span
 // between the first and last sighting.
-func zombieAges(zs []scenarios.Event) []zombieAge {
+func zombieAges(zs []*scenarios.Event) []zombieAge {
 	type sighting struct {
 		first, last, dur, err int64
 		job                   string
@@ -72,10 +67,8 @@ func zombieAges(zs []scenarios.Event) []zombieAge {
 		}
 		a.last = z.TNs
 		dur := z.DurNs
-		if m := zombieAgeRE.FindStringSubmatch(z.Detail); dur == 0 && m != nil {
-			if v, err := strconv.ParseInt(m[1], 10, 64); err == nil {
-				dur = v * int64(time.Millisecond)
-			}
+		if dur == 0 {
+			dur = z.ZombieMs * int64(time.Millisecond)
 		}
 		a.known = a.known || dur > 0 || a.last > a.first
 		a.dur = max(a.dur, dur)
@@ -156,7 +149,7 @@ func (t *timeline) observedRestarts(at, base int64, sinceStart bool) int {
 	}
 	n := 0
 	for _, in := range t.incs {
-		if in.idx > 0 && !in.manual && in.spawn > from && in.spawn <= at {
+		if in.idx > 0 && !in.manual && in.Spawn > from && in.Spawn <= at {
 			n++
 		}
 	}
@@ -166,7 +159,7 @@ func (t *timeline) observedRestarts(at, base int64, sinceStart bool) int {
 // judgeC1: the reported restart count never decreases without a start and
 // equals the observed respawns.
 func judgeC1(t *timeline) (scenarios.InvariantCheck, bool, string) {
-	var sts []scenarios.Event
+	var sts []*scenarios.Event
 	for _, st := range t.statuses {
 		if st.Restarts != nil {
 			sts = append(sts, st)
@@ -180,7 +173,7 @@ func judgeC1(t *timeline) (scenarios.InvariantCheck, bool, string) {
 	var prev *scenarios.Event
 	lastObs := 0
 	for i := range sts {
-		st := &sts[i]
+		st := sts[i]
 		r := *st.Restarts
 		if prev != nil && r < *prev.Restarts && !t.explicitBetween(prev.TNs, st.TNs) {
 			// Later reports count from the reset, so one reset is reported once.
@@ -296,7 +289,7 @@ func judgeRecover(t *timeline) scenarios.InvariantCheck {
 	old := t.incAt(f.at)
 	var spawn *incarnation
 	for _, in := range t.incs {
-		if in.spawn > f.at && in != old {
+		if in.Spawn > f.at && in != old {
 			spawn = in
 			break
 		}
@@ -307,31 +300,31 @@ func judgeRecover(t *timeline) scenarios.InvariantCheck {
 	// still run at the end; a restart or a removal fails.
 	if f.kind == scenarios.FaultReload && old != nil {
 		c.Expected = "the same pid keeps running through the reload and answers a probe after it"
-		if old.exited {
+		if old.Exited {
 			c.Verdict = scenarios.VerdictFail
 			what := "stopped"
 			if spawn != nil {
-				what = fmt.Sprintf("restarted (new pid %d %s after it)", spawn.pid, fmtNs(spawn.spawn-f.at))
+				what = fmt.Sprintf("restarted (new pid %d %s after it)", spawn.PID, fmtNs(spawn.Spawn-f.at))
 			}
-			c.Reason = fmt.Sprintf("the reload %s the service: pid %d ended by %s %s after it", what, old.pid, old.describe(), fmtNs(old.exit-f.at))
+			c.Reason = fmt.Sprintf("the reload %s the service: pid %d ended by %s %s after it", what, old.PID, old.describe(), fmtNs(old.Exit-f.at))
 			c.Observed = c.Reason
 			return c
 		}
 	}
 	// A reload or a supervisor restart need not touch the target: living
 	// through it and answering afterwards is a recovery too.
-	if survivable(f.kind) && old != nil && !old.exited {
+	if survivable(f.kind) && old != nil && !old.Exited {
 		if p := t.passingProbeAfter(f.at); p != nil {
 			c.Verdict = scenarios.VerdictPass
-			c.Reason = fmt.Sprintf("pid %d kept running through %s, healthy after %s", old.pid, noun, fmtNs(p.TNs-f.at))
+			c.Reason = fmt.Sprintf("pid %d kept running through %s, healthy after %s", old.PID, noun, fmtNs(p.TNs-f.at))
 			c.Observed = c.Reason
 			return c
 		}
 	}
 	hang := hangFault(f.kind)
 	caught := ""
-	if hang && old != nil && old.exited && old.exit >= f.at {
-		caught = fmt.Sprintf("%s caught after %s (I+T+ε=%s), ", hangWord(f.kind), fmtNs(old.exit-f.at), fmtNs(t.upper(t.hangBound())))
+	if hang && old != nil && old.Exited && old.Exit >= f.at {
+		caught = fmt.Sprintf("%s caught after %s (I+T+ε=%s), ", hangWord(f.kind), fmtNs(old.Exit-f.at), fmtNs(t.upper(t.hangBound())))
 	}
 	if spawn == nil {
 		deadline := f.at + int64(t.w)
@@ -348,7 +341,7 @@ func judgeRecover(t *timeline) scenarios.InvariantCheck {
 		c.Verdict = scenarios.VerdictFail
 		switch {
 		case hang && caught != "":
-			c.Reason = fmt.Sprintf("%snot restarted within %s (%s)", caught, fmtNs(t.end-old.exit), t.policyText())
+			c.Reason = fmt.Sprintf("%snot restarted within %s (%s)", caught, fmtNs(t.end-old.Exit), t.policyText())
 		case hang:
 			c.Reason = fmt.Sprintf("%s undetected: not restarted within %s of %s (%s)", hangWord(f.kind), fmtNs(since), noun, bound)
 		default:
@@ -356,19 +349,19 @@ func judgeRecover(t *timeline) scenarios.InvariantCheck {
 		}
 		return c
 	}
-	restart := fmt.Sprintf("restarted after %s", fmtNs(spawn.spawn-f.at))
+	restart := fmt.Sprintf("restarted after %s", fmtNs(spawn.Spawn-f.at))
 	if !hang && can && expDur > 0 {
 		restart += fmt.Sprintf(" (%s)", bound)
 	}
-	probe := t.passingProbeAfter(spawn.spawn)
+	probe := t.passingProbeAfter(spawn.Spawn)
 	if probe == nil {
 		c.Observed = caught + restart + ", no passing probe"
-		if t.end-spawn.spawn >= t.w {
+		if t.end-spawn.Spawn >= t.w {
 			c.Verdict = scenarios.VerdictFail
-			c.Reason = fmt.Sprintf("%s%s but no passing probe within %s", caught, restart, fmtNs(t.end-spawn.spawn))
+			c.Reason = fmt.Sprintf("%s%s but no passing probe within %s", caught, restart, fmtNs(t.end-spawn.Spawn))
 		} else {
 			c.Verdict = scenarios.VerdictInconclusive
-			c.Reason = fmt.Sprintf("%s%s; observation ended %s later, before a passing probe", caught, restart, fmtNs(t.end-spawn.spawn))
+			c.Reason = fmt.Sprintf("%s%s; observation ended %s later, before a passing probe", caught, restart, fmtNs(t.end-spawn.Spawn))
 		}
 		return c
 	}
@@ -384,8 +377,7 @@ func survivable(k scenarios.FaultKind) bool {
 
 // passingProbeAfter returns the first passing probe at or after at.
 func (t *timeline) passingProbeAfter(at int64) *scenarios.Event {
-	for i := range t.probes {
-		p := &t.probes[i]
+	for _, p := range t.probes {
 		if p.TNs >= at && p.OK != nil && *p.OK {
 			return p
 		}
@@ -482,9 +474,9 @@ func recoveryFigures(t *timeline) scenarios.Recovery {
 	after := f.at
 	switch {
 	case hangFault(f.kind) || f.kind == scenarios.FaultSupervisor || f.kind == scenarios.FaultReload || f.kind == scenarios.FaultStop:
-		if old != nil && old.exited {
-			rec.Detect = t.measure(f.at, f.err, old.exit, old.exitErr)
-			after = old.exit
+		if old != nil && old.Exited {
+			rec.Detect = t.measure(f.at, f.err, old.Exit, old.ExitErr)
+			after = old.Exit
 		}
 	default:
 		for _, st := range t.statuses {
@@ -496,7 +488,7 @@ func recoveryFigures(t *timeline) scenarios.Recovery {
 	}
 	var spawn *incarnation
 	for _, in := range t.incs {
-		if in.spawn > after && in != old {
+		if in.Spawn > after && in != old {
 			spawn = in
 			break
 		}
@@ -504,9 +496,9 @@ func recoveryFigures(t *timeline) scenarios.Recovery {
 	if spawn == nil {
 		return rec
 	}
-	rec.Restart = t.measure(f.at, f.err, spawn.spawn, spawn.spawnErr)
+	rec.Restart = t.measure(f.at, f.err, spawn.Spawn, spawn.SpawnErr)
 	for _, p := range t.probes {
-		if p.TNs >= spawn.spawn && p.OK != nil && *p.OK {
+		if p.TNs >= spawn.Spawn && p.OK != nil && *p.OK {
 			rec.Healthy = t.measure(f.at, f.err, p.TNs, p.ErrNs)
 			break
 		}

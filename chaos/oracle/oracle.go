@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zchaos/zchaos/scenarios"
+	observed "github.com/zchaos/zchaos/scenarios/timeline"
 	"github.com/zchaos/zchaos/zinit"
 )
 
@@ -31,8 +32,9 @@ import (
 //   - action with Detail start/stop/restart marks the harness driving zinit;
 //     a fault of kind start/stop counts as the same request.
 //   - status carries zinit's State, Restarts and Reason; probe carries OK.
-//   - zombie is a zombie seen (PID; DurNs, when set, how long it has been
-//     one); stray is a process of a dead incarnation's group still present.
+//   - zombie is a zombie seen (PID; DurNs, else ZombieMs, when set, how long
+//     it has been one); stray is a process of a dead incarnation's group
+//     still present.
 
 // Params are the pinned model parameters and tolerances the oracle
 // assumes. They are parameters, not constants, so the same scenarios can
@@ -66,7 +68,7 @@ func DefaultParams(timeScale float64) Params {
 		StopTimeout:   scale(zinit.StopTimeout),
 		SlackMin:      slack,
 		SlackFraction: 0.3,
-		Granularity:   5 * time.Millisecond,
+		Granularity:   observed.Granularity,
 		QuietMin:      scale(5 * time.Second),
 		CounterResets: false,
 	}

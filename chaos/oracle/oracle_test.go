@@ -636,7 +636,7 @@ func TestJudgeInvariants(t *testing.T) {
 		{name: "P1 zombie reported by the agent", scenario: scen(true, scenarios.FaultKill), model: onFail,
 			build: func(b *tl) {
 				killRestart(251)(b)
-				b.add(2500, scenarios.Event{Kind: scenarios.EventZombie, PID: 301, Detail: "ppid=1 zombie for 1004 ms"})
+				b.add(2500, scenarios.Event{Kind: scenarios.EventZombie, PID: 301, ZombieMs: 1004})
 			}, endMs: 8000, verdict: F, checks: map[string]scenarios.Verdict{"P1": F},
 			check: map[string]string{"P1": "zombie pid 301 not reaped for 1.00 s (limit 1.00 s)"}},
 		{name: "P1 zombie of unknown age", scenario: scen(true, scenarios.FaultKill), model: onFail,

@@ -89,24 +89,24 @@ func judgeR1(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		n++
 		nx := autoNext(in)
 		if nx == nil {
-			hi := in.exit + t.upper(d, in.exitErr)
-			if cut, why := t.cutAfter(in.exit); cut >= hi {
-				a.fail("not restarted within d+ε=%s of %s at %s", fmtNs(hi-in.exit), in.describe(), fmtNs(in.exit))
+			hi := in.Exit + t.upper(d, in.ExitErr)
+			if cut, why := t.cutAfter(in.Exit); cut >= hi {
+				a.fail("not restarted within d+ε=%s of %s at %s", fmtNs(hi-in.Exit), in.describe(), fmtNs(in.Exit))
 			} else {
-				a.inconclusive("%s %s after %s, before the restart was due (d+ε=%s)", why, fmtNs(cut-in.exit), in.describe(), fmtNs(hi-in.exit))
+				a.inconclusive("%s %s after %s, before the restart was due (d+ε=%s)", why, fmtNs(cut-in.Exit), in.describe(), fmtNs(hi-in.Exit))
 			}
 			continue
 		}
-		gap := nx.spawn - in.exit
+		gap := nx.Spawn - in.Exit
 		gaps = append(gaps, gap)
 		switch {
-		case gap < t.d()-t.tolLo(in.exitErr, nx.spawnErr):
+		case gap < t.d()-t.tolLo(in.ExitErr, nx.SpawnErr):
 			if gap < t.d()/10 {
 				a.fail("restarted after %s: no delay (d=%s)", fmtNs(gap), fmtDur(d))
 			} else {
 				a.fail("restarted after %s, before d=%s", fmtNs(gap), fmtDur(d))
 			}
-		case gap > t.upper(d, in.exitErr, nx.spawnErr):
+		case gap > t.upper(d, in.ExitErr, nx.SpawnErr):
 			a.fail("restarted after %s, later than d+ε=%s", fmtNs(gap), fmtNs(t.upper(d)))
 		}
 	}
@@ -141,33 +141,33 @@ func judgeR2(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		case expRestart:
 			n++
 			if nx := autoNext(in); nx != nil {
-				a.note("%s at %s → restarted after %s", in.describe(), fmtNs(in.exit), fmtNs(nx.spawn-in.exit))
+				a.note("%s at %s → restarted after %s", in.describe(), fmtNs(in.Exit), fmtNs(nx.Spawn-in.Exit))
 				continue
 			}
-			hi := in.exit + t.upper(d, in.exitErr)
-			if cut, why := t.cutAfter(in.exit); cut >= hi {
-				a.fail("not restarted within %s of %s (%s)", fmtNs(cut-in.exit), in.describe(), t.policyText())
-				a.note("%s at %s → no restart for %s", in.describe(), fmtNs(in.exit), fmtNs(cut-in.exit))
+			hi := in.Exit + t.upper(d, in.ExitErr)
+			if cut, why := t.cutAfter(in.Exit); cut >= hi {
+				a.fail("not restarted within %s of %s (%s)", fmtNs(cut-in.Exit), in.describe(), t.policyText())
+				a.note("%s at %s → no restart for %s", in.describe(), fmtNs(in.Exit), fmtNs(cut-in.Exit))
 			} else {
-				a.inconclusive("%s %s after %s, before a restart was due", why, fmtNs(cut-in.exit), in.describe())
+				a.inconclusive("%s %s after %s, before a restart was due", why, fmtNs(cut-in.Exit), in.describe())
 			}
 		case expQuietPolicy:
 			n++
-			v, span, why := t.quiet(in, in.exit)
+			v, span, why := t.quiet(in, in.Exit)
 			switch v {
 			case scenarios.VerdictFail:
 				a.fail("restarted %s after %s though %s", fmtNs(span), in.describe(), t.policyText())
-				a.note("%s at %s → restarted after %s", in.describe(), fmtNs(in.exit), fmtNs(span))
+				a.note("%s at %s → restarted after %s", in.describe(), fmtNs(in.Exit), fmtNs(span))
 			case scenarios.VerdictInconclusive:
 				a.inconclusive("quiet window cut short: %s after %s of W=%s (%s)", why, fmtNs(span), fmtNs(t.w), in.describe())
 			default:
-				a.note("%s at %s → no restart for %s", in.describe(), fmtNs(in.exit), fmtNs(span))
+				a.note("%s at %s → no restart for %s", in.describe(), fmtNs(in.Exit), fmtNs(span))
 			}
 		case expUnsure:
 			n++
-			a.inconclusive("exit status of pid %d at %s unknown: cannot apply on-failure", in.pid, fmtNs(in.exit))
+			a.inconclusive("exit status of pid %d at %s unknown: cannot apply on-failure", in.PID, fmtNs(in.Exit))
 			if nx := autoNext(in); nx != nil {
-				a.note("unknown exit at %s → restarted after %s", fmtNs(in.exit), fmtNs(nx.spawn-in.exit))
+				a.note("unknown exit at %s → restarted after %s", fmtNs(in.Exit), fmtNs(nx.Spawn-in.Exit))
 			}
 		}
 	}
@@ -201,22 +201,22 @@ func judgeR3(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		from := r.at
 		var after *incarnation // the incarnation whose successor would be a respawn
 		if in := t.incAt(r.at); in != nil {
-			if !in.exited {
+			if !in.Exited {
 				if t.end-r.at >= t.upper(S, r.err) {
-					a.fail("pid %d still running %s after the stop (S=%s)", in.pid, fmtNs(t.end-r.at), fmtDur(S))
+					a.fail("pid %d still running %s after the stop (S=%s)", in.PID, fmtNs(t.end-r.at), fmtDur(S))
 				} else {
-					a.inconclusive("observation ended %s after the stop, pid %d still stopping", fmtNs(t.end-r.at), in.pid)
+					a.inconclusive("observation ended %s after the stop, pid %d still stopping", fmtNs(t.end-r.at), in.PID)
 				}
 				continue
 			}
-			from, after = in.exit, in
-			a.note("pid %d exited %s after the stop", in.pid, fmtNs(in.exit-r.at))
+			from, after = in.Exit, in
+			a.note("pid %d exited %s after the stop", in.PID, fmtNs(in.Exit-r.at))
 		} else {
 			after = t.lastExitBefore(r.at)
 		}
 		if after != nil {
-			if nx := autoNext(after); nx != nil && nx.spawn >= r.at {
-				a.fail("respawned %s after the stop", fmtNs(nx.spawn-r.at))
+			if nx := autoNext(after); nx != nil && nx.Spawn >= r.at {
+				a.fail("respawned %s after the stop", fmtNs(nx.Spawn-r.at))
 				continue
 			}
 		}
@@ -272,10 +272,10 @@ func judgeR4(t *timeline) (scenarios.InvariantCheck, bool, string) {
 			continue
 		}
 		n++
-		due := in.exit + t.d()
+		due := in.Exit + t.d()
 		if nx := autoNext(in); nx != nil {
 			a.fail("restarted %s after the exit though a stop came %s into the delay (d=%s)",
-				fmtNs(nx.spawn-in.exit), fmtNs(in.stopReq.at-in.exit), fmtNs(t.d()))
+				fmtNs(nx.Spawn-in.Exit), fmtNs(in.stopReq.at-in.Exit), fmtNs(t.d()))
 			continue
 		}
 		from := max(due, in.stopReq.at)
@@ -284,7 +284,7 @@ func judgeR4(t *timeline) (scenarios.InvariantCheck, bool, string) {
 			a.inconclusive("quiet window cut short: %s %s after the restart was due, need W=%s", why, fmtNs(max(0, cut-from)), fmtNs(t.w))
 			continue
 		}
-		a.note("stop %s into the delay; no respawn for %s after the restart was due", fmtNs(in.stopReq.at-in.exit), fmtNs(cut-from))
+		a.note("stop %s into the delay; no respawn for %s after the restart was due", fmtNs(in.stopReq.at-in.Exit), fmtNs(cut-from))
 	}
 	if n == 0 {
 		if t.hasFault(scenarios.FaultStop) {
@@ -332,8 +332,8 @@ func judgeR5(t *timeline) (scenarios.InvariantCheck, bool, string) {
 	for _, ep := range t.epochIncs() {
 		first, last := ep[0], ep[len(ep)-1]
 		to := t.end
-		if last.exited {
-			to = last.exit
+		if last.Exited {
+			to = last.Exit
 		}
 		var limit *incarnation
 		for _, in := range ep {
@@ -342,7 +342,7 @@ func judgeR5(t *timeline) (scenarios.InvariantCheck, bool, string) {
 			}
 		}
 		spawns := len(ep)
-		if limit == nil && spawns <= 1+N && !t.crashLoopDuring(first.spawn, to) {
+		if limit == nil && spawns <= 1+N && !t.crashLoopDuring(first.Spawn, to) {
 			continue
 		}
 		n++
@@ -350,15 +350,15 @@ func judgeR5(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		case spawns > 1+N:
 			a.fail("%d spawns, want exactly 1+N=%d (%s)", spawns, 1+N, plusText(spawns-1-N))
 		case limit != nil:
-			cut, why := t.cutAfter(limit.exit)
-			if cut-limit.exit < t.w {
-				a.inconclusive("exactly 1+N=%d spawns, but %s %s after the last exit, need W=%s", 1+N, why, fmtNs(cut-limit.exit), fmtNs(t.w))
+			cut, why := t.cutAfter(limit.Exit)
+			if cut-limit.Exit < t.w {
+				a.inconclusive("exactly 1+N=%d spawns, but %s %s after the last exit, need W=%s", 1+N, why, fmtNs(cut-limit.Exit), fmtNs(t.w))
 			} else {
-				a.note("exactly 1+N=%d spawns, then none for %s", 1+N, fmtNs(cut-limit.exit))
+				a.note("exactly 1+N=%d spawns, then none for %s", 1+N, fmtNs(cut-limit.Exit))
 			}
-		case last.exited && last.expect == expRestart:
-			hi := last.exit + t.upper(t.m.RestartDelay, last.exitErr)
-			if cut, why := t.cutAfter(last.exit); cut >= hi {
+		case last.Exited && last.expect == expRestart:
+			hi := last.Exit + t.upper(t.m.RestartDelay, last.ExitErr)
+			if cut, why := t.cutAfter(last.Exit); cut >= hi {
 				a.fail("gave up after %d spawns, want 1+N=%d (one too few)", spawns, 1+N)
 			} else {
 				a.inconclusive("%s after %d of 1+N=%d spawns", why, spawns, 1+N)
@@ -393,20 +393,20 @@ func judgeR6(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		}
 		n++
 		if nx := autoNext(in); nx != nil {
-			a.fail("left the failed state: respawned %s after the limit", fmtNs(nx.spawn-in.exit))
+			a.fail("left the failed state: respawned %s after the limit", fmtNs(nx.Spawn-in.Exit))
 			continue
 		}
-		cut, why := t.cutAfter(in.exit)
-		winEnd := min(cut, in.exit+t.w)
+		cut, why := t.cutAfter(in.Exit)
+		winEnd := min(cut, in.Exit+t.w)
 		seen := 0
 		bad := false
 		for _, st := range t.statuses {
-			if st.TNs < in.exit+settle+st.ErrNs || st.TNs > winEnd {
+			if st.TNs < in.Exit+settle+st.ErrNs || st.TNs > winEnd {
 				continue
 			}
 			seen++
 			if st.State != zinit.StateFailed.String() {
-				a.fail("state %s %s after the limit, want failed", st.State, fmtNs(st.TNs-in.exit))
+				a.fail("state %s %s after the limit, want failed", st.State, fmtNs(st.TNs-in.Exit))
 				bad = true
 				break
 			}
@@ -421,11 +421,11 @@ func judgeR6(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		}
 		switch {
 		case seen == 0:
-			a.inconclusive("no status reported in the %s after the limit", fmtNs(winEnd-in.exit))
-		case cut-in.exit < t.w:
-			a.inconclusive("state failed, but %s %s after the limit, need W=%s", why, fmtNs(cut-in.exit), fmtNs(t.w))
+			a.inconclusive("no status reported in the %s after the limit", fmtNs(winEnd-in.Exit))
+		case cut-in.Exit < t.w:
+			a.inconclusive("state failed, but %s %s after the limit, need W=%s", why, fmtNs(cut-in.Exit), fmtNs(t.w))
 		default:
-			a.note("failed (%s) for %s", zinit.ReasonRestartLimit, fmtNs(cut-in.exit))
+			a.note("failed (%s) for %s", zinit.ReasonRestartLimit, fmtNs(cut-in.Exit))
 		}
 	}
 	if n == 0 {
@@ -453,13 +453,13 @@ func judgeR7(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		n++
 		var nx *incarnation
 		for _, in := range t.incs {
-			if in.spawn >= r.at-t.tolLo(r.err) {
+			if in.Spawn >= r.at-t.tolLo(r.err) {
 				nx = in
 				break
 			}
 		}
 		hi := r.at + t.upper(0, r.err)
-		if nx == nil || nx.spawn > hi {
+		if nx == nil || nx.Spawn > hi {
 			if nx == nil && t.end < hi {
 				a.inconclusive("observation ended %s after the start", fmtNs(t.end-r.at))
 			} else {
@@ -467,7 +467,7 @@ func judgeR7(t *timeline) (scenarios.InvariantCheck, bool, string) {
 			}
 			continue
 		}
-		a.note("started %s after the %s", fmtNs(nx.spawn-r.at), r.kind)
+		a.note("started %s after the %s", fmtNs(nx.Spawn-r.at), r.kind)
 		// Fresh restarts: within the new epoch every restart the model grants must come.
 		used := 0
 		for in := nx; in != nil && (in == nx || !in.manual); in = in.next {
@@ -475,8 +475,8 @@ func judgeR7(t *timeline) (scenarios.InvariantCheck, bool, string) {
 				used++
 			}
 			if in.expect == expRestart && autoNext(in) == nil {
-				hiR := in.exit + t.upper(t.m.RestartDelay, in.exitErr)
-				if cut, _ := t.cutAfter(in.exit); cut >= hiR {
+				hiR := in.Exit + t.upper(t.m.RestartDelay, in.ExitErr)
+				if cut, _ := t.cutAfter(in.Exit); cut >= hiR {
 					a.fail("no fresh restarts after the %s: gave up after %d (N=%d)", r.kind, used, t.m.MaxRestarts)
 				}
 			}

@@ -2,11 +2,11 @@ package oracle
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/zchaos/zchaos/scenarios"
+	observed "github.com/zchaos/zchaos/scenarios/timeline"
 	"github.com/zchaos/zchaos/zinit"
 )
 
@@ -37,18 +37,11 @@ const (
 	expUnsure                        // on-failure, but the exit status is unknown
 )
 
-// incarnation is one life of the start job's process.
+// incarnation is one life of the start job's process, as the shared
+// timeline model paired it, with what the oracle concludes of it.
 type incarnation struct {
+	*observed.Incarnation
 	idx        int
-	pid, pgid  int
-	spawn      int64
-	spawnErr   int64
-	exit       int64
-	exitErr    int64
-	exited     bool
-	exitUnseen bool // a new spawn came first; the exit time is unknown
-	code       *int
-	signal     string
 	manual     bool // spawned by an explicit start/restart (or the first)
 	epoch      int  // explicit starts delimit epochs; max-restarts counts within one
 	used       int  // automatic restarts in the epoch up to this spawn
@@ -62,7 +55,7 @@ type incarnation struct {
 }
 
 func (in *incarnation) alive(at, tol int64) bool {
-	return in.spawn <= at+tol && (!in.exited || at <= in.exit)
+	return in.Spawn <= at+tol && (!in.Exited || at <= in.Exit)
 }
 
 // describe names how the incarnation ended: "exit 1", "SIGKILL", "a check kill".
@@ -70,28 +63,14 @@ func (in *incarnation) describe() string {
 	switch {
 	case in.cause == causeCheck:
 		return "a check kill"
-	case in.signal != "":
-		return in.signal
-	case in.code != nil:
-		return fmt.Sprintf("exit %d", *in.code)
+	case in.Signal != "":
+		return in.Signal
+	case in.Code != nil:
+		return fmt.Sprintf("exit %d", *in.Code)
 	case in.causeFault != nil:
 		return string(in.causeFault.kind)
 	}
 	return "an exit"
-}
-
-// checkRun is one run of the check job.
-type checkRun struct {
-	pid      int
-	job      string
-	start    int64
-	startErr int64
-	end      int64
-	endErr   int64
-	ended    bool
-	code     *int
-	signal   string
-	ok       *bool // the supervisor's word on the run (zinit's last_check), when known
 }
 
 type faultEv struct {
@@ -123,15 +102,14 @@ type timeline struct {
 	end         int64
 	w           int64 // quiet window
 	incs        []*incarnation
-	runs        []*checkRun
+	runs        []*observed.CheckRun
 	faults      []*faultEv
 	requests    []request
-	statuses    []scenarios.Event
-	probes      []scenarios.Event
-	zombies     []scenarios.Event
-	strays      []scenarios.Event
+	statuses    []*scenarios.Event
+	probes      []*scenarios.Event
+	zombies     []*scenarios.Event
+	strays      []*scenarios.Event
 	explicit    map[string]bool // invariants the scenario asked for by name
-	orphan      int             // exits with no matching spawn
 	fleetDeaths int             // fleet-wide judging: exits of any service
 }
 
@@ -163,87 +141,48 @@ func (t *timeline) forService(ev scenarios.Event) bool {
 	return ev.Service == "" || t.m.Service == "" || ev.Service == t.m.Service
 }
 
+// buildTimeline reads the service under test's incarnations, check runs,
+// probes and statuses from the shared timeline model (scenarios/timeline,
+// whose pairing rules the reports draw with too), and adds the oracle's
+// own reading: which fault each effect and revert belongs to, the
+// explicit requests, and then (classify) why each incarnation ended and
+// what must follow.
 func buildTimeline(in JudgeInput) *timeline {
 	t := &timeline{in: in, m: in.Model, p: in.Params, end: int64(in.End)}
 	t.w = int64(t.p.QuietWindow(t.m))
-	evs := append([]scenarios.Event(nil), in.Events...)
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].TNs < evs[j].TNs })
-
-	var open []*incarnation
-	openRuns := map[int]*checkRun{}
-	kindSeen := map[scenarios.FaultKind]int{}
-	for _, ev := range evs {
+	evs := make([]scenarios.Event, 0, len(in.Events))
+	for _, ev := range in.Events {
 		if !t.forService(ev) {
 			continue
 		}
-		if t.m.Service == "" && ev.Service != "" {
-			// Fleet-wide: without a per-service model only deaths count
-			// (for S1 and P1); call Judge per service to judge each one.
-			switch ev.Kind {
-			case scenarios.EventSpawn, scenarios.EventExit, scenarios.EventCheckSpawn, scenarios.EventCheckExit,
-				scenarios.EventStatus, scenarios.EventProbe:
+		if observed.OfService(ev.Kind) {
+			if t.m.Service == "" && ev.Service != "" {
+				// Fleet-wide: without a per-service model only deaths
+				// count (for S1 and P1); call Judge per service to judge
+				// each one.
 				if ev.Kind == scenarios.EventExit {
 					t.fleetDeaths++
 				}
 				continue
 			}
+			ev.Service = t.m.Service // one that names no service is the service under test's
 		}
+		evs = append(evs, ev)
+	}
+	tl := observed.Build(evs, map[string]observed.Jobs{t.m.Service: {Start: t.m.StartJob, Check: t.m.CheckJob}})
+	svc := tl.Service(t.m.Service)
+	for i, inc := range svc.Incarnations {
+		t.incs = append(t.incs, &incarnation{Incarnation: inc, idx: i})
+	}
+	t.runs, t.probes, t.statuses = svc.Checks, svc.Probes, svc.Statuses
+	t.zombies, t.strays = tl.Zombies, tl.Strays
+
+	kindSeen := map[scenarios.FaultKind]int{}
+	for _, ev := range tl.Faults {
 		switch ev.Kind {
-		case scenarios.EventSpawn:
-			if t.m.StartJob != "" && ev.Job != "" && ev.Job != t.m.StartJob {
-				continue
-			}
-			for _, o := range open {
-				o.exited, o.exitUnseen, o.exit = true, true, ev.TNs
-			}
-			in := &incarnation{idx: len(t.incs), pid: ev.PID, pgid: ev.PGID, spawn: ev.TNs, spawnErr: ev.ErrNs}
-			t.incs = append(t.incs, in)
-			open = []*incarnation{in}
-		case scenarios.EventExit:
-			if t.m.StartJob != "" && ev.Job != "" && ev.Job != t.m.StartJob {
-				continue
-			}
-			var hit *incarnation
-			for _, o := range open {
-				if ev.PID == 0 || o.pid == 0 || o.pid == ev.PID {
-					hit = o
-					break
-				}
-			}
-			if hit == nil {
-				// The exit of a process whose successor was seen first.
-				for i := len(t.incs) - 1; i >= 0; i-- {
-					if o := t.incs[i]; o.exitUnseen && o.pid == ev.PID {
-						o.exitUnseen = false
-						o.exit, o.exitErr, o.code, o.signal = ev.TNs, ev.ErrNs, ev.Code, ev.Signal
-						hit = o
-						break
-					}
-				}
-				if hit == nil {
-					t.orphan++
-				}
-				continue
-			}
-			hit.exited, hit.exit, hit.exitErr, hit.code, hit.signal = true, ev.TNs, ev.ErrNs, ev.Code, ev.Signal
-			open = nil
-		case scenarios.EventCheckSpawn:
-			if t.m.CheckJob != "" && ev.Job != "" && ev.Job != t.m.CheckJob {
-				continue
-			}
-			r := &checkRun{pid: ev.PID, job: ev.Job, start: ev.TNs, startErr: ev.ErrNs}
-			t.runs = append(t.runs, r)
-			openRuns[ev.PID] = r
-		case scenarios.EventCheckExit:
-			r := openRuns[ev.PID]
-			if r == nil {
-				continue
-			}
-			delete(openRuns, ev.PID)
-			r.ended, r.end, r.endErr, r.code, r.signal, r.ok = true, ev.TNs, ev.ErrNs, ev.Code, ev.Signal, ev.OK
 		case scenarios.EventFault:
 			k := scenarios.FaultKind(ev.Fault)
-			f := &faultEv{idx: len(t.faults), kind: k, ev: ev, at: ev.TNs, err: ev.ErrNs, code: ev.Code, declaredIdx: -1}
+			f := &faultEv{idx: len(t.faults), kind: k, ev: *ev, at: ev.TNs, err: ev.ErrNs, code: ev.Code, declaredIdx: -1}
 			f.declaredIdx = declaredIndex(in.Scenario.Faults, k, kindSeen[k])
 			kindSeen[k]++
 			if f.code == nil && f.declaredIdx >= 0 && k == scenarios.FaultExit {
@@ -263,8 +202,7 @@ func buildTimeline(in JudgeInput) *timeline {
 					continue
 				}
 				if ev.OK != nil && *ev.OK {
-					e := ev
-					f.effect = &e
+					f.effect = ev
 				} else if ev.Detail != "" {
 					f.notSeen = ev.Detail
 				} else {
@@ -284,14 +222,6 @@ func buildTimeline(in JudgeInput) *timeline {
 			case "start", "stop", "restart":
 				t.addRequest(d, ev)
 			}
-		case scenarios.EventStatus:
-			t.statuses = append(t.statuses, ev)
-		case scenarios.EventProbe:
-			t.probes = append(t.probes, ev)
-		case scenarios.EventZombie:
-			t.zombies = append(t.zombies, ev)
-		case scenarios.EventStray:
-			t.strays = append(t.strays, ev)
 		}
 	}
 	t.classify()
@@ -313,7 +243,7 @@ func declaredIndex(fs []scenarios.Fault, k scenarios.FaultKind, n int) int {
 
 // addRequest records an explicit start/stop/restart; the same request seen
 // as both a fault and an action within ε counts once.
-func (t *timeline) addRequest(kind string, ev scenarios.Event) {
+func (t *timeline) addRequest(kind string, ev *scenarios.Event) {
 	for _, r := range t.requests {
 		if r.kind == kind && abs64(r.at-ev.TNs) <= int64(t.p.SlackMin) {
 			return
@@ -341,7 +271,7 @@ func (t *timeline) classify() {
 		if i+1 < len(t.incs) {
 			in.next = t.incs[i+1]
 		}
-		if in.exited && !in.exitUnseen {
+		if in.Exited && !in.ExitUnseen {
 			t.attributeExit(in)
 		}
 	}
@@ -353,25 +283,25 @@ func (t *timeline) classify() {
 		} else if i > 0 {
 			used++
 		}
-		if t.p.CounterResets && in.exited && in.exit-in.spawn >= t.w {
+		if t.p.CounterResets && in.Exited && in.Exit-in.Spawn >= t.w {
 			// A long healthy run resets the counter (when the model says so).
 			used = 0
 		}
 		in.epoch, in.used = epoch, used
-		if !in.exited || in.exitUnseen {
+		if !in.Exited || in.ExitUnseen {
 			continue
 		}
 		in.expect = t.expectAfter(in)
 		if in.expect == expRestart {
 			// A stop that lands before the restart is due cancels it (R4).
-			due := in.exit + t.upper(t.m.RestartDelay, in.exitErr)
+			due := in.Exit + t.upper(t.m.RestartDelay, in.ExitErr)
 			until := due
-			if in.next != nil && in.next.spawn < until {
-				until = in.next.spawn
+			if in.next != nil && in.next.Spawn < until {
+				until = in.next.Spawn
 			}
 			for k := range t.requests {
 				r := &t.requests[k]
-				if r.kind == "stop" && r.at >= in.exit && r.at < until {
+				if r.kind == "stop" && r.at >= in.Exit && r.at < until {
 					in.expect, in.stopReq = expCancelled, r
 					break
 				}
@@ -406,25 +336,25 @@ func (t *timeline) expectAfter(in *incarnation) expectKind {
 // than by the restart policy.
 func (t *timeline) manualSpawn(prev, cur *incarnation) bool {
 	for _, r := range t.requests {
-		tol := t.tolLo(r.err, cur.spawnErr)
+		tol := t.tolLo(r.err, cur.SpawnErr)
 		switch r.kind {
 		case "start":
-			from := prev.spawn
-			if prev.exited && !prev.exitUnseen {
-				from = prev.exit
+			from := prev.Spawn
+			if prev.Exited && !prev.ExitUnseen {
+				from = prev.Exit
 			}
-			if r.at >= from-tol && r.at <= cur.spawn+tol {
+			if r.at >= from-tol && r.at <= cur.Spawn+tol {
 				return true
 			}
 		case "restart":
-			if r.at >= prev.spawn-tol && r.at <= cur.spawn+tol {
+			if r.at >= prev.Spawn-tol && r.at <= cur.Spawn+tol {
 				return true
 			}
 		}
 	}
 	for _, f := range t.faults {
 		if (f.kind == scenarios.FaultSupervisor || f.kind == scenarios.FaultReload) &&
-			f.at >= prev.spawn-t.tolLo(f.err) && f.at <= cur.spawn {
+			f.at >= prev.Spawn-t.tolLo(f.err) && f.at <= cur.Spawn {
 			return true
 		}
 	}
@@ -435,8 +365,8 @@ func (t *timeline) manualSpawn(prev, cur *incarnation) bool {
 // (requests, faults) win over a check failure: a check that fails because
 // the harness just killed the process is a consequence, not the cause.
 func (t *timeline) attributeExit(in *incarnation) {
-	tol := t.tolLo(in.exitErr)
-	lo, hi := in.spawn-t.tolLo(in.spawnErr), in.exit+tol
+	tol := t.tolLo(in.ExitErr)
+	lo, hi := in.Spawn-t.tolLo(in.SpawnErr), in.Exit+tol
 	best, bestAt := causeNone, int64(0)
 	var bestFault *faultEv
 	consider := func(c exitCause, at int64, f *faultEv) {
@@ -462,10 +392,10 @@ func (t *timeline) attributeExit(in *incarnation) {
 				consider(causeFault, f.at, f)
 			}
 		case scenarios.FaultCrashLoop:
-			if f.at <= hi && (!f.reverted || f.revertAt >= in.spawn) {
+			if f.at <= hi && (!f.reverted || f.revertAt >= in.Spawn) {
 				at := f.at
-				if in.spawn > at {
-					at = in.spawn
+				if in.Spawn > at {
+					at = in.Spawn
 				}
 				consider(causeFault, at, f)
 			}
@@ -487,16 +417,16 @@ func (t *timeline) attributeExit(in *incarnation) {
 		// code: a run that ended just before an otherwise unexplained
 		// death is taken as the failed check that caused it.
 		for _, r := range t.runsOf(in) {
-			if !r.ended || r.code != nil || r.signal != "" || r.end > hi {
+			if !r.Ended || r.Code != nil || r.Signal != "" || r.End > hi {
 				continue
 			}
-			if in.exit-r.end <= t.upper(0, r.endErr, in.exitErr) {
-				consider(causeCheck, r.end, nil)
+			if in.Exit-r.End <= t.upper(0, r.EndErr, in.ExitErr) {
+				consider(causeCheck, r.End, nil)
 			}
 		}
 	}
 	if best == causeNone {
-		best, bestAt = causeUnknown, in.exit
+		best, bestAt = causeUnknown, in.Exit
 	}
 	in.cause, in.causeAt, in.causeFault = best, bestAt, bestFault
 	in.failed = t.exitFailed(in)
@@ -507,10 +437,10 @@ func (t *timeline) attributeExit(in *incarnation) {
 func (t *timeline) exitFailed(in *incarnation) *bool {
 	b := func(v bool) *bool { return &v }
 	switch {
-	case in.signal != "":
+	case in.Signal != "":
 		return b(true)
-	case in.code != nil:
-		return b(*in.code != 0)
+	case in.Code != nil:
+		return b(*in.Code != 0)
 	case in.cause == causeCheck:
 		return b(true)
 	case in.cause == causeFault && in.causeFault != nil:
@@ -528,56 +458,28 @@ func (t *timeline) exitFailed(in *incarnation) *bool {
 }
 
 // runsOf returns the check runs that started while in was alive.
-func (t *timeline) runsOf(in *incarnation) []*checkRun {
-	var out []*checkRun
+func (t *timeline) runsOf(in *incarnation) []*observed.CheckRun {
+	var out []*observed.CheckRun
 	for _, r := range t.runs {
-		if r.start >= in.spawn-t.tolLo(in.spawnErr, r.startErr) && (!in.exited || r.start <= in.exit) {
+		if r.Start >= in.Spawn-t.tolLo(in.SpawnErr, r.StartErr) && (!in.Exited || r.Start <= in.Exit) {
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// runDuration is how long a run lasted, or has lasted by the end.
-func (t *timeline) runDuration(r *checkRun) int64 {
-	if r.ended {
-		return r.end - r.start
-	}
-	return t.end - r.start
-}
-
-// runFailure says whether a check run failed and when: a timeout at
-// start + T (the run outlived T, or was killed at about T), or a non-zero
-// exit. A run killed early by a signal was cleaned up (its service died),
-// it did not fail.
-func (t *timeline) runFailure(r *checkRun) (int64, bool) {
-	T := int64(t.m.Timeout)
-	tol := t.tolLo(r.startErr, r.endErr)
-	dur := t.runDuration(r)
-	if T > 0 {
-		if dur > T+tol {
-			return r.start + T, true // outlived T
-		}
-		// Gone at about T: killed for its timeout, unless it is known to
-		// have exited 0 by itself.
-		if dur >= T-tol && (r.signal != "" || r.code == nil || *r.code != 0) {
-			return r.start + T, true
-		}
-	}
-	if r.ended && r.signal == "" && r.code != nil && *r.code != 0 {
-		return r.end, true
-	}
-	// The supervisor said the run failed, in words that name no code.
-	if r.ended && r.signal == "" && r.code == nil && r.ok != nil && !*r.ok {
-		return r.end, true
-	}
-	return 0, false
+// runFailure says whether a check run failed and when (see
+// observed.CheckRun.Outcome: a timeout at start + T, a non-zero exit, or
+// the supervisor's word).
+func (t *timeline) runFailure(r *observed.CheckRun) (int64, bool) {
+	o, at := r.Outcome(t.m.Timeout, t.p.Granularity, t.end)
+	return at, o == observed.CheckFailed
 }
 
 // runPassed says whether a run answered in time with exit 0.
-func (t *timeline) runPassed(r *checkRun) bool {
-	_, failed := t.runFailure(r)
-	return !failed && r.ended && r.signal == "" && r.code != nil && *r.code == 0
+func (t *timeline) runPassed(r *observed.CheckRun) bool {
+	o, _ := r.Outcome(t.m.Timeout, t.p.Granularity, t.end)
+	return o == observed.CheckPassed
 }
 
 // cutAfter is how far past at the absence of automatic spawns can be
@@ -591,8 +493,8 @@ func (t *timeline) cutAfter(at int64) (int64, string) {
 		}
 	}
 	for _, in := range t.incs {
-		if in.manual && in.spawn > at && in.spawn < cut {
-			cut, why = in.spawn, "a manual start came"
+		if in.manual && in.Spawn > at && in.Spawn < cut {
+			cut, why = in.Spawn, "a manual start came"
 		}
 	}
 	return cut, why
@@ -610,7 +512,7 @@ func autoNext(in *incarnation) *incarnation {
 // It returns the verdict and the observed span.
 func (t *timeline) quiet(in *incarnation, at int64) (scenarios.Verdict, int64, string) {
 	if n := autoNext(in); n != nil {
-		return scenarios.VerdictFail, n.spawn - at, ""
+		return scenarios.VerdictFail, n.Spawn - at, ""
 	}
 	cut, why := t.cutAfter(at)
 	if cut-at < t.w {
@@ -621,7 +523,7 @@ func (t *timeline) quiet(in *incarnation, at int64) (scenarios.Verdict, int64, s
 
 func (t *timeline) incAt(at int64) *incarnation {
 	for _, in := range t.incs {
-		if in.spawn <= at && (!in.exited || at < in.exit) {
+		if in.Spawn <= at && (!in.Exited || at < in.Exit) {
 			return in
 		}
 	}
@@ -633,12 +535,12 @@ func (t *timeline) incAt(at int64) *incarnation {
 func (t *timeline) lastExitBefore(at int64) *incarnation {
 	var last *incarnation
 	for _, in := range t.incs {
-		if in.spawn > at {
+		if in.Spawn > at {
 			break
 		}
 		last = in
 	}
-	if last == nil || !last.exited || last.exit > at {
+	if last == nil || !last.Exited || last.Exit > at {
 		return nil
 	}
 	return last
@@ -668,7 +570,7 @@ func (t *timeline) anyExit() bool {
 		return true
 	}
 	for _, in := range t.incs {
-		if in.exited {
+		if in.Exited {
 			return true
 		}
 	}
