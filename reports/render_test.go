@@ -90,6 +90,8 @@ func TestJSONEqualsEncodingJSON(t *testing.T) {
 		"empty list":     {SchemaVersion: 1, Scenarios: []scenarios.ScenarioResult{}},
 		"empty timeline": {SchemaVersion: 1, Scenarios: []scenarios.ScenarioResult{{Scenario: "x", Timeline: []scenarios.Event{}}}},
 		"html chars":     {SchemaVersion: 1, Image: "a<b>&c", Scenarios: []scenarios.ScenarioResult{{Reason: "x < y", Timeline: []scenarios.Event{{Detail: "\"scenarios\": null <&>"}}}}},
+		"canary": {SchemaVersion: 1, Scenarios: []scenarios.ScenarioResult{{Timeline: []scenarios.Event{
+			{TNs: 5, DurNs: 250, Kind: scenarios.EventCanary, LateMaxNs: 1234, LateP50Ns: 56, Ticks: 25}}}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out := render(t, "json", r)

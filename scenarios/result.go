@@ -189,6 +189,7 @@ const (
 	EventStray      EventKind = "stray"       // a process of a dead incarnation's group remained
 	EventAction     EventKind = "action"      // the harness did something (zinit start/stop, ...)
 	EventAgentStart EventKind = "agent_start" // first event of an agent stream
+	EventCanary     EventKind = "canary"      // timer lateness over a window ending at TNs, DurNs long
 )
 
 // Event is one observation, timestamped where it happened: TNs is
@@ -215,7 +216,7 @@ type Event struct {
 	DurNs    int64     `json:"dur_ns,omitempty"` // probe: how long it took; check_exit from last_check: the run's length
 	ErrNs    int64     `json:"err_ns,omitempty"` // measurement error of TNs (poll period)
 
-	// Machine data of particular kinds (all optional, added within schema 1).
+	// Machine data of particular kinds (all optional).
 
 	Source        EventSource    `json:"source,omitempty"`           // who reported it, when not the agent's own sighting
 	LastExitAtMs  int64          `json:"last_exit_at_ms,omitempty"`  // status: zinit's last_exit.at_ms, which names the last exit
@@ -224,6 +225,9 @@ type Event struct {
 	Mechanism     FaultMechanism `json:"mechanism,omitempty"`        // fault: how a health or exit knob was turned
 	Control       string         `json:"control,omitempty"`          // fault with Mechanism control: the control file written
 	TargetStart   uint64         `json:"target_start,omitempty"`     // fault: start time (clock ticks since boot) of the process PID named, so a reused pid is told apart
+	LateMaxNs     int64          `json:"late_max_ns,omitempty"`      // canary: the latest tick of the window, how late it fired
+	LateP50Ns     int64          `json:"late_p50_ns,omitempty"`      // canary: the window's median lateness
+	Ticks         int            `json:"ticks,omitempty"`            // canary: ticks in the window
 }
 
 // EventSource says who reported an event. The zero value is the agent's

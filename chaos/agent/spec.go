@@ -51,6 +51,11 @@ type Spec struct {
 	StatusPeriodMs float64 `json:"status_period_ms"` // zinit status period (default 100); an unchanged status is repeated every 4 periods
 	ZombieAfterMs  float64 `json:"zombie_after_ms"`  // report zombies older than this (default 1000)
 	StrayAfterMs   float64 `json:"stray_after_ms"`   // report group members left this long after their leader (default 500)
+	// CanaryPeriodMs is the timer-lateness canary's period (default 10; a
+	// negative value turns it off); CanaryWindowMs how many milliseconds
+	// each canary event sums up (default 250).
+	CanaryPeriodMs float64 `json:"canary_period_ms,omitempty"`
+	CanaryWindowMs float64 `json:"canary_window_ms,omitempty"`
 	// MaxDurationMs ends the watch after this long (0: no bound), so an
 	// agent left in a kept container stops burning CPU.
 	MaxDurationMs float64 `json:"max_duration_ms"`
@@ -195,6 +200,13 @@ func Watch(ctx context.Context, spec Spec, out io.Writer, opts WatchOptions) err
 				}
 			})
 			return nil
+		})
+	}
+	if spec.CanaryPeriodMs >= 0 {
+		c := &canary{window: int64(ms(spec.CanaryWindowMs, defaultCanaryWindow))}
+		period := ms(spec.CanaryPeriodMs, defaultCanaryPeriod)
+		produce(func(ctx context.Context, emit func(scenarios.Event)) {
+			c.loop(ctx, period, opts.Mono, emit)
 		})
 	}
 	if len(spec.Jobs) > 0 {
