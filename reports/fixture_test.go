@@ -256,6 +256,8 @@ func sampleResult() scenarios.Result {
 		&scenarios.ServicePolicy{Service: "test.counter", Config: "migrated", Restart: "on-failure", RestartDelayMs: 250, MaxRestarts: 3, Probe: "-"},
 		counter, 80*time.Second, 32000)
 	counterRes.Tags = []string{"info"}
+	crashMigrated.Load = &scenarios.Load{P50Ms: 0.06, P99Ms: 3.2, MaxMs: 8.5, Windows: 36}
+	hangMigrated.Load = &scenarios.Load{P50Ms: 0.9, P99Ms: 212, MaxMs: 1400, Windows: 48}
 
 	res.Scenarios = []scenarios.ScenarioResult{crashMigrated, crashLegacy, hangMigrated, hangLegacy, errMigrated, loopRes, monkeyRes, counterRes}
 	res.Decide(0)

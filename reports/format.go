@@ -186,3 +186,22 @@ func DecisionWord(d scenarios.Decision, v scenarios.Verdict) string {
 	}
 	return "INCONCLUSIVE"
 }
+
+// FormatLoad is an attempt's machine lateness for a table cell: "p99 3 ms"
+// (the canary's p99), or "-" when it was not measured.
+func FormatLoad(l *scenarios.Load) string {
+	if l == nil {
+		return "-"
+	}
+	return "p99 " + formatMsFloat(l.P99Ms)
+}
+
+func formatMsFloat(ms float64) string {
+	switch {
+	case ms >= 1000:
+		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + " s"
+	case ms >= 10:
+		return strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
+	}
+	return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
+}

@@ -267,7 +267,13 @@ func (a *scenarioAppender) scenario(s *scenarios.ScenarioResult) {
 			a.str(3, "verdict", c.Verdict.String(), false)
 			a.str(3, "expected", c.Expected, false)
 			a.str(3, "observed", c.Observed, false)
-			a.str(3, "reason", c.Reason, true)
+			a.str(3, "reason", c.Reason, c.MachineLateMs == nil)
+			if c.MachineLateMs != nil {
+				var ok bool
+				a.key(3, "machine_late_ms")
+				a.b, ok = appendJSONFloat(a.b, *c.MachineLateMs)
+				a.ok = a.ok && ok
+			}
 			a.nl(2)
 			a.b = append(a.b, '}')
 		}
@@ -312,6 +318,28 @@ func (a *scenarioAppender) scenario(s *scenarios.ScenarioResult) {
 	a.b = append(a.b, ',')
 	a.int(1, "duration_ms", s.DurationMs)
 	a.int(1, "physical_min_ms", s.PhysicalMinMs)
+	a.key(1, "load")
+	if s.Load == nil {
+		a.b = append(a.b, "null"...)
+	} else {
+		var ok [3]bool
+		a.b = append(a.b, '{')
+		a.key(2, "p50_ms")
+		a.b, ok[0] = appendJSONFloat(a.b, s.Load.P50Ms)
+		a.b = append(a.b, ',')
+		a.key(2, "p99_ms")
+		a.b, ok[1] = appendJSONFloat(a.b, s.Load.P99Ms)
+		a.b = append(a.b, ',')
+		a.key(2, "max_ms")
+		a.b, ok[2] = appendJSONFloat(a.b, s.Load.MaxMs)
+		a.b = append(a.b, ',')
+		a.key(2, "windows")
+		a.b = strconv.AppendInt(a.b, int64(s.Load.Windows), 10)
+		a.nl(1)
+		a.b = append(a.b, '}')
+		a.ok = a.ok && ok[0] && ok[1] && ok[2]
+	}
+	a.b = append(a.b, ',')
 	a.key(1, "timeline")
 	switch {
 	case s.Timeline == nil:

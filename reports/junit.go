@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/zchaos/zchaos/scenarios"
@@ -38,6 +39,10 @@ func JUnit(w io.Writer, r scenarios.Result) error {
 			Name:      caseName(s),
 			Classname: "zchaos." + s.Scenario,
 			Time:      seconds(s.DurationMs),
+		}
+		if s.Load != nil {
+			tc.Properties = append(tc.Properties, junitProperty{Name: "machine_late_p99_ms", Value: strconv.FormatFloat(s.Load.P99Ms, 'g', -1, 64)},
+				junitProperty{Name: "machine_late_max_ms", Value: strconv.FormatFloat(s.Load.MaxMs, 'g', -1, 64)})
 		}
 		switch {
 		case s.Baseline:
@@ -83,8 +88,8 @@ func JUnit(w io.Writer, r scenarios.Result) error {
 // expected of it, skipped when it could not be judged.
 func baselineCase(tc *junitCase, suite *junitSuite, s scenarios.ScenarioResult) {
 	expectation, met := s.Expected()
-	tc.Properties = []junitProperty{{Name: "baseline", Value: "true"}, {Name: "expected", Value: expectation},
-		{Name: "verdict", Value: s.Verdict.String()}}
+	tc.Properties = append(tc.Properties, junitProperty{Name: "baseline", Value: "true"}, junitProperty{Name: "expected", Value: expectation},
+		junitProperty{Name: "verdict", Value: s.Verdict.String()})
 	switch {
 	case s.Verdict == scenarios.VerdictFail:
 		tc.SystemOut = "legacy baseline, failed as expected: " + s.Reason

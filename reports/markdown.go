@@ -163,11 +163,11 @@ func (m *mdWriter) scenarios(r scenarios.Result) {
 		if s.Attempt > 1 {
 			name += fmt.Sprintf(" #%d", s.Attempt)
 		}
-		rows = append(rows, []string{mdEscape(name), code(serviceLabel(s.Service)), mdEscape(s.Config), verdictBadge(s.Verdict),
+		rows = append(rows, []string{mdEscape(name), code(serviceLabel(s.Service)), mdEscape(s.Config), verdictBadge(s.Verdict), FormatLoad(s.Load),
 			FormatMeasure(s.Recovery.Detect), FormatMeasure(s.Recovery.Restart), FormatMeasure(s.Recovery.Healthy), mdEscape(s.Reason)})
 	}
-	m.table([]string{"Scenario", "Service", "Config", "Verdict", "Detect", "Restart", "Healthy", "Reason"}, rows)
-	m.line("Detect: fault → the supervisor acts; restart: fault → new pid; healthy: fault → first passing probe (each ± its measurement error).")
+	m.table([]string{"Scenario", "Service", "Config", "Verdict", "Machine", "Detect", "Restart", "Healthy", "Reason"}, rows)
+	m.line("Machine: the timer lateness the agent's canary measured during the attempt (p99 of its 250 ms windows' worst ticks); a late event fails only when the machine was on time around it. Detect: fault → the supervisor acts; restart: fault → new pid; healthy: fault → first passing probe (each ± its measurement error).")
 	m.line("")
 }
 

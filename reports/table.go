@@ -19,10 +19,10 @@ type TableOptions struct {
 }
 
 // Table writes one row per scenario result (scenario × service × config):
-// verdict and the detect / restart / healthy figures with their error,
-// then a verdict line.
+// verdict, the machine's timer lateness during it (p99), and the detect /
+// restart / healthy figures with their error, then a decision line.
 func Table(w io.Writer, r scenarios.Result, opts TableOptions) error {
-	header := []string{"Scenario", "Service", "Config", "Verdict", "Detect", "Restart", "Healthy"}
+	header := []string{"Scenario", "Service", "Config", "Verdict", "Machine", "Detect", "Restart", "Healthy"}
 	if opts.Reason {
 		header = append(header, "Reason")
 	}
@@ -32,7 +32,7 @@ func Table(w io.Writer, r scenarios.Result, opts TableOptions) error {
 		if s.Attempt > 1 {
 			name = fmt.Sprintf("%s #%d", name, s.Attempt)
 		}
-		row := []string{name, serviceLabel(s.Service), s.Config, s.Verdict.String(),
+		row := []string{name, serviceLabel(s.Service), s.Config, s.Verdict.String(), FormatLoad(s.Load),
 			FormatMeasure(s.Recovery.Detect), FormatMeasure(s.Recovery.Restart), FormatMeasure(s.Recovery.Healthy)}
 		if opts.Reason {
 			row = append(row, s.Reason)

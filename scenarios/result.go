@@ -145,6 +145,7 @@ type ScenarioResult struct {
 	StartedAt     time.Time        `json:"started_at"`
 	DurationMs    int64            `json:"duration_ms"`
 	PhysicalMinMs int64            `json:"physical_min_ms"` // least possible wall time of the scenario
+	Load          *Load            `json:"load"`            // the machine's timer lateness during the attempt; null: not measured
 	Timeline      []Event          `json:"timeline"`
 	Forensics     string           `json:"forensics"` // bundle dir for a non-pass, relative to the out dir
 }
@@ -157,6 +158,9 @@ type InvariantCheck struct {
 	Expected string  `json:"expected"`
 	Observed string  `json:"observed"`
 	Reason   string  `json:"reason"`
+	// MachineLateMs is the worst timer lateness the canary measured in the
+	// windows this check judged against an upper bound (nil: none judged).
+	MachineLateMs *float64 `json:"machine_late_ms,omitempty"`
 }
 
 // Recovery holds the recovery figures; nil fields were not observed.
@@ -164,6 +168,16 @@ type Recovery struct {
 	Detect  *Measure `json:"detect"`  // fault → supervisor acts
 	Restart *Measure `json:"restart"` // fault → new pid
 	Healthy *Measure `json:"healthy"` // fault → first passing probe
+}
+
+// Load is the machine's timer lateness as the agent's canary measured it
+// over an attempt (cyclictest's figure): P50 of the windows' medians, P99
+// and Max of their worst ticks.
+type Load struct {
+	P50Ms   float64 `json:"p50_ms"`
+	P99Ms   float64 `json:"p99_ms"`
+	MaxMs   float64 `json:"max_ms"`
+	Windows int     `json:"windows"`
 }
 
 // Measure is a duration with its measurement error.

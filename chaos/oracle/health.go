@@ -154,7 +154,11 @@ func judgeH2(t *timeline) (scenarios.InvariantCheck, bool, string) {
 				hi := in.Exit + t.upper(t.m.RestartDelay, in.ExitErr)
 				if nx := autoNext(in); nx == nil || nx.Spawn > hi {
 					if cut, _ := t.cutAfter(in.Exit); nx != nil || cut >= hi {
-						a.fail("%s caught after %s but not respawned within d+ε=%s", hangWord(f.kind), fmtNs(in.Exit-f.at), fmtNs(hi-in.Exit))
+						seen := cut
+						if nx != nil {
+							seen = nx.Spawn
+						}
+						t.late(&a, in.Exit, seen, seen-hi, "%s caught after %s but not respawned within d+ε=%s", hangWord(f.kind), fmtNs(in.Exit-f.at), fmtNs(hi-in.Exit))
 					}
 				}
 			}
@@ -166,9 +170,9 @@ func judgeH2(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		}
 		switch {
 		case in.Exited:
-			a.fail("%s caught after %s, later than %s", hangWord(f.kind), fmtNs(in.Exit-f.at), boundText)
+			t.late(&a, f.at, in.Exit, in.Exit-deadline, "%s caught after %s, later than %s", hangWord(f.kind), fmtNs(in.Exit-f.at), boundText)
 		case t.end >= deadline:
-			a.fail("%s undetected for %s (%s)", hangWord(f.kind), fmtNs(t.end-f.at), boundText)
+			t.late(&a, f.at, t.end, t.end-deadline, "%s undetected for %s (%s)", hangWord(f.kind), fmtNs(t.end-f.at), boundText)
 		default:
 			a.inconclusive("observation ended %s after the %s, before the deadline (%s)", fmtNs(t.end-f.at), f.kind, boundText)
 		}
@@ -189,7 +193,7 @@ func judgeH2(t *timeline) (scenarios.InvariantCheck, bool, string) {
 			if in.Exited {
 				still = in.Exit - at
 			}
-			a.fail("check failed at %s (%s) but pid %d was not killed for %s: marked unhealthy, never restarted",
+			t.late(&a, at, at+still, at+still-limit, "check failed at %s (%s) but pid %d was not killed for %s: marked unhealthy, never restarted",
 				fmtNs(at), runText(r, t), in.PID, fmtNs(still))
 			break
 		}
@@ -261,11 +265,11 @@ func judgeH4(t *timeline) (scenarios.InvariantCheck, bool, string) {
 	for i, r := range t.runs {
 		dur := r.Duration(t.end)
 		longest = max(longest, dur)
-		if T > 0 && dur > t.upper(T, r.StartErr, r.EndErr) {
+		if hi := t.upper(T, r.StartErr, r.EndErr); T > 0 && dur > hi {
 			if r.Ended {
-				a.fail("check pid %d ran %s, longer than T+ε=%s", r.PID, fmtNs(dur), fmtNs(t.upper(T)))
+				t.late(&a, r.Start, r.Start+dur, dur-hi, "check pid %d ran %s, longer than T+ε=%s", r.PID, fmtNs(dur), fmtNs(t.upper(T)))
 			} else {
-				a.fail("check pid %d still running %s after it started (T+ε=%s): never killed", r.PID, fmtNs(dur), fmtNs(t.upper(T)))
+				t.late(&a, r.Start, r.Start+dur, dur-hi, "check pid %d still running %s after it started (T+ε=%s): never killed", r.PID, fmtNs(dur), fmtNs(t.upper(T)))
 			}
 		}
 		for _, o := range t.runs[:i] {
@@ -325,14 +329,14 @@ func judgeH5(t *timeline) (scenarios.InvariantCheck, bool, string) {
 			switch {
 			case nx == nil:
 				if cut, why := t.cutAfter(in.Exit); cut >= hi {
-					a.fail("killed by its check at %s, not restarted within %s (%s)", fmtNs(in.Exit), fmtNs(cut-in.Exit), t.policyText())
+					t.late(&a, in.Exit, cut, cut-hi, "killed by its check at %s, not restarted within %s (%s)", fmtNs(in.Exit), fmtNs(cut-in.Exit), t.policyText())
 				} else {
 					a.inconclusive("%s %s after the check kill, before the restart was due", why, fmtNs(cut-in.Exit))
 				}
 			case nx.Spawn-in.Exit < t.d()-t.tolLo(in.ExitErr, nx.SpawnErr):
 				a.fail("respawned %s after the check kill, before d=%s", fmtNs(nx.Spawn-in.Exit), fmtDur(d))
 			case nx.Spawn > hi+nx.SpawnErr:
-				a.fail("respawned %s after the check kill, later than d+ε=%s", fmtNs(nx.Spawn-in.Exit), fmtNs(t.upper(d)))
+				t.late(&a, in.Exit, nx.Spawn, nx.Spawn-hi-nx.SpawnErr, "respawned %s after the check kill, later than d+ε=%s", fmtNs(nx.Spawn-in.Exit), fmtNs(t.upper(d)))
 			default:
 				a.note("killed by its check, respawned after %s (d=%s)", fmtNs(nx.Spawn-in.Exit), fmtDur(d))
 			}

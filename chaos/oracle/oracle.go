@@ -2,6 +2,8 @@ package oracle
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -48,6 +50,12 @@ type Params struct {
 	QuietMin      time.Duration // W floor, 5 s at scale 1 (scaled)
 	CounterResets bool          // whether a long healthy run resets the restart counter (pinned false)
 }
+
+// LoadMargin is how far below an upper bound's excess the machine's
+// measured timer lateness must stay for a late event to be a failure: a
+// restart 141 ms late on a machine whose timers ran up to 210 ms late
+// proves nothing; one 500 ms late where they ran 20 ms late does.
+const LoadMargin = 2
 
 // zombieLimit is P1's reaping bound. Reaping is physical, so it is not scaled.
 const zombieLimit = time.Second
@@ -185,6 +193,7 @@ type Judgement struct {
 	Reason   string                     // one line a person reads: why
 	Checks   []scenarios.InvariantCheck // one per invariant judged, in table order, then recover, then effect
 	Recovery scenarios.Recovery         // detect / restart / healthy, each with its error bar
+	Load     *scenarios.Load            // the machine's timer lateness over the attempt (nil: no canary)
 }
 
 // Check IDs beyond the invariants table.
@@ -295,7 +304,7 @@ func Judge(in JudgeInput) Judgement {
 		checks = append(checks, *effect)
 	}
 
-	j := Judgement{Checks: checks, Recovery: recoveryFigures(t)}
+	j := Judgement{Checks: checks, Recovery: recoveryFigures(t), Load: LoadOf(in.Events)}
 	j.Verdict, j.Reason = verdictOf(checks, recoverCheck, effectsMissing, effect)
 	if in.Scenario.Expect.Info && j.Verdict != scenarios.VerdictError && !effectsMissing {
 		j.Verdict = scenarios.VerdictInfo
@@ -378,3 +387,23 @@ func fmtDur(d time.Duration) string {
 }
 
 func fmtNs(ns int64) string { return fmtDur(time.Duration(ns)) }
+
+// LoadOf sums up the canary windows of an event stream: the median of the
+// windows' median lateness, and the 99th percentile and maximum of their
+// worst ticks (nil when there is no canary window).
+func LoadOf(evs []scenarios.Event) *scenarios.Load {
+	var meds, maxes []int64
+	for _, e := range evs {
+		if e.Kind == scenarios.EventCanary {
+			meds, maxes = append(meds, e.LateP50Ns), append(maxes, e.LateMaxNs)
+		}
+	}
+	if len(maxes) == 0 {
+		return nil
+	}
+	slices.Sort(meds)
+	slices.Sort(maxes)
+	toMs := func(ns int64) float64 { return math.Round(float64(ns)/1e3) / 1e3 }
+	return &scenarios.Load{P50Ms: toMs(meds[len(meds)/2]), P99Ms: toMs(maxes[(len(maxes)*99)/100]),
+		MaxMs: toMs(maxes[len(maxes)-1]), Windows: len(maxes)}
+}

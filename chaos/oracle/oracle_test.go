@@ -117,6 +117,19 @@ func (b *tl) stray(at float64, pid, pgid int) *tl {
 	return b.add(at, scenarios.Event{Kind: scenarios.EventStray, PID: pid, PGID: pgid, Cmdline: "sleep 1000"})
 }
 
+// canary adds the agent's timer-lateness windows (250 ms each) over
+// [fromMs, toMs], every one with lateMs as its worst tick (0: 0.05 ms).
+func (b *tl) canary(fromMs, toMs, lateMs float64) *tl {
+	if lateMs == 0 {
+		lateMs = 0.05
+	}
+	for at := fromMs + 250; at <= toMs+250; at += 250 {
+		b.evs = append(b.evs, scenarios.Event{TNs: ms(at), DurNs: ms(250), Kind: scenarios.EventCanary,
+			LateMaxNs: ms(lateMs), LateP50Ns: ms(lateMs) / 2, Ticks: 25})
+	}
+	return b
+}
+
 func (b *tl) events() []scenarios.Event {
 	out := append([]scenarios.Event(nil), b.evs...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].TNs < out[j].TNs })
@@ -166,6 +179,8 @@ type oracleCase struct {
 	absent   []string                     // checks that must not be judged
 	reason   string                       // substring of the judgement's reason
 	check    map[string]string            // substring of a check's reason
+	lateMs   float64                      // the canary's lateness over the whole run (default 0.05 ms: on time)
+	noCanary bool                         // no canary events at all
 }
 
 func (c oracleCase) judge() oracle.Judgement {
@@ -175,6 +190,9 @@ func (c oracleCase) judge() oracle.Judgement {
 	}
 	b := newTL()
 	c.build(b)
+	if !c.noCanary {
+		b.canary(0, c.endMs, c.lateMs)
+	}
 	return oracle.Judge(oracle.JudgeInput{
 		Scenario: c.scenario, Config: "migrated", Model: c.model, Events: b.events(), Params: p,
 		End: time.Duration(ms(c.endMs)),
@@ -370,8 +388,8 @@ func TestJudgeInvariants(t *testing.T) {
 			build: func(b *tl) {
 				b.spawn(0)
 				b.fault(1000, scenarios.FaultStop)
-			}, endMs: 14000, verdict: F, checks: map[string]scenarios.Verdict{"R3": F},
-			check: map[string]string{"R3": "pid 101 still running 13.0 s after the stop (S=10.0 s)"}},
+			}, endMs: 15000, verdict: F, checks: map[string]scenarios.Verdict{"R3": F},
+			check: map[string]string{"R3": "pid 101 still running 14.0 s after the stop (S=10.0 s)"}},
 		{name: "R4 stop cancels pending restart", scenario: scen(false, scenarios.FaultKill, scenarios.FaultStop),
 			model: migrated(zinit.RestartOnFailure, 1000, 0),
 			build: func(b *tl) {
@@ -979,4 +997,44 @@ func BenchmarkJudge(b *testing.B) {
 		oracle.Judge(in)
 	}
 	b.ReportMetric(float64(len(in.Events)), "events/op")
+}
+
+// TestJudgeUnderLoad: load can delay, never hasten. A late event fails
+// only when the canary shows the machine on time; an early one fails at
+// any load; an event missing long past its bound fails even on a loaded
+// machine, when the lateness cannot explain the wait.
+func TestJudgeUnderLoad(t *testing.T) {
+	onFail := migrated(zinit.RestartOnFailure, 250, 0)
+	checked := withCheck(onFail, 2000, 1000)
+	kill := scen(true, scenarios.FaultKill)
+	for _, tc := range []struct {
+		name    string
+		c       oracleCase
+		verdict scenarios.Verdict
+		reason  string
+	}{
+		{"on time, late restart", oracleCase{scenario: kill, model: onFail, build: killRestart(1000), endMs: 8000},
+			scenarios.VerdictFail, "restarted after 1.00 s, later than d+ε=500 ms"},
+		{"loaded, late restart", oracleCase{scenario: kill, model: onFail, build: killRestart(1000), endMs: 8000, lateMs: 400},
+			scenarios.VerdictInconclusive, "machine too loaded to judge: timer lateness 400 ms around it, excess 500 ms: restarted after 1.00 s, later than d+ε=500 ms"},
+		{"loaded, early restart", oracleCase{scenario: kill, model: onFail, build: killRestart(100), endMs: 8000, lateMs: 400},
+			scenarios.VerdictFail, "restarted after 100 ms, before d=250 ms"},
+		{"loaded, hang never caught long past I+T+d", oracleCase{scenario: scen(true, scenarios.FaultHang), model: checked,
+			build: hang(false, -1), endMs: 20000, lateMs: 400},
+			scenarios.VerdictFail, "hang undetected: not restarted within 15.0 s of the hang"},
+		{"no canary, late restart", oracleCase{scenario: kill, model: onFail, build: killRestart(1000), endMs: 8000, noCanary: true},
+			scenarios.VerdictInconclusive, "no timer-lateness canary covers it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := tc.c.judge()
+			assert.Equal(t, tc.verdict, j.Verdict, dump(j))
+			assert.Contains(t, j.Reason, tc.reason)
+		})
+	}
+	// The check records the lateness it judged against.
+	j := oracleCase{scenario: kill, model: onFail, build: killRestart(1000), endMs: 8000, lateMs: 400}.judge()
+	r1 := checkOf(j, "R1")
+	require.NotNil(t, r1)
+	require.NotNil(t, r1.MachineLateMs)
+	assert.InDelta(t, 400, *r1.MachineLateMs, 0.001)
 }

@@ -12,6 +12,15 @@ import (
 // first inconclusive finding, else the pass summary) is the reason.
 type acc struct {
 	fails, incs, notes []string
+	lateNs             int64 // the worst machine lateness behind an upper-bound judgement
+	lateKnown          bool
+}
+
+// measured records the canary's lateness behind one judgement.
+func (a *acc) measured(l int64, known bool) {
+	if known {
+		a.lateNs, a.lateKnown = max(a.lateNs, l), true
+	}
 }
 
 func (a *acc) fail(format string, args ...any) {
@@ -50,6 +59,10 @@ func (a *acc) check(expected, observed, pass string) scenarios.InvariantCheck {
 	}
 	if c.Observed == "" {
 		c.Observed = c.Reason
+	}
+	if a.lateKnown {
+		ms := float64(a.lateNs) / 1e6
+		c.MachineLateMs = &ms
 	}
 	return c
 }
@@ -91,7 +104,7 @@ func judgeR1(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		if nx == nil {
 			hi := in.Exit + t.upper(d, in.ExitErr)
 			if cut, why := t.cutAfter(in.Exit); cut >= hi {
-				a.fail("not restarted within d+ε=%s of %s at %s", fmtNs(hi-in.Exit), in.describe(), fmtNs(in.Exit))
+				t.late(&a, in.Exit, cut, cut-hi, "not restarted within d+ε=%s of %s at %s", fmtNs(hi-in.Exit), in.describe(), fmtNs(in.Exit))
 			} else {
 				a.inconclusive("%s %s after %s, before the restart was due (d+ε=%s)", why, fmtNs(cut-in.Exit), in.describe(), fmtNs(hi-in.Exit))
 			}
@@ -107,7 +120,7 @@ func judgeR1(t *timeline) (scenarios.InvariantCheck, bool, string) {
 				a.fail("restarted after %s, before d=%s", fmtNs(gap), fmtDur(d))
 			}
 		case gap > t.upper(d, in.ExitErr, nx.SpawnErr):
-			a.fail("restarted after %s, later than d+ε=%s", fmtNs(gap), fmtNs(t.upper(d)))
+			t.late(&a, in.Exit, nx.Spawn, gap-t.upper(d, in.ExitErr, nx.SpawnErr), "restarted after %s, later than d+ε=%s", fmtNs(gap), fmtNs(t.upper(d)))
 		}
 	}
 	if n == 0 {
@@ -146,7 +159,7 @@ func judgeR2(t *timeline) (scenarios.InvariantCheck, bool, string) {
 			}
 			hi := in.Exit + t.upper(d, in.ExitErr)
 			if cut, why := t.cutAfter(in.Exit); cut >= hi {
-				a.fail("not restarted within %s of %s (%s)", fmtNs(cut-in.Exit), in.describe(), t.policyText())
+				t.late(&a, in.Exit, cut, cut-hi, "not restarted within %s of %s (%s)", fmtNs(cut-in.Exit), in.describe(), t.policyText())
 				a.note("%s at %s → no restart for %s", in.describe(), fmtNs(in.Exit), fmtNs(cut-in.Exit))
 			} else {
 				a.inconclusive("%s %s after %s, before a restart was due", why, fmtNs(cut-in.Exit), in.describe())
@@ -202,8 +215,8 @@ func judgeR3(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		var after *incarnation // the incarnation whose successor would be a respawn
 		if in := t.incAt(r.at); in != nil {
 			if !in.Exited {
-				if t.end-r.at >= t.upper(S, r.err) {
-					a.fail("pid %d still running %s after the stop (S=%s)", in.PID, fmtNs(t.end-r.at), fmtDur(S))
+				if hi := t.upper(S, r.err); t.end-r.at >= hi {
+					t.late(&a, r.at, t.end, t.end-r.at-hi, "pid %d still running %s after the stop (S=%s)", in.PID, fmtNs(t.end-r.at), fmtDur(S))
 				} else {
 					a.inconclusive("observation ended %s after the stop, pid %d still stopping", fmtNs(t.end-r.at), in.PID)
 				}
@@ -359,7 +372,7 @@ func judgeR5(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		case last.Exited && last.expect == expRestart:
 			hi := last.Exit + t.upper(t.m.RestartDelay, last.ExitErr)
 			if cut, why := t.cutAfter(last.Exit); cut >= hi {
-				a.fail("gave up after %d spawns, want 1+N=%d (one too few)", spawns, 1+N)
+				t.late(&a, last.Exit, cut, cut-hi, "gave up after %d spawns, want 1+N=%d (one too few)", spawns, 1+N)
 			} else {
 				a.inconclusive("%s after %d of 1+N=%d spawns", why, spawns, 1+N)
 			}

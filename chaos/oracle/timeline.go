@@ -111,6 +111,7 @@ type timeline struct {
 	strays      []*scenarios.Event
 	explicit    map[string]bool // invariants the scenario asked for by name
 	fleetDeaths int             // fleet-wide judging: exits of any service
+	canary      []*scenarios.Event
 }
 
 func (t *timeline) slack(expected time.Duration) int64 { return int64(t.p.Slack(expected)) }
@@ -135,6 +136,41 @@ func (t *timeline) upper(expected time.Duration, errs ...int64) int64 {
 
 func (t *timeline) d() int64 { return int64(t.m.RestartDelay) }
 
+// lateness is the worst timer lateness the agent's canary measured over
+// [from, to], widened by one canary window on each side (a window is
+// reported when it ends); known is false when no canary window comes
+// near: then nothing tells a late machine from a late supervisor.
+func (t *timeline) lateness(from, to int64) (worst int64, known bool) {
+	for _, c := range t.canary {
+		lo, hi := c.TNs-c.DurNs, c.TNs
+		if hi+c.DurNs < from || lo-c.DurNs > to {
+			continue
+		}
+		known = true
+		worst = max(worst, c.LateMaxNs)
+	}
+	return worst, known
+}
+
+// late judges an upper bound missed by excess (ns), an event expected
+// within [from, to] that came late or never: load can delay, never hasten,
+// so it is a failure only when the canary shows the machine on time there
+// (its worst lateness under 1/LoadMargin of the excess); otherwise the
+// check is inconclusive, with both numbers in the reason.
+func (t *timeline) late(a *acc, from, to, excess int64, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l, known := t.lateness(from, to)
+	a.measured(l, known)
+	switch {
+	case !known:
+		a.inconclusive("%s; no timer-lateness canary covers it, so a loaded machine cannot be ruled out", msg)
+	case LoadMargin*l < excess:
+		a.fail("%s", msg)
+	default:
+		a.inconclusive("machine too loaded to judge: timer lateness %s around it, excess %s: %s", fmtNs(l), fmtNs(excess), msg)
+	}
+}
+
 // forService keeps the events of the service under test and those that
 // name no service (zombies, supervisor-wide faults).
 func (t *timeline) forService(ev scenarios.Event) bool {
@@ -150,6 +186,11 @@ func (t *timeline) forService(ev scenarios.Event) bool {
 func buildTimeline(in JudgeInput) *timeline {
 	t := &timeline{in: in, m: in.Model, p: in.Params, end: int64(in.End)}
 	t.w = int64(t.p.QuietWindow(t.m))
+	for i := range in.Events {
+		if in.Events[i].Kind == scenarios.EventCanary {
+			t.canary = append(t.canary, &in.Events[i])
+		}
+	}
 	evs := make([]scenarios.Event, 0, len(in.Events))
 	for _, ev := range in.Events {
 		if !t.forService(ev) {
