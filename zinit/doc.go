@@ -1,7 +1,9 @@
 // Package zinit speaks the zinit 0.4.0 job model as this project pins it
 // (see shared/docs/zinit-job-model.md): typed services and jobs with
 // validating builders, rendering to the zinit CLI and to POSIX shell, and a
-// JSON-RPC 2.0 client over the daemon's Unix socket.
+// JSON-RPC 2.0 client over the daemon's Unix socket. It is also the one home
+// of the domain vocabulary its users share: the legacy zinit 0.3 TOML
+// parser (ParseLegacy, ConfigError).
 //
 // It imports nothing of this module; migrator, chaos and cmd import it.
 // Subpackage supervisor is the reference supervisor engine.
