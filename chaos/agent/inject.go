@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // InjectOptions describe one fault performed inside the container by
@@ -161,31 +162,6 @@ func probeFor(spec Spec, service string, t target) Probe {
 	return Probe{Service: service}
 }
 
-// ParseSignal reads a signal name ("SIGKILL", "KILL") or number.
-func ParseSignal(s string) (syscall.Signal, error) {
-	if s == "" {
-		return unix.SIGKILL, nil
-	}
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q", s)
-}
-
-func sigName(sig syscall.Signal) string {
-	if n := unix.SignalName(sig); n != "" {
-		return n
-	}
-	return strconv.Itoa(int(sig))
-}
-
 // injector performs one inject command.
 type injector struct {
 	opts InjectOptions
@@ -293,11 +269,14 @@ func RunInject(ctx context.Context, opts InjectOptions, out io.Writer, env Injec
 	base := scenarios.Event{Kind: scenarios.EventFault, PID: ld.pid, PGID: ld.st.pgid, Cmdline: ld.cmdline}
 	switch opts.Kind {
 	case scenarios.FaultKill:
-		sig, err := ParseSignal(opts.Signal)
-		if err != nil {
-			return err
+		sig := unix.SIGKILL // no signal given
+		if opts.Signal != "" {
+			var err error
+			if sig, err = zinit.ParseSignal(opts.Signal); err != nil {
+				return err
+			}
 		}
-		base.Signal = sigName(sig)
+		base.Signal = zinit.SignalName(sig)
 		base.TNs = env.Mono()
 		kerr := unix.Kill(-ld.st.pgid, sig)
 		return in.afterGroupSignal(ctx, base, kerr, func() (bool, string) {
@@ -435,7 +414,7 @@ func (in *injector) health(ctx context.Context, t target, base scenarios.Event) 
 		ws := t.workers()
 		w := ws[0]
 		base.PID = w.pid
-		base.Signal = sigName(sig)
+		base.Signal = zinit.SignalName(sig)
 		base.Detail = fmt.Sprintf("mechanism=signal pid=%d start=%d", w.pid, w.st.start)
 		base.TNs = in.env.Mono()
 		ierr = unix.Kill(w.pid, sig)
@@ -675,6 +654,6 @@ func (in *injector) revertHealth(ev *scenarios.Event) error {
 		sig = unix.SIGUSR2
 	}
 	ev.PID = in.opts.PID
-	ev.Signal = sigName(sig)
+	ev.Signal = zinit.SignalName(sig)
 	return unix.Kill(in.opts.PID, sig)
 }
