@@ -136,7 +136,7 @@ var (
 // oneshot) and CheckOther for a command it cannot classify but that was
 // declared a probe elsewhere (callers decide).
 func parseCheck(exec string) *LegacyCheck {
-	words := shellWords(exec)
+	words, _ := zinit.SplitWords(exec)
 	has := func(name string) bool {
 		for _, w := range words {
 			if w == name || strings.HasSuffix(w, "/"+name) {
@@ -218,7 +218,7 @@ func curlFails(words []string) bool {
 // absolute path; PORT or *_PORT with a number). Each comes with the name of
 // the flag or key.
 func execTargets(exec string, env map[string]string) (socket, socketFrom string, port int, portFrom string) {
-	words := shellWords(exec)
+	words, _ := zinit.SplitWords(exec)
 	for i, w := range words {
 		name, val, hasVal := strings.Cut(w, "=")
 		if !hasVal && i+1 < len(words) {
@@ -248,58 +248,4 @@ func execTargets(exec string, env map[string]string) (socket, socketFrom string,
 		}
 	}
 	return socket, socketFrom, port, portFrom
-}
-
-// shellWords splits a command line into words the way a POSIX shell would
-// for simple commands (quotes and backslashes), without expanding anything.
-// Operators stay inside words; it is used for recognising flags only.
-func shellWords(s string) []string {
-	var (
-		out  []string
-		cur  strings.Builder
-		inW  bool
-		quot byte
-	)
-	flush := func() {
-		if inW {
-			out = append(out, cur.String())
-			cur.Reset()
-			inW = false
-		}
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quot == '\'':
-			if c == '\'' {
-				quot = 0
-			} else {
-				cur.WriteByte(c)
-			}
-		case quot == '"':
-			switch {
-			case c == '"':
-				quot = 0
-			case c == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\\n", s[i+1]) >= 0:
-				i++
-				cur.WriteByte(s[i])
-			default:
-				cur.WriteByte(c)
-			}
-		case c == '\'' || c == '"':
-			quot = c
-			inW = true
-		case c == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			inW = true
-		case c == ' ' || c == '\t' || c == '\n':
-			flush()
-		default:
-			cur.WriteByte(c)
-			inW = true
-		}
-	}
-	flush()
-	return out
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // clockTicksPerSecond is USER_HZ, the unit of /proc/<pid>/stat starttime;
@@ -81,58 +82,6 @@ func splitCmdline(b []byte) []string {
 	return strings.Split(string(b), "\x00")
 }
 
-// shellWords splits a command line the way a POSIX shell splits simple
-// words: blanks separate, single quotes are literal, double quotes allow
-// \" \\ \$ \`, a backslash outside quotes escapes the next byte. ok is
-// false when the line uses anything a plain split cannot represent
-// (unbalanced quotes).
-func shellWords(s string) (words []string, ok bool) {
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, false
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-			inWord = true
-		case c == '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, false
-			}
-			inWord = true
-		case c == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			inWord = true
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words, true
-}
-
 var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "busybox": true}
 
 // execMatcher decides whether a process's argv is a job's exec: either
@@ -145,7 +94,7 @@ type execMatcher struct {
 
 func newExecMatcher(exec string) execMatcher {
 	m := execMatcher{exec: strings.TrimSpace(exec)}
-	if w, ok := shellWords(m.exec); ok {
+	if w, complete := zinit.SplitWords(m.exec); complete {
 		m.words = w
 	}
 	// `exec foo` in the shell replaces the shell with foo.
