@@ -9,7 +9,8 @@
 //   - chaos/agent: what runs inside the container (watch, inject, probe) and
 //     the wire contract (spec, event codec) the runner shares with it;
 //   - chaos/runtime: Docker and local runtimes, the tracker, the image layout;
-//   - chaos/chaostest: test infrastructure shared by their tests.
+//   - chaos/chaostest: test infrastructure shared by their tests;
+//   - chaos/internal/procfs: the one /proc/<pid>/stat parser (agent, runtime).
 //
 // It imports zinit, scenarios and its own subpackages; never migrator,
 // reports or cmd. No subpackage imports chaos.

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/zchaos/zchaos/chaos/internal/procfs"
 	"github.com/zchaos/zchaos/scenarios"
 	"github.com/zchaos/zchaos/zinit"
 )
@@ -85,7 +86,7 @@ func findTarget(ctx context.Context, spec Spec, service string, env InjectEnv) (
 	s.step(env.Mono())
 	var t target
 	for _, p := range s.procs {
-		if p.incarnation && p.st.state != 'Z' {
+		if p.incarnation && p.st.State != 'Z' {
 			t.leader = p
 			break
 		}
@@ -106,7 +107,7 @@ func findTarget(ctx context.Context, spec Spec, service string, env InjectEnv) (
 		t.leader = p
 	}
 	for _, p := range s.procs {
-		if p.st.pgid == t.leader.st.pgid && p.st.state != 'Z' {
+		if p.st.PGID == t.leader.st.PGID && p.st.State != 'Z' {
 			t.members = append(t.members, p)
 		}
 	}
@@ -204,24 +205,17 @@ func (in *injector) pollFor(ctx context.Context, cond func() (bool, string)) (bo
 // procGone reports whether process pid (with starttime start) no longer
 // runs: absent, reused, or a zombie.
 func procGone(root string, pid int, start uint64) bool {
-	b, err := os.ReadFile(root + "/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	st, err := parseProcStat(b)
-	return err != nil || st.start != start || st.state == 'Z'
+	st, err := procfs.ReadStat(root, pid)
+	return err != nil || st.Start != start || st.State == 'Z'
 }
 
+// procState is pid's state letter, 0 when it cannot be read.
 func procState(root string, pid int) byte {
-	b, err := os.ReadFile(root + "/" + strconv.Itoa(pid) + "/stat")
+	st, err := procfs.ReadStat(root, pid)
 	if err != nil {
 		return 0
 	}
-	st, err := parseProcStat(b)
-	if err != nil {
-		return 0
-	}
-	return st.state
+	return st.State
 }
 
 // RunInject performs one fault (or its revert) and writes its events as
@@ -266,7 +260,7 @@ func RunInject(ctx context.Context, opts InjectOptions, out io.Writer, env Injec
 	}
 	root := opts.Spec.procRoot()
 	ld := t.leader
-	base := scenarios.Event{Kind: scenarios.EventFault, PID: ld.pid, PGID: ld.st.pgid, Cmdline: ld.cmdline}
+	base := scenarios.Event{Kind: scenarios.EventFault, PID: ld.pid, PGID: ld.st.PGID, Cmdline: ld.cmdline}
 	switch opts.Kind {
 	case scenarios.FaultKill:
 		sig := unix.SIGKILL // no signal given
@@ -278,15 +272,15 @@ func RunInject(ctx context.Context, opts InjectOptions, out io.Writer, env Injec
 		}
 		base.Signal = zinit.SignalName(sig)
 		base.TNs = env.Mono()
-		kerr := unix.Kill(-ld.st.pgid, sig)
+		kerr := unix.Kill(-ld.st.PGID, sig)
 		return in.afterGroupSignal(ctx, base, kerr, func() (bool, string) {
-			return procGone(root, ld.pid, ld.st.start), "pid " + strconv.Itoa(ld.pid)
+			return procGone(root, ld.pid, ld.st.Start), "pid " + strconv.Itoa(ld.pid)
 		})
 	case scenarios.FaultHang:
 		base.Signal = "SIGSTOP"
-		base.Detail = fmt.Sprintf("start=%d", ld.st.start)
+		base.Detail = fmt.Sprintf("start=%d", ld.st.Start)
 		base.TNs = env.Mono()
-		kerr := unix.Kill(-ld.st.pgid, unix.SIGSTOP)
+		kerr := unix.Kill(-ld.st.PGID, unix.SIGSTOP)
 		return in.afterGroupSignal(ctx, base, kerr, func() (bool, string) {
 			s := procState(root, ld.pid)
 			return s == 'T' || s == 't', fmt.Sprintf("pid %d state %q", ld.pid, s)
@@ -334,7 +328,7 @@ func (in *injector) exit(ctx context.Context, t target, base scenarios.Event) er
 	code := in.opts.Code
 	base.Code = &code
 	gone := func() (bool, string) {
-		return procGone(root, ld.pid, ld.st.start), "pid " + strconv.Itoa(ld.pid)
+		return procGone(root, ld.pid, ld.st.Start), "pid " + strconv.Itoa(ld.pid)
 	}
 	if code == 0 {
 		base.Signal = "SIGTERM"
@@ -415,7 +409,7 @@ func (in *injector) health(ctx context.Context, t target, base scenarios.Event) 
 		w := ws[0]
 		base.PID = w.pid
 		base.Signal = zinit.SignalName(sig)
-		base.Detail = fmt.Sprintf("mechanism=signal pid=%d start=%d", w.pid, w.st.start)
+		base.Detail = fmt.Sprintf("mechanism=signal pid=%d start=%d", w.pid, w.st.Start)
 		base.TNs = in.env.Mono()
 		ierr = unix.Kill(w.pid, sig)
 	}
@@ -504,9 +498,9 @@ func (in *injector) crashLoop(ctx context.Context, t target, base scenarios.Even
 	base.Signal = "SIGKILL"
 	base.Detail = "killer=" + pidfile
 	base.TNs = in.env.Mono()
-	kerr := unix.Kill(-ld.st.pgid, unix.SIGKILL)
+	kerr := unix.Kill(-ld.st.PGID, unix.SIGKILL)
 	return in.afterGroupSignal(ctx, base, kerr, func() (bool, string) {
-		return procGone(in.opts.Spec.procRoot(), ld.pid, ld.st.start), "pid " + strconv.Itoa(ld.pid)
+		return procGone(in.opts.Spec.procRoot(), ld.pid, ld.st.Start), "pid " + strconv.Itoa(ld.pid)
 	})
 }
 
@@ -534,8 +528,8 @@ func CrashLoop(ctx context.Context, spec Spec, service, pidfile string, minAge t
 		now := mono()
 		s.step(now)
 		for _, p := range s.procs {
-			if p.incarnation && !p.exited && p.st.state != 'Z' && now-p.firstSeen >= int64(minAge) {
-				_ = unix.Kill(-p.st.pgid, unix.SIGKILL)
+			if p.incarnation && !p.exited && p.st.State != 'Z' && now-p.firstSeen >= int64(minAge) {
+				_ = unix.Kill(-p.st.PGID, unix.SIGKILL)
 			}
 		}
 		select {
@@ -596,8 +590,8 @@ func (in *injector) revert(ctx context.Context) error {
 				errs = append(errs, e)
 			}
 		}
-		if t, e := findTarget(ctx, in.opts.Spec, in.opts.Service, in.env); e == nil && t.leader.st.pgid != in.opts.PGID {
-			_ = unix.Kill(-t.leader.st.pgid, unix.SIGCONT)
+		if t, e := findTarget(ctx, in.opts.Spec, in.opts.Service, in.env); e == nil && t.leader.st.PGID != in.opts.PGID {
+			_ = unix.Kill(-t.leader.st.PGID, unix.SIGCONT)
 		}
 		err = errors.Join(errs...)
 		ev.Signal = "SIGCONT"
