@@ -222,7 +222,7 @@ func (a *attempt) execute(ctx context.Context) (verdict scenarios.Verdict, reaso
 	a.progress(PhaseSteady)
 	steadyTimeout := r.SteadyTimeout
 	if sc.Steady.TimeoutMs > 0 {
-		steadyTimeout = ScaleDuration(time.Duration(sc.Steady.TimeoutMs)*time.Millisecond, r.TimeScale)
+		steadyTimeout = zinit.ScaleDuration(time.Duration(sc.Steady.TimeoutMs)*time.Millisecond, r.TimeScale)
 	}
 	if sc.Steady.Running || sc.Steady.Healthy {
 		err := a.obs.waitFor(ctx, r.Clock, steadyTimeout, "steady state", a.steady(sc.Steady.Healthy))
@@ -254,7 +254,7 @@ func (a *attempt) execute(ctx context.Context) (verdict scenarios.Verdict, reaso
 			break
 		}
 		if f.DelayMs > 0 {
-			if err := a.sleep(ctx, ScaleDuration(time.Duration(f.DelayMs)*time.Millisecond, r.TimeScale)); err != nil {
+			if err := a.sleep(ctx, zinit.ScaleDuration(time.Duration(f.DelayMs)*time.Millisecond, r.TimeScale)); err != nil {
 				return scenarios.VerdictError, err.Error(), nil, 0
 			}
 		}

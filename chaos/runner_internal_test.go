@@ -10,6 +10,7 @@ import (
 	"github.com/zchaos/zchaos/chaos/agent"
 	"github.com/zchaos/zchaos/chaos/oracle"
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // TestObserveWindowAfterManualStart: after a start that follows the
@@ -34,7 +35,7 @@ func TestObserveWindowAfterManualStart(t *testing.T) {
 	require.Len(t, sc.Faults, 1)
 	start := sc.Faults[0]
 	assert.Equal(t, scenarios.FaultStart, start.Kind)
-	assert.GreaterOrEqual(t, ScaleDuration(time.Duration(start.DelayMs)*time.Millisecond, scale), W,
+	assert.GreaterOrEqual(t, zinit.ScaleDuration(time.Duration(start.DelayMs)*time.Millisecond, scale), W,
 		"the start waits the quiet window after the limit")
 
 	// The second loop at its fastest: N delays, 1+N lives of CrashMinAge.
@@ -50,6 +51,22 @@ func TestScaleExecDurations(t *testing.T) {
 	assert.Equal(t, "herosim serve --slow-start 1s --crash-after=250ms --name x",
 		ScaleExecDurations("herosim serve --slow-start 20s --crash-after=5s --name x", 0.05))
 	assert.Equal(t, "herosim --slow-start 20s", ScaleExecDurations("herosim --slow-start 20s", 1))
+	// The cases of scenarios.ScaleExec, the duplicate this replaced.
+	for _, tc := range []struct {
+		in    string
+		scale float64
+		want  string
+	}{
+		{"herosim serve --name x --slow-start 20s", 0.05, "herosim serve --name x --slow-start 1s"},
+		{"herosim serve --crash-after=1500ms --exit-code 3", 0.1, "herosim serve --crash-after=150ms --exit-code 3"},
+		{"herosim serve --slow-start 20s --crash-after 1m", 0.5, "herosim serve --slow-start 10s --crash-after 30s"},
+		{"herosim serve --slow-start 20s", 1, "herosim serve --slow-start 20s"},
+		{"herosim serve --slow-start 1us", 0.01, "herosim serve --slow-start 1ms"},
+		{"herosim serve --slow-start soon", 0.05, "herosim serve --slow-start soon"},
+		{"sleep 20s", 0.05, "sleep 20s"},
+	} {
+		assert.Equal(t, tc.want, ScaleExecDurations(tc.in, tc.scale), tc.in)
+	}
 }
 
 func TestFillExitStatusFromZinit(t *testing.T) {

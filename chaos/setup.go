@@ -56,27 +56,6 @@ const EmptyConfigDir = "/var/lib/zchaos/empty-config"
 // container (on PATH in the reference image).
 const ZinitCLI = "zinit"
 
-// ScaleDuration scales a production duration to the time scale; a positive
-// duration never scales below 1 ms.
-func ScaleDuration(d time.Duration, timeScale float64) time.Duration {
-	if timeScale <= 0 || timeScale == 1 || d <= 0 {
-		return d
-	}
-	s := time.Duration(float64(d) * timeScale).Round(time.Millisecond)
-	if s < time.Millisecond {
-		s = time.Millisecond
-	}
-	return s
-}
-
-// ScaleJob scales every duration of a job.
-func ScaleJob(j zinit.Job, timeScale float64) zinit.Job {
-	j.RestartDelay = ScaleDuration(j.RestartDelay, timeScale)
-	j.Interval = ScaleDuration(j.Interval, timeScale)
-	j.Timeout = ScaleDuration(j.Timeout, timeScale)
-	return j
-}
-
 // DeclaredSetup makes the Setup of a scenario's declared services: each is
 // added through the container's zinit CLI (`zinit add service`, then its
 // start job first, then its other jobs, then `zinit start`), with every
@@ -152,16 +131,16 @@ func declaredJob(svc string, dj scenarios.DeclaredJob, timeScale float64) (zinit
 		b.Restart(p)
 	}
 	if dj.RestartDelayMs > 0 {
-		b.RestartDelay(ScaleDuration(time.Duration(dj.RestartDelayMs)*time.Millisecond, timeScale))
+		b.RestartDelay(zinit.ScaleDuration(time.Duration(dj.RestartDelayMs)*time.Millisecond, timeScale))
 	}
 	if dj.MaxRestarts > 0 {
 		b.MaxRestarts(dj.MaxRestarts)
 	}
 	if dj.IntervalMs > 0 {
-		b.Interval(ScaleDuration(time.Duration(dj.IntervalMs)*time.Millisecond, timeScale))
+		b.Interval(zinit.ScaleDuration(time.Duration(dj.IntervalMs)*time.Millisecond, timeScale))
 	}
 	if dj.TimeoutMs > 0 {
-		b.Timeout(ScaleDuration(time.Duration(dj.TimeoutMs)*time.Millisecond, timeScale))
+		b.Timeout(zinit.ScaleDuration(time.Duration(dj.TimeoutMs)*time.Millisecond, timeScale))
 	}
 	for k, v := range dj.Env {
 		b.Env(k, v)
@@ -176,13 +155,17 @@ func declaredJob(svc string, dj scenarios.DeclaredJob, timeScale float64) (zinit
 	return j, nil
 }
 
-var herosimDurationRE = regexp.MustCompile(`(--(?:slow-start|crash-after)[ =])([0-9][0-9a-zµ.]*)`)
+// herosimDurationRE matches the duration knobs of the stand-in service
+// herosim in a command line: "--slow-start 20s", "--crash-after=1500ms".
+var herosimDurationRE = regexp.MustCompile(`(--(?:slow-start|crash-after)(?:=| +))([0-9][0-9a-zµ.]*)`)
 
 // ScaleExecDurations scales the duration knobs of herosim found in an exec
-// line (--slow-start, --crash-after), so a declared service keeps its
-// timing relative to its scaled job model. Other text is left as is.
+// line (--slow-start, --crash-after; Go duration syntax) with
+// zinit.ScaleDuration, so a declared service keeps its timing relative to
+// its scaled job model. Anything it cannot parse, and other text, is left
+// as written; a time scale that is not > 0, or 1, returns exec unchanged.
 func ScaleExecDurations(exec string, timeScale float64) string {
-	if timeScale <= 0 || timeScale == 1 {
+	if !(timeScale > 0) || timeScale == 1 {
 		return exec
 	}
 	return herosimDurationRE.ReplaceAllStringFunc(exec, func(m string) string {
@@ -191,7 +174,7 @@ func ScaleExecDurations(exec string, timeScale float64) string {
 		if err != nil {
 			return m
 		}
-		return sub[1] + ScaleDuration(d, timeScale).String()
+		return sub[1] + zinit.ScaleDuration(d, timeScale).String()
 	})
 }
 

@@ -627,19 +627,6 @@ func httpURL(pol Policy, port int, p string) string {
 	return fmt.Sprintf("http://%s:%d%s", pol.HTTPHost, port, p)
 }
 
-// ScaleDuration scales d by factor, rounded to whole milliseconds and at
-// least 1 ms; a zero d stays zero ("not given").
-func ScaleDuration(d time.Duration, factor float64) time.Duration {
-	if d == 0 {
-		return 0
-	}
-	ms := math.Round(float64(d) * factor / float64(time.Millisecond))
-	if ms < 1 {
-		ms = 1
-	}
-	return time.Duration(ms) * time.Millisecond
-}
-
 // Scale returns a copy of the plan with every duration (restart delays,
 // check intervals and timeouts, and the probes' own bounds, which are
 // re-rendered from the scaled timeout) multiplied by factor, rounded to
@@ -654,12 +641,10 @@ func (p *Plan) Scale(factor float64) (*Plan, error) {
 	out.Services = make([]ServicePlan, len(p.Services))
 	for i, sp := range p.Services {
 		ns := sp
-		ns.Grace = ScaleDuration(sp.Grace, factor)
+		ns.Grace = zinit.ScaleDuration(sp.Grace, factor)
 		ns.Jobs = make([]zinit.Job, len(sp.Jobs))
 		for k, j := range sp.Jobs {
-			j.RestartDelay = ScaleDuration(j.RestartDelay, factor)
-			j.Interval = ScaleDuration(j.Interval, factor)
-			j.Timeout = ScaleDuration(j.Timeout, factor)
+			j = zinit.ScaleJob(j, factor)
 			if j.Trigger == zinit.TriggerCheck {
 				j.Exec = sp.Probe.Exec(j.Timeout)
 			}

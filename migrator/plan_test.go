@@ -365,8 +365,6 @@ func TestScale(t *testing.T) {
 		_, err := p.Scale(bad)
 		assert.Error(t, err)
 	}
-	assert.Equal(t, 1234*time.Millisecond, migrator.ScaleDuration(2468*time.Millisecond, 0.5))
-	assert.Equal(t, 2*time.Millisecond, migrator.ScaleDuration(3*time.Millisecond, 0.5), "rounded to whole ms")
 }
 
 func TestDependencyOnOneshotDropped(t *testing.T) {

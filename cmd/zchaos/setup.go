@@ -162,7 +162,7 @@ func legacySetup(st chaos.Setup, inv *migrator.Inventory, sub *migrator.Plan, ti
 				j.MaxRestarts = *lc.MaxRestarts
 			}
 		}
-		j = chaos.ScaleJob(j, timeScale)
+		j = zinit.ScaleJob(j, timeScale)
 		st.Jobs = append(st.Jobs, j)
 		pol := chaos.PolicyOf(l.Name, scenarios.ConfigLegacy, []zinit.Job{j}, l.Oneshot)
 		if l.Check != nil {
