@@ -158,3 +158,21 @@ func TestFillCheckStatusFromLastCheck(t *testing.T) {
 }
 
 const ms1 = int64(time.Millisecond)
+
+func TestDeriveProbe(t *testing.T) {
+	start := zinit.Job{Service: "s", Name: "main", Trigger: zinit.TriggerStart, Exec: "herosim serve --socket /s/main.sock --http-port 8080"}
+	check := zinit.Job{Service: "s", Name: "check", Trigger: zinit.TriggerCheck, Exec: "echo x | socat - UNIX-CONNECT:/s/check.sock"}
+	other := zinit.Job{Service: "o", Name: "main", Trigger: zinit.TriggerStart, Exec: "herosim serve --socket /s/o.sock"}
+	p, ok := DeriveProbe("s", []zinit.Job{start, check, other})
+	require.True(t, ok)
+	assert.Equal(t, agent.Probe{Service: "s", Socket: "/s/check.sock"}, p, "the check's socket first")
+	p, ok = DeriveProbe("s", []zinit.Job{start})
+	require.True(t, ok)
+	assert.Equal(t, agent.Probe{Service: "s", Socket: "/s/main.sock"}, p, "a socket before a port")
+	start.Exec = "herosim serve --http-port 8080"
+	p, ok = DeriveProbe("s", []zinit.Job{start, other})
+	require.True(t, ok)
+	assert.Equal(t, agent.Probe{Service: "s", HTTPPort: 8080}, p)
+	_, ok = DeriveProbe("none", []zinit.Job{start, other})
+	assert.False(t, ok)
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -222,44 +221,25 @@ func PolicyOf(svc, config string, jobs []zinit.Job, oneshot bool) scenarios.Serv
 	return p
 }
 
-var (
-	socketFlagRE = regexp.MustCompile(`--socket[ =]([^ '"|;]+)`)
-	unixConnRE   = regexp.MustCompile(`UNIX-CONNECT:([^ '"|;]+)`)
-	httpPortRE   = regexp.MustCompile(`--http-port[ =]([0-9]+)`)
-	curlPortRE   = regexp.MustCompile(`https?://(?:127\.0\.0\.1|localhost):([0-9]+)`)
-)
-
-// DeriveProbe finds how to probe a service from its jobs: the socket of a
-// check's UNIX-CONNECT or of the start exec's --socket, else an HTTP port
-// (--http-port, or a curl URL on localhost).
+// DeriveProbe finds how to probe a service from its jobs with
+// zinit.DetectProbe: a socket named by its check jobs, then by its start
+// job (socat's UNIX-CONNECT, --socket), else an HTTP port (a curl URL,
+// --http-port, --port) named by the same lines.
 func DeriveProbe(svc string, jobs []zinit.Job) (agent.Probe, bool) {
 	var execs []string
-	for _, j := range jobs {
-		if j.Service == svc && j.Trigger == zinit.TriggerCheck {
-			execs = append(execs, j.Exec)
-		}
-	}
-	for _, j := range jobs {
-		if j.Service == svc && j.Trigger == zinit.TriggerStart {
-			execs = append(execs, j.Exec)
-		}
-	}
-	for _, e := range execs {
-		if m := unixConnRE.FindStringSubmatch(e); m != nil {
-			return agent.Probe{Service: svc, Socket: m[1]}, true
-		}
-		if m := socketFlagRE.FindStringSubmatch(e); m != nil {
-			return agent.Probe{Service: svc, Socket: m[1]}, true
-		}
-	}
-	for _, e := range execs {
-		for _, re := range []*regexp.Regexp{httpPortRE, curlPortRE} {
-			if m := re.FindStringSubmatch(e); m != nil {
-				if n, err := strconv.Atoi(m[1]); err == nil {
-					return agent.Probe{Service: svc, HTTPPort: n}, true
-				}
+	for _, trig := range []zinit.Trigger{zinit.TriggerCheck, zinit.TriggerStart} {
+		for _, j := range jobs {
+			if j.Service == svc && j.Trigger == trig {
+				execs = append(execs, j.Exec)
 			}
 		}
 	}
-	return agent.Probe{}, false
+	t, ok := zinit.DetectProbe(execs...)
+	switch {
+	case !ok:
+		return agent.Probe{}, false
+	case t.Socket != "":
+		return agent.Probe{Service: svc, Socket: t.Socket}, true
+	}
+	return agent.Probe{Service: svc, HTTPPort: t.HTTPPort}, true
 }

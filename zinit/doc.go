@@ -3,7 +3,10 @@
 // validating builders, rendering to the zinit CLI and to POSIX shell, and a
 // JSON-RPC 2.0 client over the daemon's Unix socket. It is also the one home
 // of the domain vocabulary its users share: the legacy zinit 0.3 TOML
-// parser (ParseLegacy, ConfigError).
+// parser (ParseLegacy, ConfigError), signals (ParseSignal, SignalName),
+// command lines (SplitWords, the inverse of CommandLine), probe targets
+// named by command lines (DetectProbe) and time scaling (ScaleDuration,
+// ScaleJob).
 //
 // It imports nothing of this module; migrator, chaos and cmd import it.
 // Subpackage supervisor is the reference supervisor engine.

@@ -142,8 +142,8 @@ func flagValue(argv []string, name string) string {
 	return ""
 }
 
-// probeFor returns how to probe service: the spec's probe, else the
-// --socket / --http-port flags of its processes.
+// probeFor returns how to probe service: the spec's probe, else what its
+// processes' command lines name (zinit.DetectProbe: --socket, --http-port).
 func probeFor(spec Spec, service string, t target) Probe {
 	for _, p := range spec.Probes {
 		if p.Service == service {
@@ -151,13 +151,12 @@ func probeFor(spec Spec, service string, t target) Probe {
 		}
 	}
 	for _, m := range t.members {
-		if s := flagValue(m.argv, "--socket"); s != "" {
-			return Probe{Service: service, Socket: s}
-		}
-		if v := flagValue(m.argv, "--http-port"); v != "" {
-			if n, err := strconv.Atoi(v); err == nil {
-				return Probe{Service: service, HTTPPort: n}
-			}
+		pt, _ := zinit.DetectProbe(zinit.CommandLine(m.argv))
+		switch {
+		case pt.Socket != "":
+			return Probe{Service: service, Socket: pt.Socket}
+		case pt.HTTPPort != 0:
+			return Probe{Service: service, HTTPPort: pt.HTTPPort}
 		}
 	}
 	return Probe{Service: service}

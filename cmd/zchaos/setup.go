@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path"
 	"slices"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/zchaos/zchaos/chaos"
@@ -184,10 +182,8 @@ func agentProbe(svc string, p migrator.Probe) (agent.Probe, bool) {
 	case migrator.ProbeSocket:
 		return agent.Probe{Service: svc, Socket: p.Target}, true
 	case migrator.ProbeHTTP:
-		if u, err := url.Parse(p.Target); err == nil {
-			if n, err := strconv.Atoi(u.Port()); err == nil {
-				return agent.Probe{Service: svc, HTTPPort: n}, true
-			}
+		if n := zinit.HTTPPort(p.Target); n != 0 {
+			return agent.Probe{Service: svc, HTTPPort: n}, true
 		}
 	}
 	return agent.Probe{}, false
