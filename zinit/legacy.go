@@ -210,9 +210,7 @@ func ParseLegacy(file string, data []byte) (*LegacyService, error) {
 	}
 	if lc, ok := r.table(raw, "lifecycle"); ok {
 		l.Lifecycle = &Lifecycle{}
-		l.Lines["lifecycle"] = lines["lifecycle"]
-		for _, k := range sortedKeys(lc, lines, "lifecycle") {
-			l.Lines["lifecycle."+k] = lines["lifecycle."+k]
+		r.section(l, lc, "lifecycle", func(k string) bool {
 			switch k {
 			case "restart":
 				l.Lifecycle.Restart = r.str(lc, "lifecycle", k)
@@ -227,15 +225,14 @@ func ParseLegacy(file string, data []byte) (*LegacyService, error) {
 				v := int(r.integer(lc, "lifecycle", k))
 				l.Lifecycle.MaxRestarts = &v
 			default:
-				l.Unknown = append(l.Unknown, "lifecycle."+k)
+				return false
 			}
-		}
+			return true
+		})
 	}
 	if hs, ok := r.table(raw, "health"); ok {
 		l.Health = &HealthSection{}
-		l.Lines["health"] = lines["health"]
-		for _, k := range sortedKeys(hs, lines, "health") {
-			l.Lines["health."+k] = lines["health."+k]
+		r.section(l, hs, "health", func(k string) bool {
 			switch k {
 			case "exec":
 				l.Health.Exec = r.str(hs, "health", k)
@@ -248,9 +245,10 @@ func ParseLegacy(file string, data []byte) (*LegacyService, error) {
 			case "retries":
 				l.Health.Retries = int(r.integer(hs, "health", k))
 			default:
-				l.Unknown = append(l.Unknown, "health."+k)
+				return false
 			}
-		}
+			return true
+		})
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -274,6 +272,19 @@ type tomlReader struct {
 	file  string
 	lines map[string]int
 	err   *ConfigError
+}
+
+// section records the lines of table name ([lifecycle], [health]) and of
+// its keys, and reads each key, in file order, with read; a key read does
+// not know (it returns false) is added to l.Unknown.
+func (r *tomlReader) section(l *LegacyService, t map[string]any, name string, read func(key string) bool) {
+	l.Lines[name] = r.lines[name]
+	for _, k := range sortedKeys(t, r.lines, name) {
+		l.Lines[name+"."+k] = r.lines[name+"."+k]
+		if !read(k) {
+			l.Unknown = append(l.Unknown, name+"."+k)
+		}
+	}
 }
 
 func (r *tomlReader) fail(e *ConfigError) {
