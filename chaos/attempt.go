@@ -268,7 +268,7 @@ func (a *attempt) execute(ctx context.Context) (verdict scenarios.Verdict, reaso
 			break
 		}
 		if f.DelayMs > 0 {
-			if err := a.sleep(ctx, ScaleDuration(time.Duration(f.DelayMs)*time.Millisecond, r.TimeScale)); err != nil {
+			if err := a.sleep(ctx, zinit.ScaleDuration(time.Duration(f.DelayMs)*time.Millisecond, r.TimeScale)); err != nil {
 				return scenarios.VerdictError, err.Error(), nil, 0
 			}
 		}

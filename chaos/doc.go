@@ -12,7 +12,8 @@
 //   - chaos/fleet: the configs of fleet scenarios (legacy, migrated), composed
 //     from the migrator's plan, and the migrator's Docker exec target; the
 //     one room that imports migrator;
-//   - chaos/chaostest: test infrastructure shared by their tests.
+//   - chaos/chaostest: test infrastructure shared by their tests;
+//   - chaos/internal/procfs: the one /proc/<pid>/stat parser (agent, runtime).
 //
 // It imports zinit, scenarios (and scenarios/timeline) and its subpackages
 // other than chaos/fleet; never migrator, reports or cmd. Of its

@@ -246,7 +246,7 @@ func (a *attempt) addRevert(f scenarios.Fault, rev Revert) {
 	if f.DurationMs <= 0 {
 		return
 	}
-	d := ScaleDuration(time.Duration(f.DurationMs)*time.Millisecond, a.r.TimeScale)
+	d := zinit.ScaleDuration(time.Duration(f.DurationMs)*time.Millisecond, a.r.TimeScale)
 	timer := a.r.Clock.NewTimer(d)
 	a.revWG.Add(1)
 	go func() {
@@ -306,8 +306,8 @@ func (a *attempt) monkey(ctx context.Context, f scenarios.Fault, rng *mrand.Rand
 	if len(pool) == 0 {
 		return fmt.Errorf("monkey: no service to kill: %w", agent.ErrUnsupportedFault)
 	}
-	total := ScaleDuration(time.Duration(f.DurationMs)*time.Millisecond, a.r.TimeScale)
-	mean := ScaleDuration(time.Duration(max(f.IntervalMs, 1))*time.Millisecond, a.r.TimeScale)
+	total := zinit.ScaleDuration(time.Duration(f.DurationMs)*time.Millisecond, a.r.TimeScale)
+	mean := zinit.ScaleDuration(time.Duration(max(f.IntervalMs, 1))*time.Millisecond, a.r.TimeScale)
 	deadline := a.r.Clock.Now().Add(total)
 	for {
 		gap := time.Duration(rng.ExpFloat64() * float64(mean))

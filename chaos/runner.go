@@ -260,7 +260,7 @@ func (a *attempt) whenTimeout() time.Duration { return a.params.WhenTimeout(a.mo
 // was injected): the scenario's observe_ms, else the oracle's window.
 func (a *attempt) observeWindow(last *scenarios.Fault) time.Duration {
 	if a.t.sc.ObserveMs > 0 {
-		return ScaleDuration(time.Duration(a.t.sc.ObserveMs)*time.Millisecond, a.r.TimeScale)
+		return zinit.ScaleDuration(time.Duration(a.t.sc.ObserveMs)*time.Millisecond, a.r.TimeScale)
 	}
 	return a.params.ObserveWindow(a.model, last, a.faults.CrashMinAge)
 }
@@ -310,7 +310,7 @@ func (a *attempt) expectedWhen(f scenarios.Fault) time.Duration {
 // steadyTimeout bounds the wait for the steady state.
 func (a *attempt) steadyTimeout() time.Duration {
 	if ms := a.t.sc.Steady.TimeoutMs; ms > 0 {
-		return ScaleDuration(time.Duration(ms)*time.Millisecond, a.r.TimeScale)
+		return zinit.ScaleDuration(time.Duration(ms)*time.Millisecond, a.r.TimeScale)
 	}
 	return a.r.SteadyTimeout
 }
@@ -322,9 +322,9 @@ func (a *attempt) physicalMin() time.Duration {
 	var d time.Duration
 	var last *scenarios.Fault
 	for i, f := range a.t.sc.Faults {
-		d += ScaleDuration(time.Duration(f.DelayMs)*time.Millisecond, a.r.TimeScale)
+		d += zinit.ScaleDuration(time.Duration(f.DelayMs)*time.Millisecond, a.r.TimeScale)
 		if f.Kind == scenarios.FaultMonkey {
-			d += ScaleDuration(time.Duration(f.DurationMs)*time.Millisecond, a.r.TimeScale)
+			d += zinit.ScaleDuration(time.Duration(f.DurationMs)*time.Millisecond, a.r.TimeScale)
 		}
 		last = &a.t.sc.Faults[i]
 	}
@@ -357,7 +357,7 @@ func (r *Runner) agentSpec(st Setup, sc scenarios.Scenario, p oracle.Params) age
 	// Probe and status periods follow the time scale, within bounds the
 	// container can afford.
 	scaleMs := func(d time.Duration, lo, hi time.Duration) float64 {
-		s := ScaleDuration(d, r.TimeScale*10)
+		s := zinit.ScaleDuration(d, r.TimeScale*10)
 		s = min(max(s, lo), hi)
 		return float64(s) / float64(time.Millisecond)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/zchaos/zchaos/chaos"
 	"github.com/zchaos/zchaos/chaos/agent"
 	"github.com/zchaos/zchaos/chaos/chaostest"
+	"github.com/zchaos/zchaos/chaos/internal/procfs"
 	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
 )
@@ -161,13 +162,12 @@ func BenchmarkDockerEventPrecision(b *testing.B) {
 		require.NoError(b, err)
 		lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
 		if len(lines) == 2 {
-			f := strings.Fields(lines[0][strings.LastIndexByte(lines[0], ')')+2:])
-			ut, _ := strconv.ParseFloat(f[11], 64)
-			stt, _ := strconv.ParseFloat(f[12], 64)
-			start, _ := strconv.ParseFloat(f[19], 64)
+			st, err := procfs.ParseStat([]byte(lines[0]))
+			require.NoError(b, err)
 			up, _ := strconv.ParseFloat(strings.Fields(lines[1])[0], 64)
-			if life := up - start/100; life > 0 {
-				b.ReportMetric(100*(ut+stt)/100/life, "agent-cpu%")
+			const hz = procfs.ClockTicksPerSecond
+			if life := up - float64(st.Start)/hz; life > 0 {
+				b.ReportMetric(100*float64(st.UTime+st.STime)/hz/life, "agent-cpu%")
 			}
 		}
 	}

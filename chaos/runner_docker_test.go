@@ -55,12 +55,12 @@ func testSetup(_ context.Context, _ scenarios.Scenario, config string, scale flo
 		return st, nil
 	}
 	start, err := zinit.NewJob(tSvc, "main").Exec(tExec).Trigger(zinit.TriggerStart).Restart(zinit.RestartOnFailure).
-		RestartDelay(chaos.ScaleDuration(5*time.Second, scale)).MaxRestarts(20).Build()
+		RestartDelay(zinit.ScaleDuration(5*time.Second, scale)).MaxRestarts(20).Build()
 	if err != nil {
 		return st, err
 	}
 	check, err := zinit.NewJob(tSvc, "check").Exec(tCheck).Trigger(zinit.TriggerCheck).
-		Interval(chaos.ScaleDuration(60*time.Second, scale)).Timeout(chaos.ScaleDuration(30*time.Second, scale)).Build()
+		Interval(zinit.ScaleDuration(60*time.Second, scale)).Timeout(zinit.ScaleDuration(30*time.Second, scale)).Build()
 	if err != nil {
 		return st, err
 	}

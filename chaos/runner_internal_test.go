@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zchaos/zchaos/chaos/agent"
 	"github.com/zchaos/zchaos/chaos/oracle"
 	"github.com/zchaos/zchaos/scenarios"
 	"github.com/zchaos/zchaos/zinit"
@@ -34,7 +35,7 @@ func TestObserveWindowAfterManualStart(t *testing.T) {
 	require.Len(t, sc.Faults, 1)
 	start := sc.Faults[0]
 	assert.Equal(t, scenarios.FaultStart, start.Kind)
-	assert.GreaterOrEqual(t, ScaleDuration(time.Duration(start.DelayMs)*time.Millisecond, scale), W,
+	assert.GreaterOrEqual(t, zinit.ScaleDuration(time.Duration(start.DelayMs)*time.Millisecond, scale), W,
 		"the start waits the quiet window after the limit")
 
 	// The second loop at its fastest: N delays, 1+N lives of CrashMinAge.
@@ -50,6 +51,22 @@ func TestScaleExecDurations(t *testing.T) {
 	assert.Equal(t, "herosim serve --slow-start 1s --crash-after=250ms --name x",
 		ScaleExecDurations("herosim serve --slow-start 20s --crash-after=5s --name x", 0.05))
 	assert.Equal(t, "herosim --slow-start 20s", ScaleExecDurations("herosim --slow-start 20s", 1))
+	// The cases of scenarios.ScaleExec, the duplicate this replaced.
+	for _, tc := range []struct {
+		in    string
+		scale float64
+		want  string
+	}{
+		{"herosim serve --name x --slow-start 20s", 0.05, "herosim serve --name x --slow-start 1s"},
+		{"herosim serve --crash-after=1500ms --exit-code 3", 0.1, "herosim serve --crash-after=150ms --exit-code 3"},
+		{"herosim serve --slow-start 20s --crash-after 1m", 0.5, "herosim serve --slow-start 10s --crash-after 30s"},
+		{"herosim serve --slow-start 20s", 1, "herosim serve --slow-start 20s"},
+		{"herosim serve --slow-start 1us", 0.01, "herosim serve --slow-start 1ms"},
+		{"herosim serve --slow-start soon", 0.05, "herosim serve --slow-start soon"},
+		{"sleep 20s", 0.05, "sleep 20s"},
+	} {
+		assert.Equal(t, tc.want, ScaleExecDurations(tc.in, tc.scale), tc.in)
+	}
 }
 
 func TestViewOfFallsBackOnStatusAndProbe(t *testing.T) {
@@ -133,4 +150,22 @@ func TestStandInLinks(t *testing.T) {
 		"/root/hero/bin/hero_books":           "/usr/local/bin/herosim",
 	}, standInLinks("/usr/local/bin/herosim", jobs))
 	assert.Nil(t, standInLinks("", jobs), "a user's image keeps its own binaries")
+}
+
+func TestDeriveProbe(t *testing.T) {
+	start := zinit.Job{Service: "s", Name: "main", Trigger: zinit.TriggerStart, Exec: "herosim serve --socket /s/main.sock --http-port 8080"}
+	check := zinit.Job{Service: "s", Name: "check", Trigger: zinit.TriggerCheck, Exec: "echo x | socat - UNIX-CONNECT:/s/check.sock"}
+	other := zinit.Job{Service: "o", Name: "main", Trigger: zinit.TriggerStart, Exec: "herosim serve --socket /s/o.sock"}
+	p, ok := DeriveProbe("s", []zinit.Job{start, check, other})
+	require.True(t, ok)
+	assert.Equal(t, agent.Probe{Service: "s", Socket: "/s/check.sock"}, p, "the check's socket first")
+	p, ok = DeriveProbe("s", []zinit.Job{start})
+	require.True(t, ok)
+	assert.Equal(t, agent.Probe{Service: "s", Socket: "/s/main.sock"}, p, "a socket before a port")
+	start.Exec = "herosim serve --http-port 8080"
+	p, ok = DeriveProbe("s", []zinit.Job{start, other})
+	require.True(t, ok)
+	assert.Equal(t, agent.Probe{Service: "s", HTTPPort: 8080}, p)
+	_, ok = DeriveProbe("none", []zinit.Job{start, other})
+	assert.False(t, ok)
 }

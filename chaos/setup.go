@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -55,27 +54,6 @@ const EmptyConfigDir = "/var/lib/zchaos/empty-config"
 // ZinitCLI is the target's zinit CLI, as the harness calls it inside the
 // container (on PATH in the reference image).
 const ZinitCLI = "zinit"
-
-// ScaleDuration scales a production duration to the time scale; a positive
-// duration never scales below 1 ms.
-func ScaleDuration(d time.Duration, timeScale float64) time.Duration {
-	if timeScale <= 0 || timeScale == 1 || d <= 0 {
-		return d
-	}
-	s := time.Duration(float64(d) * timeScale).Round(time.Millisecond)
-	if s < time.Millisecond {
-		s = time.Millisecond
-	}
-	return s
-}
-
-// ScaleJob scales every duration of a job.
-func ScaleJob(j zinit.Job, timeScale float64) zinit.Job {
-	j.RestartDelay = ScaleDuration(j.RestartDelay, timeScale)
-	j.Interval = ScaleDuration(j.Interval, timeScale)
-	j.Timeout = ScaleDuration(j.Timeout, timeScale)
-	return j
-}
 
 // DeclaredSetup makes the Setup of a scenario's declared services: each is
 // added through the container's zinit CLI (`zinit add service`, then its
@@ -152,16 +130,16 @@ func declaredJob(svc string, dj scenarios.DeclaredJob, timeScale float64) (zinit
 		b.Restart(p)
 	}
 	if dj.RestartDelayMs > 0 {
-		b.RestartDelay(ScaleDuration(time.Duration(dj.RestartDelayMs)*time.Millisecond, timeScale))
+		b.RestartDelay(zinit.ScaleDuration(time.Duration(dj.RestartDelayMs)*time.Millisecond, timeScale))
 	}
 	if dj.MaxRestarts > 0 {
 		b.MaxRestarts(dj.MaxRestarts)
 	}
 	if dj.IntervalMs > 0 {
-		b.Interval(ScaleDuration(time.Duration(dj.IntervalMs)*time.Millisecond, timeScale))
+		b.Interval(zinit.ScaleDuration(time.Duration(dj.IntervalMs)*time.Millisecond, timeScale))
 	}
 	if dj.TimeoutMs > 0 {
-		b.Timeout(ScaleDuration(time.Duration(dj.TimeoutMs)*time.Millisecond, timeScale))
+		b.Timeout(zinit.ScaleDuration(time.Duration(dj.TimeoutMs)*time.Millisecond, timeScale))
 	}
 	for k, v := range dj.Env {
 		b.Env(k, v)
@@ -176,13 +154,17 @@ func declaredJob(svc string, dj scenarios.DeclaredJob, timeScale float64) (zinit
 	return j, nil
 }
 
-var herosimDurationRE = regexp.MustCompile(`(--(?:slow-start|crash-after)[ =])([0-9][0-9a-zµ.]*)`)
+// herosimDurationRE matches the duration knobs of the stand-in service
+// herosim in a command line: "--slow-start 20s", "--crash-after=1500ms".
+var herosimDurationRE = regexp.MustCompile(`(--(?:slow-start|crash-after)(?:=| +))([0-9][0-9a-zµ.]*)`)
 
 // ScaleExecDurations scales the duration knobs of herosim found in an exec
-// line (--slow-start, --crash-after), so a declared service keeps its
-// timing relative to its scaled job model. Other text is left as is.
+// line (--slow-start, --crash-after; Go duration syntax) with
+// zinit.ScaleDuration, so a declared service keeps its timing relative to
+// its scaled job model. Anything it cannot parse, and other text, is left
+// as written; a time scale that is not > 0, or 1, returns exec unchanged.
 func ScaleExecDurations(exec string, timeScale float64) string {
-	if timeScale <= 0 || timeScale == 1 {
+	if !(timeScale > 0) || timeScale == 1 {
 		return exec
 	}
 	return herosimDurationRE.ReplaceAllStringFunc(exec, func(m string) string {
@@ -191,7 +173,7 @@ func ScaleExecDurations(exec string, timeScale float64) string {
 		if err != nil {
 			return m
 		}
-		return sub[1] + ScaleDuration(d, timeScale).String()
+		return sub[1] + zinit.ScaleDuration(d, timeScale).String()
 	})
 }
 
@@ -239,44 +221,25 @@ func PolicyOf(svc, config string, jobs []zinit.Job, oneshot bool) scenarios.Serv
 	return p
 }
 
-var (
-	socketFlagRE = regexp.MustCompile(`--socket[ =]([^ '"|;]+)`)
-	unixConnRE   = regexp.MustCompile(`UNIX-CONNECT:([^ '"|;]+)`)
-	httpPortRE   = regexp.MustCompile(`--http-port[ =]([0-9]+)`)
-	curlPortRE   = regexp.MustCompile(`https?://(?:127\.0\.0\.1|localhost):([0-9]+)`)
-)
-
-// DeriveProbe finds how to probe a service from its jobs: the socket of a
-// check's UNIX-CONNECT or of the start exec's --socket, else an HTTP port
-// (--http-port, or a curl URL on localhost).
+// DeriveProbe finds how to probe a service from its jobs with
+// zinit.DetectProbe: a socket named by its check jobs, then by its start
+// job (socat's UNIX-CONNECT, --socket), else an HTTP port (a curl URL,
+// --http-port, --port) named by the same lines.
 func DeriveProbe(svc string, jobs []zinit.Job) (agent.Probe, bool) {
 	var execs []string
-	for _, j := range jobs {
-		if j.Service == svc && j.Trigger == zinit.TriggerCheck {
-			execs = append(execs, j.Exec)
-		}
-	}
-	for _, j := range jobs {
-		if j.Service == svc && j.Trigger == zinit.TriggerStart {
-			execs = append(execs, j.Exec)
-		}
-	}
-	for _, e := range execs {
-		if m := unixConnRE.FindStringSubmatch(e); m != nil {
-			return agent.Probe{Service: svc, Socket: m[1]}, true
-		}
-		if m := socketFlagRE.FindStringSubmatch(e); m != nil {
-			return agent.Probe{Service: svc, Socket: m[1]}, true
-		}
-	}
-	for _, e := range execs {
-		for _, re := range []*regexp.Regexp{httpPortRE, curlPortRE} {
-			if m := re.FindStringSubmatch(e); m != nil {
-				if n, err := strconv.Atoi(m[1]); err == nil {
-					return agent.Probe{Service: svc, HTTPPort: n}, true
-				}
+	for _, trig := range []zinit.Trigger{zinit.TriggerCheck, zinit.TriggerStart} {
+		for _, j := range jobs {
+			if j.Service == svc && j.Trigger == trig {
+				execs = append(execs, j.Exec)
 			}
 		}
 	}
-	return agent.Probe{}, false
+	t, ok := zinit.DetectProbe(execs...)
+	switch {
+	case !ok:
+		return agent.Probe{}, false
+	case t.Socket != "":
+		return agent.Probe{Service: svc, Socket: t.Socket}, true
+	}
+	return agent.Probe{Service: svc, HTTPPort: t.HTTPPort}, true
 }

@@ -510,17 +510,17 @@ func Rollback(ctx context.Context, backupDir string, t Target) (RollbackReport, 
 	fs := t.Files()
 	raw, err := fs.ReadFile(ctx, path.Join(backupDir, ManifestName))
 	if err != nil {
-		return rep, &ConfigError{File: path.Join(backupDir, ManifestName), Err: fmt.Errorf("not a zchaos backup dir: %w", err)}
+		return rep, &zinit.ConfigError{File: path.Join(backupDir, ManifestName), Err: fmt.Errorf("not a zchaos backup dir: %w", err)}
 	}
 	var m Manifest
 	if err := json.Unmarshal(raw, &m); err != nil || m.Version != 1 || m.ConfigDir == "" {
-		return rep, &ConfigError{File: path.Join(backupDir, ManifestName), Err: fmt.Errorf("%w: bad manifest", ErrMalformed)}
+		return rep, &zinit.ConfigError{File: path.Join(backupDir, ManifestName), Err: fmt.Errorf("%w: bad manifest", zinit.ErrMalformed)}
 	}
 	names := make([]string, len(m.Files))
 	want := make([]FileSum, len(m.Files))
 	for i, f := range m.Files {
 		if path.Base(f.Name) != f.Name || f.Name == "." || f.Name == ".." || !isHexSum(f.SHA256) {
-			return rep, &ConfigError{File: path.Join(backupDir, ManifestName), Key: "files", Err: fmt.Errorf("%w: file %q", ErrMalformed, f.Name)}
+			return rep, &zinit.ConfigError{File: path.Join(backupDir, ManifestName), Key: "files", Err: fmt.Errorf("%w: file %q", zinit.ErrMalformed, f.Name)}
 		}
 		names[i] = f.Name
 		want[i] = FileSum{Name: f.Name, SHA256: f.SHA256}

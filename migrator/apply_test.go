@@ -329,6 +329,6 @@ func TestRollbackRefusesATamperedBackup(t *testing.T) {
 	assert.Equal(t, sortedNames(plan), migrated)
 
 	_, err = migrator.Rollback(context.Background(), t.TempDir(), tg)
-	var ce *migrator.ConfigError
+	var ce *zinit.ConfigError
 	assert.ErrorAs(t, err, &ce, "not a backup dir")
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // Op names of FileError besides the Actions.
@@ -17,7 +19,7 @@ const opSum = "sha256"
 func checkNames(op string, names []string) error {
 	for _, n := range names {
 		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\x00") {
-			return &FileError{Op: op, Name: n, Err: fmt.Errorf("%w: not a plain file name", ErrMalformed)}
+			return &FileError{Op: op, Name: n, Err: fmt.Errorf("%w: not a plain file name", zinit.ErrMalformed)}
 		}
 	}
 	return nil
@@ -363,7 +365,7 @@ func (s ShellFS) RestoreFiles(ctx context.Context, srcDir, dstDir, displacedDir 
 	items := make([][]string, len(files))
 	for i, f := range files {
 		if !isHexSum(f.SHA256) {
-			return nil, &FileError{Op: ActionRestore, Name: f.Name, Err: fmt.Errorf("%w: checksum %q", ErrMalformed, f.SHA256)}
+			return nil, &FileError{Op: ActionRestore, Name: f.Name, Err: fmt.Errorf("%w: checksum %q", zinit.ErrMalformed, f.SHA256)}
 		}
 		items[i] = []string{f.Name, f.SHA256}
 	}

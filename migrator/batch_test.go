@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/migrator"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // nastyNames are file names a config dir may hold that break naive shell
@@ -198,7 +199,7 @@ func TestBatchFilesUnwritableDir(t *testing.T) {
 			assert.Empty(t, sums)
 
 			_, err = fs.MoveFiles(context.Background(), root, filepath.Join(root, "m"), []string{"../a"})
-			require.ErrorIs(t, err, migrator.ErrMalformed, "a path is not a file name")
+			require.ErrorIs(t, err, zinit.ErrMalformed, "a path is not a file name")
 			assert.FileExists(t, filepath.Join(root, "a"))
 		})
 	}

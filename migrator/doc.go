@@ -13,9 +13,12 @@
 // through its CLI with CLITarget) after a checksummed backup of the legacy
 // files, and Rollback restores them.
 //
-// Bad input is reported as *ConfigError (file, line, key), which callers
-// match with errors.As, and whose Err matches the Err* sentinels with
-// errors.Is.
+// Legacy TOML files are read by zinit.ParseLegacy, the parser the reference
+// supervisor uses too; this package adds the YAML dialect, dialect and role
+// detection and the inventory. Bad input is reported as *zinit.ConfigError
+// (file, line, key), which callers match with errors.As, and whose Err
+// matches with errors.Is zinit's parse sentinels (zinit.ErrMalformed, ...)
+// or this package's Err* sentinels.
 //
 // migrator imports zinit only: never chaos, Docker, or cmd. Nothing here
 // reads the wall clock except through ApplyOptions.Now.

@@ -376,9 +376,9 @@ func sortedStrKeys(m map[string]string) []string {
 }
 
 // parseMessage is a ConfigError's cause without its location.
-func parseMessage(ce *ConfigError) string {
+func parseMessage(ce *zinit.ConfigError) string {
 	msg := ce.Err.Error()
-	if ce.Key != "" && !errors.Is(ce.Err, ErrMalformed) {
+	if ce.Key != "" && !errors.Is(ce.Err, zinit.ErrMalformed) {
 		msg = ce.Key + ": " + msg
 	}
 	return msg

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // Inventory is every file of a legacy config directory: the ones that
@@ -21,7 +23,7 @@ type Inventory struct {
 	// Files are the parsed files, sorted by file name.
 	Files []*Legacy `json:"files"`
 	// Errors are the files that could not be parsed, one each.
-	Errors []*ConfigError `json:"-"`
+	Errors []*zinit.ConfigError `json:"-"`
 	// Ignored lists files with no config extension (not read).
 	Ignored []string `json:"ignored,omitempty"`
 }
@@ -35,11 +37,11 @@ func LoadDir(dir string) (*Inventory, error) {
 // zinit does (subdirectories and dot files are skipped). label prefixes
 // file names in the inventory and in errors. A file that does not parse is
 // recorded in Inventory.Errors and does not stop the others; the returned
-// error is only for a directory that cannot be read (a *ConfigError).
+// error is only for a directory that cannot be read (a *zinit.ConfigError).
 func Load(fsys fs.FS, label string) (*Inventory, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
-		return nil, &ConfigError{File: label, Err: fmt.Errorf("read legacy config dir: %w", err)}
+		return nil, &zinit.ConfigError{File: label, Err: fmt.Errorf("read legacy config dir: %w", err)}
 	}
 	inv := &Inventory{Dir: label}
 	var names []string
@@ -59,7 +61,7 @@ func Load(fsys fs.FS, label string) (*Inventory, error) {
 	// results; Load waits for all of them.
 	type result struct {
 		l   *Legacy
-		err *ConfigError
+		err *zinit.ConfigError
 	}
 	results := make([]result, len(names))
 	workers := min(runtime.GOMAXPROCS(0), len(names)/64+1)
@@ -86,17 +88,17 @@ func Load(fsys fs.FS, label string) (*Inventory, error) {
 }
 
 // loadOne reads and parses one file of fsys.
-func loadOne(fsys fs.FS, label, name string) (*Legacy, *ConfigError) {
+func loadOne(fsys fs.FS, label, name string) (*Legacy, *zinit.ConfigError) {
 	display := path.Join(filepath.ToSlash(label), name)
 	data, err := fs.ReadFile(fsys, name)
 	if err != nil {
-		return nil, &ConfigError{File: display, Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
+		return nil, &zinit.ConfigError{File: display, Err: fmt.Errorf("%w: %w", zinit.ErrMalformed, err)}
 	}
 	l, err := parseFile(display, data)
 	if err != nil {
-		var ce *ConfigError
+		var ce *zinit.ConfigError
 		if !errors.As(err, &ce) {
-			ce = &ConfigError{File: display, Err: err}
+			ce = &zinit.ConfigError{File: display, Err: err}
 		}
 		return nil, ce
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/migrator"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 func loadFleet(t testing.TB) *migrator.Inventory {
@@ -120,15 +121,15 @@ func TestParseErrorsCarryFileAndLine(t *testing.T) {
 		key       string
 		is        error
 	}{
-		{"malformed-toml", "bad.toml", 3, "service.exec", migrator.ErrMalformed},
-		{"malformed-yaml", "bad.yaml", 2, "", migrator.ErrMalformed},
-		{"wrongtype", "w.toml", 4, "service.oneshot", migrator.ErrWrongType},
+		{"malformed-toml", "bad.toml", 3, "service.exec", zinit.ErrMalformed},
+		{"malformed-yaml", "bad.yaml", 2, "", zinit.ErrMalformed},
+		{"wrongtype", "w.toml", 4, "service.oneshot", zinit.ErrWrongType},
 	}
 	for _, c := range cases {
 		t.Run(c.dir, func(t *testing.T) {
 			inv := messy(t, c.dir)
 			require.Len(t, inv.Errors, 1)
-			var ce *migrator.ConfigError
+			var ce *zinit.ConfigError
 			require.ErrorAs(t, inv.Errors[0], &ce)
 			assert.Equal(t, filepath.Join("testdata/messy", c.dir, c.file), ce.File)
 			assert.Equal(t, c.line, ce.Line)
@@ -180,7 +181,7 @@ func TestLifecycleDialect(t *testing.T) {
 	assert.Equal(t, "always", l.Lifecycle.Restart)
 	assert.Equal(t, int64(2000), *l.Lifecycle.RestartDelayMs)
 	assert.Equal(t, 3, *l.Lifecycle.MaxRestarts)
-	assert.Equal(t, migrator.HealthSection{Exec: "curl -fsS http://127.0.0.1:9000/healthz", IntervalMs: 10000, TimeoutMs: 2000, GraceMs: 15000, Retries: 3}, *l.Health)
+	assert.Equal(t, zinit.HealthSection{Exec: "curl -fsS http://127.0.0.1:9000/healthz", IntervalMs: 10000, TimeoutMs: 2000, GraceMs: 15000, Retries: 3}, *l.Health)
 	assert.Equal(t, 8, l.Line("lifecycle.restart_delay_ms"))
 }
 
@@ -202,7 +203,7 @@ func TestQuotingInputParsed(t *testing.T) {
 
 func TestLoadMissingDir(t *testing.T) {
 	_, err := migrator.LoadDir(filepath.Join(t.TempDir(), "nope"))
-	var ce *migrator.ConfigError
+	var ce *zinit.ConfigError
 	require.ErrorAs(t, err, &ce)
 	assert.True(t, errors.Is(err, fs.ErrNotExist))
 }

@@ -124,7 +124,7 @@ var blockingCodes = map[string]bool{
 }
 
 var blockingSentinel = map[string]error{
-	CodeParseError: ErrMalformed, CodeInvalidName: ErrInvalidName, CodeDuplicateName: ErrDuplicateName,
+	CodeParseError: zinit.ErrMalformed, CodeInvalidName: ErrInvalidName, CodeDuplicateName: ErrDuplicateName,
 	CodeUnknownDependency: ErrMissingDependency, CodeCycle: ErrCycle, CodeSocketTooLong: ErrUnsafeValue,
 	CodeProbeTarget: ErrPolicy,
 }
@@ -132,7 +132,7 @@ var blockingSentinel = map[string]error{
 // BuildPlan turns the inventory into a plan under the policy. Input that
 // cannot be migrated (a parse error, a name zinit rejects, a duplicate
 // name, an unknown dependency, a cycle, a socket path too long) is
-// returned as errors.Join of *ConfigError, one per problem, and no plan.
+// returned as errors.Join of *zinit.ConfigError, one per problem, and no plan.
 // Warnings do not stop it; run Lint to see them.
 func BuildPlan(inv *Inventory, pol Policy) (*Plan, error) {
 	var errs []error
@@ -144,7 +144,7 @@ func BuildPlan(inv *Inventory, pol Policy) (*Plan, error) {
 		if f.Code == CodeParseError || !blockingCodes[f.Code] || f.Severity != SeverityError {
 			continue
 		}
-		errs = append(errs, &ConfigError{File: f.File, Line: f.Line, Key: f.Service,
+		errs = append(errs, &zinit.ConfigError{File: f.File, Line: f.Line, Key: f.Service,
 			Err: fmt.Errorf("%w: %s", blockingSentinel[f.Code], f.Message)})
 	}
 	if len(errs) > 0 {
@@ -266,7 +266,7 @@ func (a *analysis) planService(s *Legacy) (ServicePlan, error) {
 	}
 	service, err := svc.Build()
 	if err != nil {
-		return sp, &ConfigError{File: s.File, Line: s.Line("name"), Key: "name", Err: fmt.Errorf("%w: %w", ErrInvalidName, err)}
+		return sp, &zinit.ConfigError{File: s.File, Line: s.Line("name"), Key: "name", Err: fmt.Errorf("%w: %w", ErrInvalidName, err)}
 	}
 	sp.Service = service
 
@@ -298,7 +298,7 @@ func (a *analysis) planService(s *Legacy) (ServicePlan, error) {
 	}
 	mj, err := main.Build()
 	if err != nil {
-		return sp, &ConfigError{File: s.File, Line: s.Line("exec"), Key: "exec", Err: fmt.Errorf("%w: %w", ErrUnsafeValue, err)}
+		return sp, &zinit.ConfigError{File: s.File, Line: s.Line("exec"), Key: "exec", Err: fmt.Errorf("%w: %w", ErrUnsafeValue, err)}
 	}
 	sp.Jobs = append(sp.Jobs, mj)
 	a.planYAMLExtras(s, led)
@@ -317,7 +317,7 @@ func (a *analysis) planService(s *Legacy) (ServicePlan, error) {
 	// Check job.
 	probe, err := a.resolveProbe(s, r)
 	if err != nil {
-		return sp, &ConfigError{File: s.File, Key: "probe", Err: fmt.Errorf("%w: %w", ErrPolicy, err)}
+		return sp, &zinit.ConfigError{File: s.File, Key: "probe", Err: fmt.Errorf("%w: %w", ErrPolicy, err)}
 	}
 	sp.Probe = probe
 	interval, timeout, grace := r.Interval, r.Timeout, r.Grace
@@ -362,7 +362,7 @@ func (a *analysis) planService(s *Legacy) (ServicePlan, error) {
 	}
 	cj, err := check.Build()
 	if err != nil {
-		return sp, &ConfigError{File: s.File, Key: "check", Err: fmt.Errorf("%w: %w", ErrPolicy, err)}
+		return sp, &zinit.ConfigError{File: s.File, Key: "check", Err: fmt.Errorf("%w: %w", ErrPolicy, err)}
 	}
 	sp.Jobs = append(sp.Jobs, cj)
 	a.ledgerChecks(s, &sp, interval, timeout, led)
@@ -627,19 +627,6 @@ func httpURL(pol Policy, port int, p string) string {
 	return fmt.Sprintf("http://%s:%d%s", pol.HTTPHost, port, p)
 }
 
-// ScaleDuration scales d by factor, rounded to whole milliseconds and at
-// least 1 ms; a zero d stays zero ("not given").
-func ScaleDuration(d time.Duration, factor float64) time.Duration {
-	if d == 0 {
-		return 0
-	}
-	ms := math.Round(float64(d) * factor / float64(time.Millisecond))
-	if ms < 1 {
-		ms = 1
-	}
-	return time.Duration(ms) * time.Millisecond
-}
-
 // Scale returns a copy of the plan with every duration (restart delays,
 // check intervals and timeouts, and the probes' own bounds, which are
 // re-rendered from the scaled timeout) multiplied by factor, rounded to
@@ -654,12 +641,10 @@ func (p *Plan) Scale(factor float64) (*Plan, error) {
 	out.Services = make([]ServicePlan, len(p.Services))
 	for i, sp := range p.Services {
 		ns := sp
-		ns.Grace = ScaleDuration(sp.Grace, factor)
+		ns.Grace = zinit.ScaleDuration(sp.Grace, factor)
 		ns.Jobs = make([]zinit.Job, len(sp.Jobs))
 		for k, j := range sp.Jobs {
-			j.RestartDelay = ScaleDuration(j.RestartDelay, factor)
-			j.Interval = ScaleDuration(j.Interval, factor)
-			j.Timeout = ScaleDuration(j.Timeout, factor)
+			j = zinit.ScaleJob(j, factor)
 			if j.Trigger == zinit.TriggerCheck {
 				j.Exec = sp.Probe.Exec(j.Timeout)
 			}

@@ -1,8 +1,6 @@
 package migrator_test
 
 import (
-	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,7 +120,7 @@ func TestPlanRefusesWhatCannotBeMigrated(t *testing.T) {
 		"missing-dep":    migrator.ErrMissingDependency,
 		"badname":        migrator.ErrInvalidName,
 		"longsocket":     migrator.ErrUnsafeValue,
-		"malformed-toml": migrator.ErrMalformed,
+		"malformed-toml": zinit.ErrMalformed,
 	}
 	for dir, sentinel := range cases {
 		t.Run(dir, func(t *testing.T) {
@@ -130,7 +128,7 @@ func TestPlanRefusesWhatCannotBeMigrated(t *testing.T) {
 			require.Error(t, err)
 			assert.Nil(t, p)
 			assert.ErrorIs(t, err, sentinel)
-			var ce *migrator.ConfigError
+			var ce *zinit.ConfigError
 			require.ErrorAs(t, err, &ce)
 			assert.NotEmpty(t, ce.File)
 			assert.Positive(t, ce.Line, "the line of the offending key")
@@ -331,7 +329,7 @@ func TestPolicyErrors(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			_, err := migrator.LoadPolicy(c.file)
-			var ce *migrator.ConfigError
+			var ce *zinit.ConfigError
 			require.ErrorAs(t, err, &ce)
 			assert.ErrorIs(t, err, migrator.ErrPolicy)
 			assert.Equal(t, c.file, ce.File)
@@ -367,8 +365,6 @@ func TestScale(t *testing.T) {
 		_, err := p.Scale(bad)
 		assert.Error(t, err)
 	}
-	assert.Equal(t, 1234*time.Millisecond, migrator.ScaleDuration(2468*time.Millisecond, 0.5))
-	assert.Equal(t, 2*time.Millisecond, migrator.ScaleDuration(3*time.Millisecond, 0.5), "rounded to whole ms")
 }
 
 func TestDependencyOnOneshotDropped(t *testing.T) {
@@ -390,10 +386,4 @@ func TestDependencyOnOneshotDropped(t *testing.T) {
 		}
 	}
 	assert.True(t, found)
-}
-
-func TestConfigErrorFormat(t *testing.T) {
-	err := error(&migrator.ConfigError{File: "a.toml", Line: 3, Key: "service.exec", Err: fmt.Errorf("%w: x", migrator.ErrMalformed)})
-	assert.Equal(t, "a.toml:3: service.exec: malformed: x", err.Error())
-	assert.True(t, errors.Is(err, migrator.ErrMalformed))
 }

@@ -78,12 +78,12 @@ func DefaultPolicy() Policy {
 }
 
 // LoadPolicy reads a policy file (.yaml, .yml or .toml) strictly: unknown
-// keys and bad values are a *ConfigError (wrapping ErrPolicy) naming the
+// keys and bad values are a *zinit.ConfigError (wrapping ErrPolicy) naming the
 // file and, where known, the line. Unset values keep the seed defaults.
 func LoadPolicy(path string) (Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Policy{}, &ConfigError{File: path, Err: fmt.Errorf("%w: %w", ErrPolicy, err)}
+		return Policy{}, &zinit.ConfigError{File: path, Err: fmt.Errorf("%w: %w", ErrPolicy, err)}
 	}
 	p := DefaultPolicy()
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
@@ -95,23 +95,23 @@ func LoadPolicy(path string) (Policy, error) {
 			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 				fmt.Sscan(m[1], &line)
 			}
-			return Policy{}, configErr(path, line, "", ErrPolicy, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+			return Policy{}, zinit.ConfigErrorf(path, line, "", ErrPolicy, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 	case ".toml":
 		md, err := toml.Decode(string(data), &p)
 		if err != nil {
 			var pe toml.ParseError
 			if errors.As(err, &pe) {
-				return Policy{}, configErr(path, pe.Position.Line, pe.LastKey, ErrPolicy, "%s", pe.Message)
+				return Policy{}, zinit.ConfigErrorf(path, pe.Position.Line, pe.LastKey, ErrPolicy, "%s", pe.Message)
 			}
-			return Policy{}, configErr(path, 0, "", ErrPolicy, "%v", err)
+			return Policy{}, zinit.ConfigErrorf(path, 0, "", ErrPolicy, "%v", err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			lines := tomlLines(data)
-			return Policy{}, configErr(path, lines[und[0].String()], und[0].String(), ErrPolicy, "unknown key")
+			lines := zinit.TOMLKeyLines(data)
+			return Policy{}, zinit.ConfigErrorf(path, lines[und[0].String()], und[0].String(), ErrPolicy, "unknown key")
 		}
 	default:
-		return Policy{}, configErr(path, 0, "", ErrPolicy, "unknown extension %q (want .yaml, .yml or .toml)", ext)
+		return Policy{}, zinit.ConfigErrorf(path, 0, "", ErrPolicy, "unknown extension %q (want .yaml, .yml or .toml)", ext)
 	}
 	if p.SocketDir == "" {
 		p.SocketDir = DefaultSocketDir
@@ -121,7 +121,7 @@ func LoadPolicy(path string) (Policy, error) {
 	}
 	p.File = path
 	if err := p.Validate(); err != nil {
-		return Policy{}, &ConfigError{File: path, Err: err}
+		return Policy{}, &zinit.ConfigError{File: path, Err: err}
 	}
 	return p, nil
 }

@@ -2,7 +2,6 @@ package migrator
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -124,11 +123,7 @@ func seconds(d time.Duration) string {
 	return fmt.Sprintf("%d.%03d", ms/1000, ms%1000)
 }
 
-var (
-	unixConnectRE = regexp.MustCompile(`(?i)UNIX-(?:CONNECT|CLIENT):([^\s'",|;]+)`)
-	urlRE         = regexp.MustCompile(`https?://[^\s'"|;]+`)
-	alwaysOKRE    = regexp.MustCompile(`\|\|\s*(true|:|echo\b|exit\s+0)`)
-)
+var alwaysOKRE = regexp.MustCompile(`\|\|\s*(true|:|echo\b|exit\s+0)`)
 
 // parseCheck recognises a legacy probe command by its shape, not by a name:
 // socat on a Unix socket, curl on a URL, make health-check, a bare echo.
@@ -136,7 +131,7 @@ var (
 // oneshot) and CheckOther for a command it cannot classify but that was
 // declared a probe elsewhere (callers decide).
 func parseCheck(exec string) *LegacyCheck {
-	words := shellWords(exec)
+	words, _ := zinit.SplitWords(exec)
 	has := func(name string) bool {
 		for _, w := range words {
 			if w == name || strings.HasSuffix(w, "/"+name) {
@@ -149,27 +144,13 @@ func parseCheck(exec string) *LegacyCheck {
 	switch {
 	case has("socat"):
 		c.Kind = CheckSocat
-		if m := unixConnectRE.FindStringSubmatch(exec); m != nil {
-			c.Socket = m[1]
-		} else {
-			for _, w := range words {
-				if strings.HasSuffix(w, ".sock") {
-					c.Socket = strings.TrimPrefix(w, "UNIX:")
-				}
-			}
-		}
+		t, _ := zinit.DetectProbe(exec)
+		c.Socket = t.Socket
 		c.IgnoresAnswer = !strings.Contains(exec, "grep") && !strings.Contains(exec, "jq")
 	case has("curl"):
 		c.Kind = CheckCurl
-		if m := urlRE.FindString(exec); m != "" {
-			c.URL = m
-			if u, err := url.Parse(m); err == nil {
-				c.Port, _ = strconv.Atoi(u.Port())
-				if c.Port == 0 && u.Scheme == "http" {
-					c.Port = 80
-				}
-			}
-		}
+		t, _ := zinit.DetectProbe(exec)
+		c.URL, c.Port = t.URL, t.HTTPPort
 		c.IgnoresAnswer = !curlFails(words)
 	case len(words) > 0 && (words[0] == "make" || strings.HasSuffix(words[0], "/make")) && strings.Contains(exec, "health-check"):
 		// The seed: the target usually does not exist, "healthy by default".
@@ -214,26 +195,22 @@ func curlFails(words []string) bool {
 }
 
 // execTargets finds a socket path and an HTTP port named by a service's
-// exec flags (--socket, --http-port, --port) or env (a *SOCKET* key with an
-// absolute path; PORT or *_PORT with a number). Each comes with the name of
-// the flag or key.
+// exec (zinit.DetectProbe: --socket, --http-port, --port, ...) or env (a
+// *SOCKET* key with an absolute path; PORT or *_PORT with a number). Each
+// comes with where it was found: "exec flag --socket", "env KEY", ...
 func execTargets(exec string, env map[string]string) (socket, socketFrom string, port int, portFrom string) {
-	words := shellWords(exec)
-	for i, w := range words {
-		name, val, hasVal := strings.Cut(w, "=")
-		if !hasVal && i+1 < len(words) {
-			val = words[i+1]
+	origin := func(from string) string {
+		if strings.HasPrefix(from, "--") {
+			return "exec flag " + from
 		}
-		switch name {
-		case "--socket":
-			if socket == "" && strings.HasPrefix(val, "/") {
-				socket, socketFrom = val, "exec flag --socket"
-			}
-		case "--http-port", "--port":
-			if n, err := strconv.Atoi(val); err == nil && n > 0 && n < 65536 && port == 0 {
-				port, portFrom = n, "exec flag "+name
-			}
-		}
+		return "exec " + from
+	}
+	t, _ := zinit.DetectProbe(exec)
+	if t.Socket != "" {
+		socket, socketFrom = t.Socket, origin(t.SocketFrom)
+	}
+	if t.HTTPPort != 0 {
+		port, portFrom = t.HTTPPort, origin(t.PortFrom)
 	}
 	for _, k := range sortedStrKeys(env) {
 		v := env[k]
@@ -248,58 +225,4 @@ func execTargets(exec string, env map[string]string) (socket, socketFrom string,
 		}
 	}
 	return socket, socketFrom, port, portFrom
-}
-
-// shellWords splits a command line into words the way a POSIX shell would
-// for simple commands (quotes and backslashes), without expanding anything.
-// Operators stay inside words; it is used for recognising flags only.
-func shellWords(s string) []string {
-	var (
-		out  []string
-		cur  strings.Builder
-		inW  bool
-		quot byte
-	)
-	flush := func() {
-		if inW {
-			out = append(out, cur.String())
-			cur.Reset()
-			inW = false
-		}
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quot == '\'':
-			if c == '\'' {
-				quot = 0
-			} else {
-				cur.WriteByte(c)
-			}
-		case quot == '"':
-			switch {
-			case c == '"':
-				quot = 0
-			case c == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\\n", s[i+1]) >= 0:
-				i++
-				cur.WriteByte(s[i])
-			default:
-				cur.WriteByte(c)
-			}
-		case c == '\'' || c == '"':
-			quot = c
-			inW = true
-		case c == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			inW = true
-		case c == ' ' || c == '\t' || c == '\n':
-			flush()
-		default:
-			cur.WriteByte(c)
-			inW = true
-		}
-	}
-	flush()
-	return out
 }

@@ -127,6 +127,66 @@ func CommandLine(argv []string) string {
 	return strings.Join(words, " ")
 }
 
+// SplitWords is the inverse of CommandLine: it splits a command line into
+// words the way a POSIX shell splits a simple command, expanding nothing.
+// Space, tab and newline separate words (a shell would end the command at
+// a newline: here the words of every line come out). Single quotes keep
+// every byte; inside double quotes a backslash escapes only $ ` " \ and a
+// newline; outside quotes it escapes any byte; a backslash-newline is a
+// line continuation and disappears. Operators (| ; & < >) are not
+// recognised: they stay inside words, so the words of a pipeline are only
+// good for finding flags. complete is false when a quote is left open; the
+// words are then a best effort, the open quote running to the end.
+func SplitWords(s string) (words []string, complete bool) {
+	var (
+		cur    strings.Builder
+		inWord bool
+		quote  byte // the open quote, 0 outside quotes
+	)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s) && s[i+1] == '\n' && quote != '\'':
+			i++ // line continuation
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
+			} else {
+				cur.WriteByte(c)
+			}
+		case quote == '"':
+			switch {
+			case c == '"':
+				quote = 0
+			case c == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\", s[i+1]) >= 0:
+				i++
+				cur.WriteByte(s[i])
+			default:
+				cur.WriteByte(c)
+			}
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case c == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+			inWord = true
+		case c == ' ' || c == '\t' || c == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, quote == 0
+}
+
 // ScriptOptions shape RenderScript's output.
 type ScriptOptions struct {
 	// Header lines are written as comments after the shebang, each line of

@@ -212,3 +212,64 @@ func runScript(t testing.TB, steps [][]string) [][]string {
 	}
 	return got
 }
+
+func TestSplitWords(t *testing.T) {
+	for _, c := range []struct {
+		in       string
+		want     []string
+		complete bool
+	}{
+		{"herosim serve --name x", []string{"herosim", "serve", "--name", "x"}, true},
+		{"  a\tb\nc  ", []string{"a", "b", "c"}, true},
+		{`herosim serve --name 'x y' --flag "a\"b"`, []string{"herosim", "serve", "--name", "x y", "--flag", `a"b`}, true},
+		{`'it'\''s' "\$HOME \x" \$ \\`, []string{"it's", `$HOME \x`, "$", `\`}, true},
+		{`'' "" a''b`, []string{"", "", "ab"}, true},
+		{"a \\\n b \"c\\\nd\" 'e\\\nf'", []string{"a", "b", "cd", "e\\\nf"}, true},
+		{`echo x | socat - UNIX-CONNECT:/s.sock`, []string{"echo", "x", "|", "socat", "-", "UNIX-CONNECT:/s.sock"}, true},
+		{`trailing\`, []string{`trailing\`}, true},
+		{`open 'quote and more`, []string{"open", "quote and more"}, false},
+		{`open "dq \" more`, []string{"open", `dq " more`}, false},
+		{"", nil, true},
+	} {
+		words, complete := zinit.SplitWords(c.in)
+		assert.Equal(t, c.want, words, "%q", c.in)
+		assert.Equal(t, c.complete, complete, "%q", c.in)
+	}
+}
+
+// SplitWords splits as /bin/sh does, on lines with nothing to expand.
+func TestSplitWordsAgreesWithShell(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "zinit"), []byte(stubZinit), 0o755))
+	for _, line := range []string{
+		`serve --name 'x y' --flag "a\"b" c\ d`,
+		`'it'\''s' "\\ \x \"" \\ '\'`,
+		"multi \\\n line \"con\\\ntinued\" 'kept\\\nhere'",
+		`'' "" a''b "a"'b'c`,
+		"tab\tand  spaces",
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", "zinit "+line)
+		cmd.Env = []string{"PATH=" + dir + ":/usr/bin:/bin"}
+		out, err := cmd.Output()
+		cancel()
+		require.NoError(t, err, line)
+		fields := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+		words, complete := zinit.SplitWords(line)
+		assert.True(t, complete, line)
+		assert.Equal(t, fields[1:], words, "%q", line)
+	}
+}
+
+func FuzzSplitWords(f *testing.F) {
+	for _, s := range nastyArgs {
+		f.Add(s, "x")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		argv := []string{"zinit", a, b, a + b}
+		words, complete := zinit.SplitWords(zinit.CommandLine(argv))
+		if !complete || !assert.Equal(t, argv, words) {
+			t.Fatalf("SplitWords(CommandLine(%q)) = %q, %v", argv, words, complete)
+		}
+	})
+}

@@ -43,15 +43,6 @@ func TestExecMatcher(t *testing.T) {
 	assert.False(t, c.match([]string{"socat", "-", "UNIX-CONNECT:/s/a.sock"}), "a pipeline's member is not the job")
 }
 
-func TestParseProcStat(t *testing.T) {
-	line := "4242 (my (odd) name) Z 1 4242 4242 0 -1 4194560 " + strings.Repeat("0 ", 8) + "20 0 1 0 123456 " + strings.Repeat("0 ", 29) + "256\n"
-	st, err := parseProcStat([]byte(line))
-	require.NoError(t, err)
-	assert.Equal(t, procStat{comm: "my (odd) name", state: 'Z', ppid: 1, pgid: 4242, start: 123456, exitCode: 256}, st)
-	_, err = parseProcStat([]byte("12 (x) S 1"))
-	assert.Error(t, err)
-}
-
 // fakeProc is a fake /proc tree: <root>/<pid>/{stat,cmdline}.
 type fakeProc struct {
 	t    *testing.T

@@ -4,6 +4,6 @@
 // the wire contract the runner reads: the watch Spec (JSON) and the event
 // stream (WriteEvent, ReadEvents), all on the container's CLOCK_MONOTONIC.
 //
-// It imports zinit and scenarios only: it knows nothing of runtimes,
-// images, the runner or the oracle.
+// It imports zinit, scenarios and chaos/internal/procfs only: it knows
+// nothing of runtimes, images, the runner or the oracle.
 package agent

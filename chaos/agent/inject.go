@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 	"k8s.io/utils/clock"
 
+	"github.com/zchaos/zchaos/chaos/internal/procfs"
 	"github.com/zchaos/zchaos/scenarios"
 	"github.com/zchaos/zchaos/zinit"
 )
@@ -87,7 +88,7 @@ func findTarget(ctx context.Context, spec Spec, service string, env InjectEnv) (
 	s.step(env.Mono())
 	var t target
 	for _, p := range s.procs {
-		if p.incarnation && p.st.state != 'Z' {
+		if p.incarnation && p.st.State != 'Z' {
 			t.leader = p
 			break
 		}
@@ -108,7 +109,7 @@ func findTarget(ctx context.Context, spec Spec, service string, env InjectEnv) (
 		t.leader = p
 	}
 	for _, p := range s.procs {
-		if p.st.pgid == t.leader.st.pgid && p.st.state != 'Z' {
+		if p.st.PGID == t.leader.st.PGID && p.st.State != 'Z' {
 			t.members = append(t.members, p)
 		}
 	}
@@ -143,8 +144,8 @@ func flagValue(argv []string, name string) string {
 	return ""
 }
 
-// probeFor returns how to probe service: the spec's probe, else the
-// --socket / --http-port flags of its processes.
+// probeFor returns how to probe service: the spec's probe, else what its
+// processes' command lines name (zinit.DetectProbe: --socket, --http-port).
 func probeFor(spec Spec, service string, t target) Probe {
 	for _, p := range spec.Probes {
 		if p.Service == service {
@@ -152,41 +153,15 @@ func probeFor(spec Spec, service string, t target) Probe {
 		}
 	}
 	for _, m := range t.members {
-		if s := flagValue(m.argv, "--socket"); s != "" {
-			return Probe{Service: service, Socket: s}
-		}
-		if v := flagValue(m.argv, "--http-port"); v != "" {
-			if n, err := strconv.Atoi(v); err == nil {
-				return Probe{Service: service, HTTPPort: n}
-			}
+		pt, _ := zinit.DetectProbe(zinit.CommandLine(m.argv))
+		switch {
+		case pt.Socket != "":
+			return Probe{Service: service, Socket: pt.Socket}
+		case pt.HTTPPort != 0:
+			return Probe{Service: service, HTTPPort: pt.HTTPPort}
 		}
 	}
 	return Probe{Service: service}
-}
-
-// ParseSignal reads a signal name ("SIGKILL", "KILL") or number.
-func ParseSignal(s string) (syscall.Signal, error) {
-	if s == "" {
-		return unix.SIGKILL, nil
-	}
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q", s)
-}
-
-func sigName(sig syscall.Signal) string {
-	if n := unix.SignalName(sig); n != "" {
-		return n
-	}
-	return strconv.Itoa(int(sig))
 }
 
 // injector performs one inject command.
@@ -229,24 +204,17 @@ func (in *injector) pollFor(ctx context.Context, cond func() (bool, string)) (bo
 // procGone reports whether process pid (with starttime start) no longer
 // runs: absent, reused, or a zombie.
 func procGone(root string, pid int, start uint64) bool {
-	b, err := os.ReadFile(root + "/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	st, err := parseProcStat(b)
-	return err != nil || st.start != start || st.state == 'Z'
+	st, err := procfs.ReadStat(root, pid)
+	return err != nil || st.Start != start || st.State == 'Z'
 }
 
+// procState is pid's state letter, 0 when it cannot be read.
 func procState(root string, pid int) byte {
-	b, err := os.ReadFile(root + "/" + strconv.Itoa(pid) + "/stat")
+	st, err := procfs.ReadStat(root, pid)
 	if err != nil {
 		return 0
 	}
-	st, err := parseProcStat(b)
-	if err != nil {
-		return 0
-	}
-	return st.state
+	return st.State
 }
 
 // RunInject performs one fault (or its revert) and writes its events as
@@ -294,25 +262,28 @@ func RunInject(ctx context.Context, opts InjectOptions, out io.Writer, env Injec
 	}
 	root := opts.Spec.procRoot()
 	ld := t.leader
-	base := scenarios.Event{Kind: scenarios.EventFault, PID: ld.pid, PGID: ld.st.pgid, Cmdline: ld.cmdline}
+	base := scenarios.Event{Kind: scenarios.EventFault, PID: ld.pid, PGID: ld.st.PGID, Cmdline: ld.cmdline}
 	switch opts.Kind {
 	case scenarios.FaultKill:
-		sig, err := ParseSignal(opts.Signal)
-		if err != nil {
-			return err
+		sig := unix.SIGKILL // no signal given
+		if opts.Signal != "" {
+			var err error
+			if sig, err = zinit.ParseSignal(opts.Signal); err != nil {
+				return err
+			}
 		}
-		base.Signal = sigName(sig)
+		base.Signal = zinit.SignalName(sig)
 		base.TNs = env.Mono()
-		kerr := unix.Kill(-ld.st.pgid, sig)
+		kerr := unix.Kill(-ld.st.PGID, sig)
 		return in.afterGroupSignal(ctx, base, kerr, func() (bool, string) {
-			return procGone(root, ld.pid, ld.st.start), "pid " + strconv.Itoa(ld.pid)
+			return procGone(root, ld.pid, ld.st.Start), "pid " + strconv.Itoa(ld.pid)
 		})
 	case scenarios.FaultHang:
 		base.Signal = "SIGSTOP"
-		base.TargetStart = ld.st.start
-		base.Detail = fmt.Sprintf("start=%d", ld.st.start)
+		base.TargetStart = ld.st.Start
+		base.Detail = fmt.Sprintf("start=%d", ld.st.Start)
 		base.TNs = env.Mono()
-		kerr := unix.Kill(-ld.st.pgid, unix.SIGSTOP)
+		kerr := unix.Kill(-ld.st.PGID, unix.SIGSTOP)
 		return in.afterGroupSignal(ctx, base, kerr, func() (bool, string) {
 			s := procState(root, ld.pid)
 			return s == 'T' || s == 't', fmt.Sprintf("pid %d state %q", ld.pid, s)
@@ -360,7 +331,7 @@ func (in *injector) exit(ctx context.Context, t target, base scenarios.Event) er
 	code := in.opts.Code
 	base.Code = &code
 	gone := func() (bool, string) {
-		return procGone(root, ld.pid, ld.st.start), "pid " + strconv.Itoa(ld.pid)
+		return procGone(root, ld.pid, ld.st.Start), "pid " + strconv.Itoa(ld.pid)
 	}
 	if code == 0 {
 		base.Signal = "SIGTERM"
@@ -441,10 +412,10 @@ func (in *injector) health(ctx context.Context, t target, base scenarios.Event) 
 	} else {
 		ws := t.workers()
 		w := ws[0]
-		base.PID, base.TargetStart = w.pid, w.st.start
+		base.PID, base.TargetStart = w.pid, w.st.Start
 		base.Mechanism = scenarios.MechanismSignal
-		base.Signal = sigName(sig)
-		base.Detail = fmt.Sprintf("mechanism=signal pid=%d start=%d", w.pid, w.st.start)
+		base.Signal = zinit.SignalName(sig)
+		base.Detail = fmt.Sprintf("mechanism=signal pid=%d start=%d", w.pid, w.st.Start)
 		base.TNs = in.env.Mono()
 		ierr = unix.Kill(w.pid, sig)
 	}
@@ -533,9 +504,9 @@ func (in *injector) crashLoop(ctx context.Context, t target, base scenarios.Even
 	base.Signal = "SIGKILL"
 	base.Detail = "killer=" + pidfile
 	base.TNs = in.env.Mono()
-	kerr := unix.Kill(-ld.st.pgid, unix.SIGKILL)
+	kerr := unix.Kill(-ld.st.PGID, unix.SIGKILL)
 	return in.afterGroupSignal(ctx, base, kerr, func() (bool, string) {
-		return procGone(in.opts.Spec.procRoot(), ld.pid, ld.st.start), "pid " + strconv.Itoa(ld.pid)
+		return procGone(in.opts.Spec.procRoot(), ld.pid, ld.st.Start), "pid " + strconv.Itoa(ld.pid)
 	})
 }
 
@@ -563,8 +534,8 @@ func CrashLoop(ctx context.Context, spec Spec, service, pidfile string, minAge t
 		now := mono()
 		s.step(now)
 		for _, p := range s.procs {
-			if p.incarnation && !p.exited && p.st.state != 'Z' && now-p.firstSeen >= int64(minAge) {
-				_ = unix.Kill(-p.st.pgid, unix.SIGKILL)
+			if p.incarnation && !p.exited && p.st.State != 'Z' && now-p.firstSeen >= int64(minAge) {
+				_ = unix.Kill(-p.st.PGID, unix.SIGKILL)
 			}
 		}
 		select {
@@ -625,8 +596,8 @@ func (in *injector) revert(ctx context.Context) error {
 				errs = append(errs, e)
 			}
 		}
-		if t, e := findTarget(ctx, in.opts.Spec, in.opts.Service, in.env); e == nil && t.leader.st.pgid != in.opts.PGID {
-			_ = unix.Kill(-t.leader.st.pgid, unix.SIGCONT)
+		if t, e := findTarget(ctx, in.opts.Spec, in.opts.Service, in.env); e == nil && t.leader.st.PGID != in.opts.PGID {
+			_ = unix.Kill(-t.leader.st.PGID, unix.SIGCONT)
 		}
 		err = errors.Join(errs...)
 		ev.Signal = "SIGCONT"
@@ -683,6 +654,6 @@ func (in *injector) revertHealth(ev *scenarios.Event) error {
 		sig = unix.SIGUSR2
 	}
 	ev.PID = in.opts.PID
-	ev.Signal = sigName(sig)
+	ev.Signal = zinit.SignalName(sig)
 	return unix.Kill(in.opts.PID, sig)
 }

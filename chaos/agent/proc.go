@@ -14,12 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 	"k8s.io/utils/clock"
 
+	"github.com/zchaos/zchaos/chaos/internal/procfs"
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
-
-// clockTicksPerSecond is USER_HZ, the unit of /proc/<pid>/stat starttime;
-// 100 on every Linux ABI Go supports.
-const clockTicksPerSecond = 100
 
 // recheckWindow is how long a new process that matches no job is
 // re-read: between fork and exec a child still shows its parent's cmdline.
@@ -29,49 +27,6 @@ const recheckWindow = 50 * time.Millisecond
 // zombies, strays and pid reuse); job leaders are re-read every poll.
 const fullScanPeriod = 100 * time.Millisecond
 
-// procStat is what the scanner reads of /proc/<pid>/stat.
-type procStat struct {
-	comm     string // the executable's name (changes at exec)
-	state    byte
-	ppid     int
-	pgid     int
-	start    uint64 // starttime, clock ticks since boot
-	exitCode int    // wait status of a zombie (field 52); -1 if unknown
-}
-
-// parseProcStat reads a /proc/<pid>/stat line. The comm field may hold
-// spaces and parentheses, so fields are counted after the last ')'.
-func parseProcStat(b []byte) (procStat, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 > len(b) {
-		return procStat{}, errors.New("malformed stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return procStat{}, errors.New("short stat")
-	}
-	st := procStat{state: f[0][0], exitCode: -1}
-	if j := bytes.IndexByte(b, '('); j >= 0 && j < i {
-		st.comm = string(b[j+1 : i])
-	}
-	var err error
-	if st.ppid, err = strconv.Atoi(f[1]); err != nil {
-		return st, fmt.Errorf("stat ppid: %w", err)
-	}
-	if st.pgid, err = strconv.Atoi(f[2]); err != nil {
-		return st, fmt.Errorf("stat pgrp: %w", err)
-	}
-	if st.start, err = strconv.ParseUint(f[19], 10, 64); err != nil {
-		return st, fmt.Errorf("stat starttime: %w", err)
-	}
-	if len(f) >= 50 {
-		if c, err := strconv.Atoi(f[49]); err == nil {
-			st.exitCode = c
-		}
-	}
-	return st, nil
-}
-
 // splitCmdline splits /proc/<pid>/cmdline (NUL-separated) into argv.
 func splitCmdline(b []byte) []string {
 	b = bytes.TrimRight(b, "\x00")
@@ -79,58 +34,6 @@ func splitCmdline(b []byte) []string {
 		return nil
 	}
 	return strings.Split(string(b), "\x00")
-}
-
-// shellWords splits a command line the way a POSIX shell splits simple
-// words: blanks separate, single quotes are literal, double quotes allow
-// \" \\ \$ \`, a backslash outside quotes escapes the next byte. ok is
-// false when the line uses anything a plain split cannot represent
-// (unbalanced quotes).
-func shellWords(s string) (words []string, ok bool) {
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, false
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-			inWord = true
-		case c == '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, false
-			}
-			inWord = true
-		case c == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			inWord = true
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words, true
 }
 
 var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "busybox": true}
@@ -145,7 +48,7 @@ type execMatcher struct {
 
 func newExecMatcher(exec string) execMatcher {
 	m := execMatcher{exec: strings.TrimSpace(exec)}
-	if w, ok := shellWords(m.exec); ok {
+	if w, complete := zinit.SplitWords(m.exec); complete {
 		m.words = w
 	}
 	// `exec foo` in the shell replaces the shell with foo.
@@ -183,7 +86,7 @@ func (m execMatcher) match(argv []string) bool {
 // procInfo is what the scanner knows of one live process.
 type procInfo struct {
 	pid          int
-	st           procStat
+	st           procfs.Stat
 	cmdline      string
 	argv         []string
 	gen          uint64
@@ -409,12 +312,12 @@ func (s *procScanner) readFile(path string) ([]byte, error) {
 	return s.buf[:n], nil
 }
 
-func (s *procScanner) readStat(pid int) (procStat, error) {
+func (s *procScanner) readStat(pid int) (procfs.Stat, error) {
 	b, err := s.readFile(s.root + "/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return procStat{}, err
+		return procfs.Stat{}, err
 	}
-	return parseProcStat(b)
+	return procfs.ParseStat(b)
 }
 
 func (s *procScanner) readCmdline(pid int) []string {
@@ -498,7 +401,7 @@ func (s *procScanner) jobEvent(kind scenarios.EventKind, p *procInfo, t, errNs i
 		}
 	}
 	return scenarios.Event{TNs: t, ErrNs: errNs, Kind: kind, Service: j.Service, Job: j.Job,
-		PID: p.pid, PGID: p.st.pgid, Cmdline: p.cmdline}
+		PID: p.pid, PGID: p.st.PGID, Cmdline: p.cmdline}
 }
 
 // refreshParent re-reads p's parent when it matched no job yet: a child
@@ -507,12 +410,12 @@ func (s *procScanner) jobEvent(kind scenarios.EventKind, p *procInfo, t, errNs i
 // recognised before the child, or the child would pass for the
 // incarnation's leader. It returns the parent's spawn when it is one.
 func (s *procScanner) refreshParent(p *procInfo) []scenarios.Event {
-	parent, ok := s.procs[p.st.ppid]
-	if !ok || parent.job >= 0 || parent.exited || p.st.pgid == p.pid {
+	parent, ok := s.procs[p.st.PPID]
+	if !ok || parent.job >= 0 || parent.exited || p.st.PGID == p.pid {
 		return nil
 	}
 	st, err := s.readStat(parent.pid)
-	if err != nil || st.start != parent.st.start {
+	if err != nil || st.Start != parent.st.Start {
 		return nil
 	}
 	parent.st = st
@@ -531,9 +434,9 @@ func (s *procScanner) classify(p *procInfo) bool {
 	if p.job < 0 {
 		return false
 	}
-	if p.st.pgid == p.pid {
+	if p.st.PGID == p.pid {
 		p.incarnation = true
-	} else if parent, ok := s.procs[p.st.ppid]; !ok || parent.job != p.job {
+	} else if parent, ok := s.procs[p.st.PPID]; !ok || parent.job != p.job {
 		// A supervisor that does not make process groups: the topmost
 		// matching process is the incarnation.
 		p.incarnation = true
@@ -547,11 +450,11 @@ func (s *procScanner) spawnTime(p *procInfo) (int64, int64) {
 	if s.bootOffset == 0 && s.root != "/proc" {
 		return p.firstSeen, p.firstErr
 	}
-	t := int64(p.st.start)*(int64(time.Second)/clockTicksPerSecond) - s.bootOffset
+	t := int64(p.st.Start)*(int64(time.Second)/procfs.ClockTicksPerSecond) - s.bootOffset
 	if t <= 0 || t > p.firstSeen {
 		return p.firstSeen, p.firstErr
 	}
-	return t, int64(time.Second) / clockTicksPerSecond
+	return t, int64(time.Second) / procfs.ClockTicksPerSecond
 }
 
 // step takes one look at the proc tree at mono time now and returns what
@@ -587,7 +490,7 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 			if err != nil {
 				continue // gone: handled below next step
 			}
-			if st.start != p.st.start {
+			if st.Start != p.st.Start {
 				// The pid was reused: the old process is gone.
 				out = append(out, s.vanish(p, now, errNs)...)
 				delete(s.procs, pid)
@@ -596,7 +499,7 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 				// A process first seen before its exec (showing its
 				// parent's cmdline) that exec'd after the recheck window
 				// (a loaded machine): its comm changed, read it again.
-				execd := p.job < 0 && st.comm != p.st.comm
+				execd := p.job < 0 && st.Comm != p.st.Comm
 				p.st = st
 				if recheck || execd {
 					p.argv = s.readCmdline(pid)
@@ -676,10 +579,10 @@ func (s *procScanner) inScope(p *procInfo) bool {
 	if s.isScopeInit(p.argv) {
 		return true
 	}
-	if g, ok := s.procs[p.st.pgid]; ok && g != p && !g.foreign && g.st.pgid == p.st.pgid {
+	if g, ok := s.procs[p.st.PGID]; ok && g != p && !g.foreign && g.st.PGID == p.st.PGID {
 		return true
 	}
-	for pid, depth := p.st.ppid, 0; pid > 1 && depth < 64; depth++ {
+	for pid, depth := p.st.PPID, 0; pid > 1 && depth < 64; depth++ {
 		if a, ok := s.procs[pid]; ok && a != p {
 			return !a.foreign || s.isScopeInit(a.argv)
 		}
@@ -691,7 +594,7 @@ func (s *procScanner) inScope(p *procInfo) bool {
 		if err != nil {
 			return false
 		}
-		pid = st.ppid
+		pid = st.PPID
 	}
 	return false
 }
@@ -714,15 +617,15 @@ func (s *procScanner) isScopeInit(argv []string) bool {
 // older than zombieAfter is reported once.
 func (s *procScanner) observeState(p *procInfo, now, errNs int64) []scenarios.Event {
 	var out []scenarios.Event
-	if p.st.state != 'Z' || p.foreign {
+	if p.st.State != 'Z' || p.foreign {
 		return nil
 	}
 	if p.incarnation && !p.exited {
 		p.exited = true
 		ev := s.jobEvent(scenarios.EventExit, p, now, errNs)
-		setWaitStatus(&ev, p.st.exitCode)
+		setWaitStatus(&ev, p.st.ExitCode)
 		out = append(out, ev)
-		s.dead[p.st.pgid] = deadGroup{at: now, job: p.job, pid: p.pid}
+		s.dead[p.st.PGID] = deadGroup{at: now, job: p.job, pid: p.pid}
 	}
 	if p.zombieSince == 0 {
 		p.zombieSince = now
@@ -730,8 +633,8 @@ func (s *procScanner) observeState(p *procInfo, now, errNs int64) []scenarios.Ev
 	if !p.zombieSent && now-p.zombieSince >= s.zombieAfter {
 		p.zombieSent = true
 		out = append(out, scenarios.Event{TNs: now, ErrNs: errNs, Kind: scenarios.EventZombie, PID: p.pid,
-			PGID: p.st.pgid, Cmdline: p.cmdline, ZombieMs: (now - p.zombieSince) / 1e6,
-			Detail: fmt.Sprintf("ppid=%d zombie for %d ms", p.st.ppid, (now-p.zombieSince)/1e6)})
+			PGID: p.st.PGID, Cmdline: p.cmdline, ZombieMs: (now - p.zombieSince) / 1e6,
+			Detail: fmt.Sprintf("ppid=%d zombie for %d ms", p.st.PPID, (now-p.zombieSince)/1e6)})
 	}
 	return out
 }
@@ -759,7 +662,7 @@ func (s *procScanner) vanish(p *procInfo, now, errNs int64) []scenarios.Event {
 		return nil
 	}
 	p.exited = true
-	s.dead[p.st.pgid] = deadGroup{at: now, job: p.job, pid: p.pid}
+	s.dead[p.st.PGID] = deadGroup{at: now, job: p.job, pid: p.pid}
 	return []scenarios.Event{s.jobEvent(scenarios.EventExit, p, now, errNs)}
 }
 
@@ -770,7 +673,7 @@ func (s *procScanner) strays(now int64) []scenarios.Event {
 	for pgid, d := range s.dead {
 		members := 0
 		for _, p := range s.procs {
-			if p.st.pgid != pgid || p.pid == d.pid || p.foreign {
+			if p.st.PGID != pgid || p.pid == d.pid || p.foreign {
 				continue
 			}
 			members++

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"path"
-	"strconv"
 	"time"
 
 	"github.com/zchaos/zchaos/chaos"
@@ -56,7 +54,7 @@ func (c *Composer) legacy(src source, st chaos.Setup, timeScale float64) (chaos.
 				j.MaxRestarts = *lc.MaxRestarts
 			}
 		}
-		j = chaos.ScaleJob(j, timeScale)
+		j = zinit.ScaleJob(j, timeScale)
 		st.Jobs = append(st.Jobs, j)
 		pol := chaos.PolicyOf(l.Name, scenarios.ConfigLegacy, []zinit.Job{j}, l.Oneshot)
 		if l.Check != nil {
@@ -125,10 +123,8 @@ func agentProbe(svc string, p migrator.Probe) (agent.Probe, bool) {
 	case migrator.ProbeSocket:
 		return agent.Probe{Service: svc, Socket: p.Target}, true
 	case migrator.ProbeHTTP:
-		if u, err := url.Parse(p.Target); err == nil {
-			if n, err := strconv.Atoi(u.Port()); err == nil {
-				return agent.Probe{Service: svc, HTTPPort: n}, true
-			}
+		if n := zinit.HTTPPort(p.Target); n != 0 {
+			return agent.Probe{Service: svc, HTTPPort: n}, true
 		}
 	}
 	return agent.Probe{}, false

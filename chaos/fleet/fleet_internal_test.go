@@ -27,7 +27,7 @@ func TestAgentProbe(t *testing.T) {
 	}{
 		{migrator.Probe{Kind: migrator.ProbeSocket, Target: "/s.sock"}, agent.Probe{Service: "svc", Socket: "/s.sock"}, true},
 		{migrator.Probe{Kind: migrator.ProbeHTTP, Target: "http://127.0.0.1:8083/health"}, agent.Probe{Service: "svc", HTTPPort: 8083}, true},
-		{migrator.Probe{Kind: migrator.ProbeHTTP, Target: "http://localhost/health"}, agent.Probe{}, false},
+		{migrator.Probe{Kind: migrator.ProbeHTTP, Target: "http://localhost/health"}, agent.Probe{Service: "svc", HTTPPort: 80}, true}, // no port: HTTP's default
 		{migrator.Probe{Kind: migrator.ProbeCommand, Target: "make health"}, agent.Probe{}, false},
 		{migrator.Probe{Kind: migrator.ProbeNone}, agent.Probe{}, false},
 	} {

@@ -61,23 +61,20 @@ const LoadMargin = 2
 const zombieLimit = time.Second
 
 // DefaultParams returns the pinned parameters at the given time scale
-// (1 = production timings; a value ≤ 0 is taken as 1).
+// (1 = production timings; a value ≤ 0 is taken as 1), scaled with
+// zinit.ScaleDuration like the job model they judge.
 func DefaultParams(timeScale float64) Params {
-	if timeScale <= 0 {
-		timeScale = 1
-	}
-	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * timeScale) }
-	slack := scale(250 * time.Millisecond)
+	slack := zinit.ScaleDuration(250*time.Millisecond, timeScale)
 	if slack < 50*time.Millisecond {
 		slack = 50 * time.Millisecond
 	}
 	return Params{
 		FailedChecks:  zinit.FailedChecksBeforeKill,
-		StopTimeout:   scale(zinit.StopTimeout),
+		StopTimeout:   zinit.ScaleDuration(zinit.StopTimeout, timeScale),
 		SlackMin:      slack,
 		SlackFraction: 0.3,
 		Granularity:   observed.Granularity,
-		QuietMin:      scale(5 * time.Second),
+		QuietMin:      zinit.ScaleDuration(5*time.Second, timeScale),
 		CounterResets: false,
 	}
 }

@@ -4,6 +4,6 @@
 // the Tracker that removes them on exit; and the images they run (a
 // debootstrap base and a thin hero layer, with the in-image layout).
 //
-// It imports zinit only: it knows nothing of scenarios, the agent's
-// protocol, the runner or the oracle.
+// It imports zinit and chaos/internal/procfs only: it knows nothing of
+// scenarios, the agent's protocol, the runner or the oracle.
 package runtime

@@ -22,6 +22,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/zchaos/zchaos/chaos/internal/procfs"
 	"github.com/zchaos/zchaos/zinit"
 )
 
@@ -630,27 +631,11 @@ func writeFile(p string, data []byte, mode os.FileMode) error {
 	return os.Rename(tmp, p)
 }
 
-// hostProcStat returns the ppid, pgid and start ticks of pid from /proc.
-func hostProcStat(pid int) (ppid, pgid int, start uint64, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, 0, 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	pgid, _ = strconv.Atoi(f[2])
-	start, _ = strconv.ParseUint(f[19], 10, 64)
-	return ppid, pgid, start, true
+// procStartTicks is pid's start time (0 if it cannot be read).
+func procStartTicks(pid int) uint64 {
+	st, _ := procfs.ReadStat("/proc", pid)
+	return st.Start
 }
-
-func procStartTicks(pid int) uint64 { _, _, s, _ := hostProcStat(pid); return s }
 
 // procRef names one process; start guards against pid reuse.
 type procRef struct {
@@ -670,8 +655,8 @@ func descendants(pid int) []procRef {
 		if err != nil {
 			continue
 		}
-		if pp, _, st, ok := hostProcStat(p); ok {
-			children[pp] = append(children[pp], procRef{p, st})
+		if st, err := procfs.ReadStat("/proc", p); err == nil {
+			children[st.PPID] = append(children[st.PPID], procRef{p, st.Start})
 		}
 	}
 	var out []procRef
@@ -697,12 +682,12 @@ func treeOf(pid int) []procRef {
 func killRefs(refs []procRef) {
 	self := syscall.Getpgrp()
 	for _, r := range refs {
-		_, pgid, st, ok := hostProcStat(r.pid)
-		if !ok || st != r.start {
+		st, err := procfs.ReadStat("/proc", r.pid)
+		if err != nil || st.Start != r.start {
 			continue
 		}
-		if pgid > 1 && pgid != self {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		if st.PGID > 1 && st.PGID != self {
+			_ = syscall.Kill(-st.PGID, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(r.pid, syscall.SIGKILL)
 	}
@@ -750,7 +735,7 @@ func killTree(pid int, startTick uint64) {
 	if pid <= 1 {
 		return
 	}
-	if _, _, st, ok := hostProcStat(pid); !ok || st != startTick {
+	if st, err := procfs.ReadStat("/proc", pid); err != nil || st.Start != startTick {
 		return
 	}
 	killRefs(treeOf(pid))

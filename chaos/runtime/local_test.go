@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/chaos/chaostest"
+	"github.com/zchaos/zchaos/chaos/internal/procfs"
 	"github.com/zchaos/zchaos/chaos/runtime"
 )
 
@@ -172,12 +173,8 @@ func testLocalCleanupAfterKilledHarness(t *testing.T, img string) {
 
 // alive says whether pid exists and is not a zombie.
 func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
+	st, err := procfs.ReadStat("/proc", pid)
+	return err == nil && st.State != 'Z'
 }
 
 // descendantNamed finds a descendant of pid whose comm starts with name.
@@ -190,19 +187,8 @@ func descendantNamed(pid int, name string) int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		open, closeIdx := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closeIdx < 0 {
-			continue
-		}
-		f := strings.Fields(s[closeIdx+1:])
-		if len(f) > 1 {
-			parent[p], _ = strconv.Atoi(f[1])
-			comm[p] = s[open+1 : closeIdx]
+		if st, err := procfs.ReadStat("/proc", p); err == nil {
+			parent[p], comm[p] = st.PPID, st.Comm
 		}
 	}
 	for p, c := range comm {

@@ -38,6 +38,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/zchaos/zchaos/zinit"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -237,14 +239,12 @@ func oneshotMain(args []string, stdout, stderr io.Writer) int {
 	return *code
 }
 
+// parseSignal reads a toggle signal (zinit.ParseSignal's spellings): only
+// one herosim can catch without side effects, USR1, USR2 or HUP.
 func parseSignal(s string) (syscall.Signal, error) {
-	switch s {
-	case "USR1", "SIGUSR1":
-		return syscall.SIGUSR1, nil
-	case "USR2", "SIGUSR2":
-		return syscall.SIGUSR2, nil
-	case "HUP", "SIGHUP":
-		return syscall.SIGHUP, nil
+	sig, err := zinit.ParseSignal(s)
+	if err != nil || (sig != syscall.SIGUSR1 && sig != syscall.SIGUSR2 && sig != syscall.SIGHUP) {
+		return 0, fmt.Errorf("unsupported signal %q (want USR1, USR2 or HUP)", s)
 	}
-	return 0, fmt.Errorf("unsupported signal %q (want USR1, USR2 or HUP)", s)
+	return sig, nil
 }

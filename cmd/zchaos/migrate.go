@@ -256,7 +256,7 @@ func (t targetFlags) String() string {
 // targetError maps apply/rollback errors: bad input exits 3, the rest
 // (zinit not running, a failed step, an unwritable backup dir) exit 4.
 func targetError(err error) error {
-	var ce *migrator.ConfigError
+	var ce *zinit.ConfigError
 	if errors.As(err, &ce) {
 		return &usageError{err: err}
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -867,24 +866,6 @@ func (e *Engine) Restart(name string, done func(error)) {
 	e.settle()
 }
 
-// ParseSignal reads a signal as a name ("SIGTERM", "TERM", "term") or a number.
-func ParseSignal(sig string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(sig); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("%w: signal %d out of range", zinit.ErrInvalid, n)
-		}
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(sig)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if s := unix.SignalNum(name); s != 0 {
-		return s, nil
-	}
-	return 0, fmt.Errorf("%w: unknown signal %q", zinit.ErrInvalid, sig)
-}
-
 // Kill sends a signal to the start job's process group. Its effect is
 // judged like any exit: a death by signal is a failure for the policy.
 func (e *Engine) Kill(name, signal string) error {
@@ -892,7 +873,7 @@ func (e *Engine) Kill(name, signal string) error {
 	if err != nil {
 		return err
 	}
-	sig, err := ParseSignal(signal)
+	sig, err := zinit.ParseSignal(signal)
 	if err != nil {
 		return err
 	}
@@ -902,7 +883,7 @@ func (e *Engine) Kill(name, signal string) error {
 	if err := e.sp.SignalGroup(s.pid, sig); err != nil {
 		return err
 	}
-	s.note("signal %s sent to process group %d", unix.SignalName(sig), s.pid)
+	s.note("signal %s sent to process group %d", zinit.SignalName(sig), s.pid)
 	return nil
 }
 

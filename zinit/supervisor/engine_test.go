@@ -544,24 +544,24 @@ func TestLegacyServicesAndReload(t *testing.T) {
 	assert.Equal(t, "serve", api.Jobs[0].Exec)
 }
 
-func TestParseLegacyErrors(t *testing.T) {
-	_, _, err := ParseLegacy("/etc/zinit/x.toml", []byte("[service]\nname = \"x\"\nexec = = 1\n"))
-	var ce *ConfigError
+func TestLoadLegacyErrors(t *testing.T) {
+	_, _, err := loadLegacy("/etc/zinit/x.toml", []byte("[service]\nname = \"x\"\nexec = = 1\n"))
+	var ce *zinit.ConfigError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "/etc/zinit/x.toml", ce.File)
 	assert.Equal(t, 3, ce.Line)
 
-	_, _, err = ParseLegacy("y.toml", []byte("[service]\nexec = \"a\"\n[lifecycle]\nrestart = \"sometimes\"\n"))
+	_, _, err = loadLegacy("y.toml", []byte("[service]\nexec = \"a\"\n[lifecycle]\nrestart = \"sometimes\"\n"))
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, 4, ce.Line)
-	assert.Equal(t, "restart", ce.Key)
+	assert.Equal(t, "lifecycle.restart", ce.Key)
 
-	_, _, err = ParseLegacy("z.toml", []byte("[service]\nname = \"z\"\n"))
+	_, _, err = loadLegacy("z.toml", []byte("[service]\nname = \"z\"\n"))
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "exec", ce.Key)
 	assert.Equal(t, 1, ce.Line)
 
-	def, _, err := ParseLegacy("w.toml", []byte("[service]\nexec = \"a\"\noneshot = true\ndir = \"/srv\"\nenv = { A = \"1\" }\n[dependencies]\nafter = [\"q\"]\n"))
+	def, _, err := loadLegacy("w.toml", []byte("[service]\nexec = \"a\"\noneshot = true\ndir = \"/srv\"\nenv = { A = \"1\" }\n[dependencies]\nafter = [\"q\"]\n"))
 	require.NoError(t, err)
 	assert.Equal(t, legacyDef{File: "w.toml", Name: "w", Exec: "a", Oneshot: true, Dir: "/srv",
 		Env: map[string]string{"A": "1"}, After: []string{"q"}, Restart: zinit.RestartNever}, def)

@@ -1,49 +1,18 @@
 package supervisor
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"sort"
-	"strings"
 	"time"
-
-	"github.com/BurntSushi/toml"
 
 	"github.com/zchaos/zchaos/zinit"
 )
 
 // LegacyJobName is the name of the start job a legacy TOML service gets.
 const LegacyJobName = "main"
-
-// ConfigError is a problem with one legacy config file. Line is 1-based, 0
-// when unknown; Key names the offending key when there is one.
-type ConfigError struct {
-	File string
-	Line int
-	Key  string
-	Err  error
-}
-
-func (e *ConfigError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	if e.Key != "" {
-		b.WriteString(": " + e.Key)
-	}
-	b.WriteString(": " + e.Err.Error())
-	return b.String()
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
 
 // legacyDef is one service as a zinit 0.3 TOML file declares it.
 type legacyDef struct {
@@ -66,108 +35,50 @@ func (d legacyDef) sameService(o legacyDef) bool {
 	return reflect.DeepEqual(d, o)
 }
 
-type legacyFile struct {
-	Service struct {
-		Name    string `toml:"name"`
-		Exec    string `toml:"exec"`
-		Oneshot bool   `toml:"oneshot"`
-		Dir     string `toml:"dir"`
-		Env     any    `toml:"env"`
-	} `toml:"service"`
-	Dependencies struct {
-		After []string `toml:"after"`
-	} `toml:"dependencies"`
-	Lifecycle *struct {
-		Restart        string `toml:"restart"`
-		RestartDelayMs *int64 `toml:"restart_delay_ms"`
-		MaxRestarts    *int   `toml:"max_restarts"`
-	} `toml:"lifecycle"`
-}
-
-// ParseLegacy reads one zinit 0.3 service file: `[service] name exec
-// oneshot dir env`, `[dependencies] after`, optional `[lifecycle] restart
-// restart_delay_ms max_restarts`. With no [lifecycle] the policy is never
-// [seed]. Errors are *ConfigError naming the file and, when known, the line.
-// Unknown keys are returned as warnings.
-func ParseLegacy(path string, data []byte) (legacyDef, []string, error) {
-	var f legacyFile
-	md, err := toml.Decode(string(data), &f)
+// loadLegacy reads one legacy service file with zinit.ParseLegacy and
+// maps it to the supervisor's model: one start job whose policy is the
+// [lifecycle] one, never with no [lifecycle] [seed], and never for a
+// oneshot (it runs once). Names and dependencies must be names zinit
+// accepts, restart_delay_ms must be > 0, and the start job must build.
+// Errors are *zinit.ConfigError naming the file and, when known, the line.
+// Keys it does not use (unknown keys, the [health] section, which this
+// supervisor does not run) are returned as warnings.
+func loadLegacy(path string, data []byte) (legacyDef, []string, error) {
+	l, err := zinit.ParseLegacy(path, data)
 	if err != nil {
-		ce := &ConfigError{File: path, Err: err}
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			ce.Line = pe.Position.Line
-			ce.Err = errors.New(pe.Message)
-		}
-		return legacyDef{}, nil, ce
+		return legacyDef{}, nil, err
 	}
-	bad := func(key string, format string, a ...any) error {
-		return &ConfigError{File: path, Line: keyLine(data, key), Key: key, Err: fmt.Errorf(format, a...)}
+	bad := func(field string, err error) error {
+		return &zinit.ConfigError{File: path, Line: l.Line(field), Key: field, Err: err}
 	}
 	var warnings []string
-	for _, k := range md.Undecoded() {
-		warnings = append(warnings, fmt.Sprintf("%s:%d: unknown key %s ignored", path, keyLine(data, k[len(k)-1]), k))
+	for _, k := range l.Unknown {
+		warnings = append(warnings, fmt.Sprintf("%s:%d: unknown key %s ignored", path, l.Line(k), k))
+	}
+	if l.Health != nil {
+		warnings = append(warnings, fmt.Sprintf("%s:%d: [health] ignored: this supervisor runs no legacy health checks", path, l.Line("health")))
 	}
 	d := legacyDef{
-		File: path, Name: f.Service.Name, Exec: f.Service.Exec, Oneshot: f.Service.Oneshot, Dir: f.Service.Dir,
-		After: f.Dependencies.After, Restart: zinit.RestartNever,
-	}
-	if d.Name == "" {
-		d.Name = strings.TrimSuffix(filepath.Base(path), ".toml")
+		File: path, Name: l.Name, Exec: l.Exec, Oneshot: l.Oneshot, Dir: l.Dir, Env: l.Env,
+		After: l.After, Restart: zinit.RestartNever,
 	}
 	if err := zinit.ValidateName(d.Name); err != nil {
-		return legacyDef{}, nil, bad("name", "%w", err)
-	}
-	if strings.TrimSpace(d.Exec) == "" {
-		return legacyDef{}, nil, &ConfigError{File: path, Line: sectionLine(data, "service"), Key: "exec", Err: errors.New("[service] exec is required")}
+		return legacyDef{}, nil, bad("name", err)
 	}
 	for _, a := range d.After {
 		if err := zinit.ValidateName(a); err != nil {
-			return legacyDef{}, nil, bad("after", "%w", err)
+			return legacyDef{}, nil, bad("after", err)
 		}
 	}
-	switch env := f.Service.Env.(type) {
-	case nil:
-	case map[string]any:
-		d.Env = map[string]string{}
-		for k, v := range env {
-			s, ok := v.(string)
-			if !ok {
-				return legacyDef{}, nil, bad(k, "env value must be a string, got %T", v)
-			}
-			d.Env[k] = s
-		}
-	case []any:
-		d.Env = map[string]string{}
-		for _, v := range env {
-			s, ok := v.(string)
-			k, val, found := strings.Cut(s, "=")
-			if !ok || !found || k == "" {
-				return legacyDef{}, nil, bad("env", "want KEY=VALUE strings, got %v", v)
-			}
-			d.Env[k] = val
-		}
-	default:
-		return legacyDef{}, nil, bad("env", "want a table or a list of KEY=VALUE, got %T", env)
-	}
-	if lc := f.Lifecycle; lc != nil {
-		if lc.Restart != "" {
-			p, err := zinit.ParseRestartPolicy(lc.Restart)
-			if err != nil {
-				return legacyDef{}, nil, bad("restart", "%w", err)
-			}
-			d.Restart = p
-		}
+	if lc := l.Lifecycle; lc != nil {
+		d.Restart = lc.Policy()
 		if lc.RestartDelayMs != nil {
 			if *lc.RestartDelayMs <= 0 {
-				return legacyDef{}, nil, bad("restart_delay_ms", "must be > 0, got %d", *lc.RestartDelayMs)
+				return legacyDef{}, nil, bad("lifecycle.restart_delay_ms", fmt.Errorf("must be > 0, got %d", *lc.RestartDelayMs))
 			}
 			d.RestartDelay = time.Duration(*lc.RestartDelayMs) * time.Millisecond
 		}
 		if lc.MaxRestarts != nil {
-			if *lc.MaxRestarts < 0 {
-				return legacyDef{}, nil, bad("max_restarts", "must be >= 0, got %d", *lc.MaxRestarts)
-			}
 			d.MaxRestarts = *lc.MaxRestarts
 		}
 	}
@@ -175,7 +86,7 @@ func ParseLegacy(path string, data []byte) (legacyDef, []string, error) {
 		d.Restart = zinit.RestartNever
 	}
 	if _, err := d.job().Build(); err != nil {
-		return legacyDef{}, nil, &ConfigError{File: path, Err: err}
+		return legacyDef{}, nil, &zinit.ConfigError{File: path, Err: err}
 	}
 	return d, warnings, nil
 }
@@ -196,33 +107,11 @@ func (d legacyDef) job() *zinit.JobBuilder {
 	return b
 }
 
-func keyLine(data []byte, key string) int {
-	re, err := regexp.Compile(`^\s*"?` + regexp.QuoteMeta(key) + `"?\s*=`)
-	if err != nil {
-		return 0
-	}
-	return matchLine(data, re)
-}
-
-func sectionLine(data []byte, section string) int {
-	return matchLine(data, regexp.MustCompile(`^\s*\[\s*`+regexp.QuoteMeta(section)+`\s*\]`))
-}
-
-func matchLine(data []byte, re *regexp.Regexp) int {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		if re.Match(sc.Bytes()) {
-			return n
-		}
-	}
-	return 0
-}
-
 // setLegacy makes s the service d declares: one start job, LegacyJobName.
 func (s *service) setLegacy(d legacyDef) {
 	s.legacy = &d
 	s.def.After = append([]string(nil), d.After...)
-	j, _ := d.job().Build() // validated by ParseLegacy
+	j, _ := d.job().Build() // validated by loadLegacy
 	s.jobs = []*job{{def: j}}
 }
 
@@ -240,11 +129,11 @@ func (e *Engine) readLegacyDir() (defs []legacyDef, bad map[string]bool) {
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			e.log.Error("legacy config", "err", &ConfigError{File: p, Err: err})
+			e.log.Error("legacy config", "err", &zinit.ConfigError{File: p, Err: err})
 			bad[p] = true
 			continue
 		}
-		d, warnings, err := ParseLegacy(p, data)
+		d, warnings, err := loadLegacy(p, data)
 		for _, w := range warnings {
 			e.log.Warn("legacy config", "warning", w)
 		}
@@ -255,7 +144,7 @@ func (e *Engine) readLegacyDir() (defs []legacyDef, bad map[string]bool) {
 		}
 		if other, dup := seen[d.Name]; dup {
 			e.log.Error("legacy config: service skipped", "err",
-				&ConfigError{File: p, Key: "name", Err: fmt.Errorf("service %q is already declared in %s", d.Name, other)})
+				&zinit.ConfigError{File: p, Key: "name", Err: fmt.Errorf("service %q is already declared in %s", d.Name, other)})
 			bad[p] = true
 			continue
 		}
