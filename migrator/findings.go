@@ -337,11 +337,11 @@ func (a *analysis) lintFile(r *LintRow, l *Legacy, add addFunc) {
 func (a *analysis) lintCheck(r *LintRow, l *Legacy, c *LegacyCheck, field, what string, add addFunc) {
 	switch {
 	case c.AlwaysPasses:
-		why := "it cannot fail"
-		if c.Kind == CheckMake {
-			why = "the make target usually does not exist: healthy by default"
+		style, blind := c.Style()
+		if blind == "" {
+			blind = "it cannot fail"
 		}
-		add(r, l, SeverityError, CodeHealthAlwaysPasses, field, "%s always passes (%s): %s", what, why, oneLine(c.Exec))
+		add(r, l, SeverityError, CodeHealthAlwaysPasses, field, "%s always passes (%s: %s), so a hang is never caught: %s", what, style, blind, oneLine(c.Exec))
 	case c.IgnoresAnswer:
 		add(r, l, SeverityWarning, CodeHealthIgnoresAnswer, field, "%s passes on any answer (it never looks at it): %s", what, oneLine(c.Exec))
 	}

@@ -69,6 +69,22 @@ type LegacyCheck struct {
 	IgnoresAnswer bool `json:"ignores_answer"`
 }
 
+// Style names a legacy health style as the seed lists them, and says why
+// it cannot catch a hang.
+func (c *LegacyCheck) Style() (style, blind string) {
+	switch c.Kind {
+	case CheckMake:
+		return "make health-check in a build dir", "the target usually does not exist, so it passes whatever the service does"
+	case CheckCurl:
+		return "curl on a port", "it only reaches HTTP services, and a hung server can hang curl itself"
+	case CheckEcho:
+		return "echo no-op", "it never looks at the service"
+	case CheckSocat:
+		return "socat on a socket", ""
+	}
+	return "command", ""
+}
+
 // Legacy is one parsed legacy file: the service definition as zinit's
 // legacy parser reads it (zinit.ParseLegacy for TOML; the same fields from
 // YAML), plus its dialect, role and what only YAML declares.

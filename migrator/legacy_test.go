@@ -207,3 +207,55 @@ func TestLoadMissingDir(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.True(t, errors.Is(err, fs.ErrNotExist))
 }
+
+// TestSeedHealthStylesRetired: the three legacy health styles the seed
+// lists (make health-check in a build dir, curl on a port, the echo no-op)
+// are each recognised as a health file of their service, retired by the
+// plan, and named by lint with why they cannot catch a hang.
+func TestSeedHealthStylesRetired(t *testing.T) {
+	svc := func(name, exec string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte("[service]\nname = \"" + name + "\"\nexec = \"" + exec + "\"\noneshot = false\n")}
+	}
+	health := func(name, exec, of string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte("[service]\nname = \"" + name + "\"\nexec = \"" + exec + "\"\noneshot = true\n[dependencies]\nafter = [\"" + of + "\"]\n")}
+	}
+	fsys := fstest.MapFS{
+		"user.hero_books_server.toml":        svc("user.hero_books_server", "/root/hero/bin/hero_books_server serve"),
+		"user.hero_books_server_health.toml": health("user.hero_books_server_health", "cd /root/hero/code/hero_books && make health-check", "user.hero_books_server"),
+		"user.hero_ui.toml":                  svc("user.hero_ui", "/root/hero/bin/hero_ui serve --port 8080"),
+		"user.hero_ui_health.toml":           health("user.hero_ui_health", "curl -s http://127.0.0.1:8080/health", "user.hero_ui"),
+		"user.hero_auth_server.toml":         svc("user.hero_auth_server", "/root/hero/bin/hero_auth_server serve"),
+		"user.hero_auth_server_health.toml":  health("user.hero_auth_server_health", `echo \"No health check configured\"`, "user.hero_auth_server"),
+	}
+	inv, err := migrator.Load(fsys, "d")
+	require.NoError(t, err)
+	kinds := map[string]migrator.CheckKind{}
+	for _, l := range inv.Files {
+		if l.Role == migrator.RoleHealth {
+			kinds[l.Name] = l.Check.Kind
+		}
+	}
+	assert.Equal(t, map[string]migrator.CheckKind{
+		"user.hero_books_server_health": migrator.CheckMake,
+		"user.hero_ui_health":           migrator.CheckCurl,
+		"user.hero_auth_server_health":  migrator.CheckEcho,
+	}, kinds)
+
+	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"user.hero_auth_server", "user.hero_books_server", "user.hero_ui"}, plan.Names(),
+		"the health files are retired, not migrated as services")
+
+	rep := migrator.Lint(inv, migrator.DefaultPolicy())
+	var msgs []string
+	for _, f := range rep.Findings() {
+		if f.Code == migrator.CodeHealthAlwaysPasses || f.Code == migrator.CodeHealthIgnoresAnswer {
+			msgs = append(msgs, f.Service+": "+f.Message)
+		}
+	}
+	assert.ElementsMatch(t, []string{
+		"user.hero_auth_server: health file d/user.hero_auth_server_health.toml always passes (echo no-op: it never looks at the service), so a hang is never caught: echo \"No health check configured\"",
+		"user.hero_books_server: health file d/user.hero_books_server_health.toml always passes (make health-check in a build dir: the target usually does not exist, so it passes whatever the service does), so a hang is never caught: cd /root/hero/code/hero_books && make health-check",
+		"user.hero_ui: health file d/user.hero_ui_health.toml passes on any answer (it never looks at it): curl -s http://127.0.0.1:8080/health",
+	}, msgs)
+}

@@ -152,8 +152,9 @@ func parseCheck(exec string) *LegacyCheck {
 		t, _ := zinit.DetectProbe(exec)
 		c.URL, c.Port = t.URL, t.HTTPPort
 		c.IgnoresAnswer = !curlFails(words)
-	case len(words) > 0 && (words[0] == "make" || strings.HasSuffix(words[0], "/make")) && strings.Contains(exec, "health-check"):
-		// The seed: the target usually does not exist, "healthy by default".
+	case has("make") && strings.Contains(exec, "health-check"):
+		// The seed: `cd <build dir> && make health-check`; the target
+		// usually does not exist, "healthy by default".
 		c.Kind = CheckMake
 		c.AlwaysPasses = true
 	case len(words) > 0 && (words[0] == "echo" || words[0] == "true" || words[0] == ":") && !strings.ContainsAny(exec, "|&;"):
