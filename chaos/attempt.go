@@ -78,6 +78,10 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 
 	// Setup.
 	var err error
+	if t.sc.Targets.Selects() && t.sc.Target == "" {
+		fail(scenarios.VerdictError, "setup: the target selector was never resolved (scenarios.ExpandTargets)")
+		return res, Setup{}
+	}
 	if len(t.sc.Services.Declared) > 0 {
 		a.setup, err = DeclaredSetup(t.sc, r.TimeScale)
 	} else if r.Setup != nil {

@@ -168,6 +168,16 @@ func ConfigsFor(sc scenarios.Scenario, requested []string) []string {
 	return out
 }
 
+// scenarioKey names a scenario in seeds, container names and forensics:
+// its name, and its target when a selector chose it (one scenario may then
+// run on several targets).
+func scenarioKey(sc scenarios.Scenario) string {
+	if sc.Targets.Selects() && sc.Target != "" {
+		return sc.Name + "@" + sc.Target
+	}
+	return sc.Name
+}
+
 // AttemptSeed derives an attempt's seed from the run seed, so a rerun with
 // the same seed makes the same choices.
 func AttemptSeed(seed int64, scenario, config string, attempt int) int64 {
@@ -193,7 +203,7 @@ func (r *Runner) Run(ctx context.Context, scs []scenarios.Scenario, configs []st
 	for _, sc := range scs {
 		for _, cfg := range ConfigsFor(sc, configs) {
 			for a := 1; a <= r.Repeat; a++ {
-				tasks = append(tasks, task{sc: sc, config: cfg, attempt: a, seed: AttemptSeed(r.Seed, sc.Name, cfg, a)})
+				tasks = append(tasks, task{sc: sc, config: cfg, attempt: a, seed: AttemptSeed(r.Seed, scenarioKey(sc), cfg, a)})
 			}
 		}
 	}

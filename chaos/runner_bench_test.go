@@ -23,8 +23,7 @@ import (
 func BenchmarkDockerHarnessOverhead(b *testing.B) {
 	rt := chaostest.Docker(b)
 	ref := chaostest.Image(b)
-	sc, err := scenarios.Lookup("crash-restart")
-	require.NoError(b, err)
+	sc := catalogued(b, "crash-restart")
 	var ratio, wall, phys float64
 	for i := 0; i < b.N; i++ {
 		r := &chaos.Runner{Runtime: rt, Image: ref, Setup: testSetup, TimeScale: 0.05, Seed: 1}

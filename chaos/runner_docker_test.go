@@ -72,11 +72,17 @@ func testSetup(_ context.Context, _ scenarios.Scenario, config string, scale flo
 	return st, nil
 }
 
-func catalogued(t *testing.T, name string) scenarios.Scenario {
-	t.Helper()
+// catalogued is a catalogue scenario with its target chosen among the one
+// service testSetup runs.
+func catalogued(tb testing.TB, name string) scenarios.Scenario {
+	tb.Helper()
 	sc, err := scenarios.Lookup(name)
-	require.NoError(t, err)
-	return sc
+	require.NoError(tb, err)
+	scs, err := scenarios.ExpandTargets([]scenarios.Scenario{sc},
+		[]scenarios.TargetInfo{{Name: tSvc, Probe: scenarios.ProbeSocket}}, nil, 1)
+	require.NoError(tb, err)
+	require.Len(tb, scs, 1)
+	return scs[0]
 }
 
 func dockerRunner(t *testing.T) *chaos.Runner {

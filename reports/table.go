@@ -72,7 +72,7 @@ func BehaviourDiffText(w io.Writer, diffs []scenarios.BehaviourDiff) error {
 func Catalogue(w io.Writer, list []scenarios.Scenario) error {
 	rows := make([][]string, 0, len(list))
 	for _, s := range list {
-		rows = append(rows, []string{s.Name, joinComma(s.Tags), joinComma(s.RunConfigs()), serviceLabel(s.Target), s.Description})
+		rows = append(rows, []string{s.Name, joinComma(s.Tags), joinComma(s.RunConfigs()), serviceLabel(s.TargetLabel()), s.Description})
 	}
 	return Grid(w, []string{"Name", "Tags", "Configs", "Target", "Description"}, rows)
 }

@@ -77,7 +77,11 @@ func TestCatalogueScenarioShapes(t *testing.T) {
 	}
 	for name, s := range cat {
 		if s.Services.From == scenarios.FromFleet && name != "fleet-monkey" {
-			assert.Equal(t, fleetTarget, s.Target, name)
+			// Fleet targets come from the fleet, the seed's embedder first.
+			require.True(t, s.Targets.Selects(), name)
+			assert.Equal(t, []string{fleetTarget}, s.Targets.Prefer, name)
+			assert.Equal(t, scenarios.ProbeSocket, s.Targets.Probe, name)
+			assert.Empty(t, s.Target, "%s: chosen by ExpandTargets", name)
 		}
 		if s.Expect.Info {
 			assert.False(t, s.HasTag(scenarios.TagGate), "%s: an informational scenario cannot gate", name)

@@ -95,6 +95,9 @@ func Parse(file string, data []byte) (Scenario, error) {
 		return s, yamlError(file, err)
 	}
 	out.File, out.Source = file, string(data)
+	if out.Targets != nil && out.Targets.Name != "" {
+		out.Target, out.Targets = out.Targets.Name, nil
+	}
 	return out, out.Validate()
 }
 
@@ -158,6 +161,9 @@ func checkShape(file string, n *yaml.Node, t reflect.Type, path string, errs *[]
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t == reflect.TypeOf(TargetSpec{}) && n.Kind == yaml.ScalarNode {
+		return // a plain service name
 	}
 	bad := func(msg string) {
 		*errs = append(*errs, &ValidationError{File: file, Line: n.Line, Path: path, Msg: msg})

@@ -1,18 +1,24 @@
 package scenarios
 
+import "go.yaml.in/yaml/v3"
+
 // Scenario is one experiment: which services run, the steady state to reach,
 // the faults to inject in order, and what each config is expected to show.
 // It is decoded strictly from YAML (unknown fields rejected); durations are
 // milliseconds at time scale 1 and are scaled by the runner.
 type Scenario struct {
-	Name        string      `yaml:"name" json:"name"`
-	Description string      `yaml:"description" json:"description"`
-	Tags        []string    `yaml:"tags,omitempty" json:"tags,omitempty"` // "gate" marks the gate suite
-	Services    ServiceSet  `yaml:"services" json:"services"`
-	Target      string      `yaml:"target,omitempty" json:"target,omitempty"` // service under test ("" = fleet-wide)
-	Steady      SteadyState `yaml:"steady_state" json:"steady_state"`
-	Faults      []Fault     `yaml:"faults" json:"faults"`
-	Expect      Expectation `yaml:"expect" json:"expect"`
+	Name        string     `yaml:"name" json:"name"`
+	Description string     `yaml:"description" json:"description"`
+	Tags        []string   `yaml:"tags,omitempty" json:"tags,omitempty"` // "gate" marks the gate suite
+	Services    ServiceSet `yaml:"services" json:"services"`
+	Target      string     `yaml:"-" json:"target,omitempty"` // service under test ("" = fleet-wide, or not chosen yet)
+	// Targets is the `target` field as written: a service name, or a
+	// selector that picks the targets among the services present
+	// (ExpandTargets). A plain name is copied to Target when decoded.
+	Targets *TargetSpec `yaml:"target,omitempty" json:"target_spec,omitempty"`
+	Steady  SteadyState `yaml:"steady_state" json:"steady_state"`
+	Faults  []Fault     `yaml:"faults" json:"faults"`
+	Expect  Expectation `yaml:"expect" json:"expect"`
 	// ObserveMs bounds the scenario after the last fault; 0 lets the runner
 	// derive it from the policy (the expected end plus the quiet window).
 	ObserveMs int64 `yaml:"observe_ms,omitempty" json:"observe_ms,omitempty"`
@@ -20,6 +26,42 @@ type Scenario struct {
 	Source string `yaml:"-" json:"-"`
 	File   string `yaml:"-" json:"-"`
 }
+
+// TargetSpec is a scenario's `target`. Written as a plain string it names
+// the service under test; written as a mapping it selects targets among
+// the services present (the built-in fleet, a config dir, an image as
+// built), so one catalogue serves them all:
+//
+//	target: {prefer: [user.hero_embedder_server], probe: socket, alone: true}
+//	target: {each: true, probe: socket}
+type TargetSpec struct {
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// Prefer names services taken first, in order, when present.
+	Prefer []string `yaml:"prefer,omitempty" json:"prefer,omitempty"`
+	// Probe keeps the services whose health can be probed this way:
+	// socket, http, or any (default: any, oneshots excluded).
+	Probe string `yaml:"probe,omitempty" json:"probe,omitempty"`
+	// Sample is how many targets to pick (default 1), seeded.
+	Sample int `yaml:"sample,omitempty" json:"sample,omitempty"`
+	// Each picks every matching service.
+	Each bool `yaml:"each,omitempty" json:"each,omitempty"`
+	// Alone runs the target with only what it needs (its --after
+	// dependencies), not the whole fleet, where the config allows it.
+	Alone bool `yaml:"alone,omitempty" json:"alone,omitempty"`
+}
+
+// UnmarshalYAML reads a plain name or a selector mapping.
+func (t *TargetSpec) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*t = TargetSpec{Name: n.Value}
+		return nil
+	}
+	type plain TargetSpec
+	return n.Decode((*plain)(t))
+}
+
+// Selects reports whether the spec picks targets rather than naming one.
+func (t *TargetSpec) Selects() bool { return t != nil && t.Name == "" }
 
 // ServiceSet says where the scenario's services come from: the hero fleet
 // (or another legacy config dir) through the migrator, or jobs declared here.

@@ -178,15 +178,44 @@ func (v *validator) scenario(s Scenario) {
 			v.errorf("target", "%q is not among the scenario's services (%s)", s.Target, sortedKeys(names))
 		}
 	}
+	target := s.Target
+	if s.Targets.Selects() {
+		v.selector(*s.Targets, s.Services)
+		target = "(selected)"
+	}
 	v.nonNegative("steady_state.timeout_ms", s.Steady.TimeoutMs)
-	if (s.Steady.Running || s.Steady.Healthy) && s.Target == "" && len(s.Services.Declared) == 0 && s.Services.From == "" {
+	if (s.Steady.Running || s.Steady.Healthy) && target == "" && len(s.Services.Declared) == 0 && s.Services.From == "" {
 		v.errorf("steady_state", "needs services to run")
 	}
 	for i, f := range s.Faults {
-		v.fault(fmt.Sprintf("faults[%d]", i), f, s.Target)
+		v.fault(fmt.Sprintf("faults[%d]", i), f, target)
 	}
 	v.nonNegative("observe_ms", s.ObserveMs)
 	v.expect(s.Expect, configs)
+}
+
+// selector checks a target selector: it picks among the services present,
+// so it needs a fleet (declared services name their target).
+func (v *validator) selector(t TargetSpec, ss ServiceSet) {
+	if len(ss.Declared) > 0 {
+		v.errorf("target", "a selector picks among a fleet's services; declared services name their target")
+	}
+	switch t.Probe {
+	case "", ProbeAny, ProbeSocket, ProbeHTTP:
+	default:
+		v.errorf("target.probe", "%q: want %s, %s or %s", t.Probe, ProbeSocket, ProbeHTTP, ProbeAny)
+	}
+	if t.Sample < 0 {
+		v.errorf("target.sample", "%d: must be >= 0", t.Sample)
+	}
+	if t.Each && t.Sample > 0 {
+		v.errorf("target", "give each or sample, not both")
+	}
+	for i, n := range t.Prefer {
+		if !serviceNameRE.MatchString(n) {
+			v.errorf(fmt.Sprintf("target.prefer[%d]", i), "%q: want 1-128 letters, digits, '.', '_' or '-'", n)
+		}
+	}
 }
 
 // services checks the service set and returns the names it selects (nil

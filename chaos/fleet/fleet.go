@@ -191,3 +191,48 @@ func selectPlan(p *migrator.Plan, selected []string) (*migrator.Plan, error) {
 	sort.SliceStable(out.Files, func(i, j int) bool { return out.Files[i].Name < out.Files[j].Name })
 	return &out, nil
 }
+
+// Targets lists the services of sc's fleet source a target selector may
+// pick, each with the kind of probe its migration gives it.
+func (c *Composer) Targets(sc scenarios.Scenario) ([]scenarios.TargetInfo, error) {
+	sc.Services.Select = nil
+	src, err := c.source(sc)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]scenarios.TargetInfo, 0, len(src.plan.Services))
+	for _, sp := range src.plan.Services {
+		info := scenarios.TargetInfo{Name: sp.Service.Name, Oneshot: sp.Oneshot}
+		switch sp.Probe.Kind {
+		case migrator.ProbeSocket:
+			info.Probe = scenarios.ProbeSocket
+		case migrator.ProbeHTTP:
+			info.Probe = scenarios.ProbeHTTP
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Expand resolves the targets of fleet scenarios against their fleet
+// sources (scenarios.ExpandTargets); names (--target) replace every
+// selector. Declared scenarios pass through.
+func (c *Composer) Expand(scs []scenarios.Scenario, names []string, seed int64) ([]scenarios.Scenario, error) {
+	var out []scenarios.Scenario
+	for _, sc := range scs {
+		if len(sc.Services.Declared) > 0 {
+			out = append(out, sc)
+			continue
+		}
+		present, err := c.Targets(sc)
+		if err != nil {
+			return nil, err
+		}
+		x, err := scenarios.ExpandTargets([]scenarios.Scenario{sc}, present, names, seed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x...)
+	}
+	return out, nil
+}

@@ -22,6 +22,11 @@ func composer() *fleet.Composer { return &fleet.Composer{Policy: migrator.Defaul
 func TestFleetSetup(t *testing.T) {
 	sc, err := scenarios.Lookup("crash-restart")
 	require.NoError(t, err)
+	scs, err := composer().Expand([]scenarios.Scenario{sc}, nil, 1)
+	require.NoError(t, err)
+	require.Len(t, scs, 1)
+	sc = scs[0]
+	assert.Equal(t, "user.hero_embedder_server", sc.Target, "the selector prefers the seed's embedder")
 	setup := composer().Setup
 	mig, err := setup(context.Background(), sc, scenarios.ConfigMigrated, 0.05)
 	require.NoError(t, err)
@@ -107,4 +112,25 @@ func TestLegacyLifecycle(t *testing.T) {
 	require.Len(t, st.Probes, 1, "the agent probes it the migrated way")
 	assert.Equal(t, "user.hero_api", st.Probes[0].Service)
 	assert.Equal(t, []string{"ZINIT_CONFIG_DIR=/var/lib/zchaos/legacy-config"}, st.Env)
+}
+
+// TestComposerTargets: the fleet's services with their probe kinds, and a
+// selector resolved among them (--target overrides).
+func TestComposerTargets(t *testing.T) {
+	sc, err := scenarios.Lookup("hang-detected")
+	require.NoError(t, err)
+	infos, err := composer().Targets(sc)
+	require.NoError(t, err)
+	require.Len(t, infos, 29, "the whole hero fleet")
+	kinds := map[string]int{}
+	for _, i := range infos {
+		kinds[i.Probe]++
+	}
+	assert.Positive(t, kinds[scenarios.ProbeSocket])
+	assert.Positive(t, kinds[scenarios.ProbeHTTP])
+	scs, err := composer().Expand([]scenarios.Scenario{sc}, []string{"user.hero_books_server", "user.hero_ai_server"}, 1)
+	require.NoError(t, err)
+	require.Len(t, scs, 2)
+	assert.Equal(t, "user.hero_books_server", scs[0].Target)
+	assert.Equal(t, []string{"user.hero_ai_server"}, scs[1].Services.Select)
 }

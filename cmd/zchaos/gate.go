@@ -70,7 +70,7 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 	if o.Require < 0 || o.Require > o.Repeat {
 		return usageErrorf("--require %d: must be between 1 and --repeat (%d)", o.Require, o.Repeat)
 	}
-	ledger, err := fleetLedger(o.ConfigDir)
+	ledger, err := fleetLedger(o.ConfigDir, o.policy)
 	if err != nil {
 		return &usageError{err: err}
 	}
@@ -81,6 +81,9 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 	scs := scenarios.WithTag(all, o.Tag)
 	if len(scs) == 0 {
 		return usageErrorf("--tag %q: no catalogue scenario has it", o.Tag)
+	}
+	if scs, err = o.expandTargets(scs); err != nil {
+		return err
 	}
 	configs := runConfigs(o.Baseline)
 
@@ -108,7 +111,7 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 
 // fleetLedger plans the gate's fleet once, for the fidelity ledger of the
 // reports; a config the migrator cannot plan is a config error.
-func fleetLedger(configDir string) ([]scenarios.LedgerEntry, error) {
+func fleetLedger(configDir string, pol migrator.Policy) ([]scenarios.LedgerEntry, error) {
 	var inv *migrator.Inventory
 	var err error
 	if configDir == "" {
@@ -126,7 +129,7 @@ func fleetLedger(configDir string) ([]scenarios.LedgerEntry, error) {
 		}
 		return nil, errors.Join(errs...)
 	}
-	plan, err := migrator.BuildPlan(inv, migrator.DefaultPolicy())
+	plan, err := migrator.BuildPlan(inv, pol)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,7 @@ func TestGateUsageErrors(t *testing.T) {
 		"missing config dir":   {"gate", "--config", "/nonexistent/zchaos"},
 		"positional argument":  {"gate", "crash-restart"},
 		"unknown flag":         {"gate", "--frobnicate"},
+		"missing policy file":  {"gate", "--policy", "/nonexistent/policy.yaml"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args = append(args, "--out", t.TempDir())
@@ -43,6 +44,24 @@ func TestGateUsageErrors(t *testing.T) {
 			assert.Empty(t, r.out)
 		})
 	}
+}
+
+// TestGateTargetAndPolicyErrors: a --target that names no service of the
+// fleet exits 3 listing the services found; a policy file with an unknown
+// key exits 3 naming the file and line. Both are refused before any
+// container starts.
+func TestGateTargetAndPolicyErrors(t *testing.T) {
+	seed := filepath.Join(chaostest.ModuleRoot(t), "migrator", "testdata", "seed")
+	r := runZchaosCLI(t, false, "", "gate", "--config", seed, "--target", "user.nope", "--out", t.TempDir())
+	assert.Equal(t, exitUsage, r.code, r.err)
+	assert.Equal(t, "zchaos: --target: no service matches \"user.nope\"; services found: user.hero_embedder_server\n", r.err)
+
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	require.NoError(t, os.WriteFile(pol, []byte("defaults:\n  restart: on-failure\n  restart_delya_ms: 5000\n"), 0o644))
+	r = runZchaosCLI(t, false, "", "gate", "--policy", pol, "--out", t.TempDir())
+	assert.Equal(t, exitUsage, r.code, r.err)
+	assert.Contains(t, r.err, pol+":3")
+	assert.Contains(t, r.err, "restart_delya_ms")
 }
 
 // TestDockerGateBaseline is the project's claim end to end: the gate,

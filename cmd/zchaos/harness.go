@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,7 +31,10 @@ type harnessOptions struct {
 	KeepOnFailure bool
 	Runtime       string
 	LocalDir      string
-	parallelBase  int // the command's --parallel at fast scales
+	Targets       []string // --target: the fleet services fleet scenarios target
+	PolicyFile    string   // --policy
+	parallelBase  int      // the command's --parallel at fast scales
+	policy        migrator.Policy
 }
 
 func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int) {
@@ -45,6 +49,8 @@ func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int) {
 	fl.BoolVar(&o.KeepOnFailure, "keep-on-failure", false, "keep the containers of non-passing scenarios")
 	fl.StringVar(&o.Runtime, "runtime", runtimeDocker, "docker, or local: zinit process trees under --local-dir, for machines without an engine "+
 		"(reference binaries only, no --image; no isolation: processes run as you, on the host network)")
+	fl.StringSliceVar(&o.Targets, "target", nil, "fleet scenarios target these services (repeatable; default: each scenario's selector)")
+	fl.StringVar(&o.PolicyFile, "policy", "", "migration policy file (YAML or TOML): restart, delay, max restarts, interval, timeout, probes")
 	fl.StringVar(&o.LocalDir, "local-dir", runtime.DefaultLocalDir(), "state and root directory of --runtime local (keep it short: socket paths < 108 bytes)")
 }
 
@@ -65,6 +71,14 @@ func (o *harnessOptions) validate() error {
 		if st, err := os.Stat(o.ConfigDir); err != nil || !st.IsDir() {
 			return usageErrorf("--config %s: not a directory", o.ConfigDir)
 		}
+	}
+	o.policy = migrator.DefaultPolicy()
+	if o.PolicyFile != "" {
+		p, err := migrator.LoadPolicy(o.PolicyFile)
+		if err != nil {
+			return &usageError{err: err}
+		}
+		o.policy = p
 	}
 	if !o.SeedGiven {
 		var b [8]byte
@@ -191,10 +205,27 @@ func newLocalHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.
 // runner wires the flags into a runner on rt and image, with the fleet
 // scenarios composed by chaos/fleet under the migrator's default policy.
 func (o harnessOptions) runner(rt runtime.Runtime, image string) *chaos.Runner {
-	fl := &fleet.Composer{Policy: migrator.DefaultPolicy(), ConfigDir: o.ConfigDir}
-	return &chaos.Runner{Runtime: rt, Image: image, Setup: fl.Setup,
+	return &chaos.Runner{Runtime: rt, Image: image, Setup: o.composer().Setup,
 		TimeScale: o.TimeScale, Parallel: o.parallel(), Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
 		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce(), StandIn: o.standIn()}
+}
+
+// composer composes fleet scenarios under the policy, from --config or
+// each scenario's own fleet.
+func (o harnessOptions) composer() *fleet.Composer {
+	return &fleet.Composer{Policy: o.policy, ConfigDir: o.ConfigDir}
+}
+
+// expandTargets resolves the fleet scenarios' targets among the fleet's
+// services (--target overrides every selector); a target the fleet lacks
+// is the user's mistake: exit 3, naming the services found.
+func (o harnessOptions) expandTargets(scs []scenarios.Scenario) ([]scenarios.Scenario, error) {
+	out, err := o.composer().Expand(scs, o.Targets, o.Seed)
+	var te *scenarios.TargetError
+	if errors.As(err, &te) {
+		return nil, &usageError{err: err}
+	}
+	return out, err
 }
 
 // runScenarios runs scs on configs with live progress on the error stream

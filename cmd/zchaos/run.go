@@ -93,6 +93,9 @@ func runRun(ctx context.Context, f *Factory, o runOptions) error {
 	if err != nil {
 		return err
 	}
+	if scs, err = o.expandTargets(scs); err != nil {
+		return err
+	}
 	configs := runConfigs(o.Legacy)
 	r, release, err := newHarness(ctx, f, o.harnessOptions)
 	if err != nil {

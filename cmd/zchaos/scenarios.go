@@ -73,7 +73,7 @@ func runScenariosList(f *Factory, opts scenariosListOptions) error {
 	}
 	for _, s := range list {
 		if _, err := fmt.Fprintf(f.IO.Out, "%s\t%s\t%s\t%s\t%s\n", s.Name, strings.Join(s.Tags, ","),
-			strings.Join(s.RunConfigs(), ","), s.Target, s.Description); err != nil {
+			strings.Join(s.RunConfigs(), ","), s.TargetLabel(), s.Description); err != nil {
 			return err
 		}
 	}
