@@ -22,13 +22,13 @@ import (
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 func containerNameFor(runID string, t task) string {
-	return fmt.Sprintf("%s-%s-%s-%d", runID, unsafeName.ReplaceAllString(scenarioKey(t.sc), "_"), t.config, t.attempt)
+	return fmt.Sprintf("%s-%s-%s-%d", runID, unsafeName.ReplaceAllString(t.label(), "_"), t.config, t.attempt)
 }
 
 // forensics writes the bundle of a non-passing attempt under OutDir and
 // returns its path relative to OutDir.
 func (a *attempt) forensics(ctx context.Context, res scenarios.ScenarioResult) (string, error) {
-	rel := filepath.Join("forensics", fmt.Sprintf("%s_%s_%d", unsafeName.ReplaceAllString(scenarioKey(a.t.sc), "_"), a.t.config, a.t.attempt))
+	rel := filepath.Join("forensics", fmt.Sprintf("%s_%s_%d", unsafeName.ReplaceAllString(a.t.label(), "_"), a.t.config, a.t.attempt))
 	dir := filepath.Join(a.r.OutDir, rel)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return rel, err

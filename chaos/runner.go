@@ -99,6 +99,15 @@ type task struct {
 	config  string
 	attempt int
 	seed    int64
+	name    string // the scenario in container and forensics names (shortName)
+}
+
+// label is the task's scenario in container and forensics names.
+func (t task) label() string {
+	if t.name == "" {
+		return t.sc.Name
+	}
+	return t.name
 }
 
 func (r *Runner) defaults() {
@@ -178,6 +187,15 @@ func scenarioKey(sc scenarios.Scenario) string {
 	return sc.Name
 }
 
+// shortName tells apart the runs of one scenario on several targets in a
+// few characters: the local runtime's socket paths, under the container's
+// name, must stay short.
+func shortName(sc scenarios.Scenario) string {
+	h := fnv.New32a()
+	h.Write([]byte(scenarioKey(sc)))
+	return fmt.Sprintf("%s-%06x", sc.Name, h.Sum32()&0xffffff)
+}
+
 // AttemptSeed derives an attempt's seed from the run seed, so a rerun with
 // the same seed makes the same choices.
 func AttemptSeed(seed int64, scenario, config string, attempt int) int64 {
@@ -200,10 +218,18 @@ func (r *Runner) Run(ctx context.Context, scs []scenarios.Scenario, configs []st
 		Image: r.Image, TimeScale: r.TimeScale, Seed: r.Seed, Params: params.Result(),
 	}
 	var tasks []task
+	runs := map[string]int{}
 	for _, sc := range scs {
+		runs[sc.Name]++
+	}
+	for _, sc := range scs {
+		name := sc.Name
+		if runs[sc.Name] > 1 {
+			name = shortName(sc)
+		}
 		for _, cfg := range ConfigsFor(sc, configs) {
 			for a := 1; a <= r.Repeat; a++ {
-				tasks = append(tasks, task{sc: sc, config: cfg, attempt: a, seed: AttemptSeed(r.Seed, scenarioKey(sc), cfg, a)})
+				tasks = append(tasks, task{sc: sc, config: cfg, attempt: a, seed: AttemptSeed(r.Seed, scenarioKey(sc), cfg, a), name: name})
 			}
 		}
 	}

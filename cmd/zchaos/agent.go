@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +27,8 @@ func newAgentCmd(f *Factory) *cobra.Command {
 		Hidden: true,
 		Args:   usageArgs(cobra.NoArgs),
 	}
-	cmd.AddCommand(newAgentWatchCmd(f), newAgentInjectCmd(f), newAgentCrashLoopCmd(f), newAgentNowCmd(f))
+	cmd.AddCommand(newAgentWatchCmd(f), newAgentInjectCmd(f), newAgentCrashLoopCmd(f), newAgentNowCmd(f),
+		newAgentProbeAuditCmd(f))
 	return cmd
 }
 
@@ -186,4 +188,39 @@ func newAgentNowCmd(f *Factory) *cobra.Command {
 			return err
 		},
 	}
+}
+
+func newAgentProbeAuditCmd(f *Factory) *cobra.Command {
+	var o agent.AuditOptions
+	var spec string
+	var timeoutMs int64
+	cmd := &cobra.Command{
+		Use:   "probe-audit --spec FILE --service S --exec CMD --timeout-ms T",
+		Short: "Run a check's exec with its service healthy, hung and without its socket; print the runs (JSON)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Service == "" || o.Exec == "" {
+				return usageErrorf("--service and --exec are required")
+			}
+			s, err := agent.ReadSpec(spec)
+			if err != nil {
+				return &usageError{err: err}
+			}
+			o.Spec, o.Timeout = s, time.Duration(timeoutMs)*time.Millisecond
+			ctx, stop := agentContext(cmd.Context(), nil, false)
+			defer stop()
+			runs, err := agent.RunAudit(ctx, o, agent.InjectEnv{})
+			if err != nil {
+				return err
+			}
+			return json.NewEncoder(f.IO.Out).Encode(runs)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&spec, "spec", "", "watch spec (the service's jobs and probe)")
+	fl.StringVar(&o.Service, "service", "", "the service whose check is audited")
+	fl.StringVar(&o.Exec, "exec", "", "the check job's exec")
+	fl.StringToStringVar(&o.Env, "env", nil, "the check job's env (KEY=VALUE, repeatable)")
+	fl.Int64Var(&timeoutMs, "timeout-ms", 30000, "the check job's timeout")
+	return cmd
 }
