@@ -170,7 +170,7 @@ func ConfigsFor(sc scenarios.Scenario, requested []string) []string {
 	}
 	var out []string
 	for _, c := range requested {
-		if slices.Contains(supported, c) {
+		if sc.Supports(c) {
 			out = append(out, c)
 		}
 	}

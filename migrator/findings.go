@@ -335,16 +335,28 @@ func (a *analysis) lintFile(r *LintRow, l *Legacy, add addFunc) {
 
 // lintCheck reports what a legacy probe cannot see.
 func (a *analysis) lintCheck(r *LintRow, l *Legacy, c *LegacyCheck, field, what string, add addFunc) {
+	if f, ok := checkFinding(c, what); ok {
+		add(r, l, f.Severity, f.Code, field, "%s", f.Message)
+	}
+}
+
+// checkFinding is the rule on a probe, legacy or live (what names it): one
+// that always passes cannot catch a hang; one that passes on any answer
+// cannot tell an error from health.
+func checkFinding(c *LegacyCheck, what string) (Finding, bool) {
 	switch {
 	case c.AlwaysPasses:
 		style, blind := c.Style()
 		if blind == "" {
 			blind = "it cannot fail"
 		}
-		add(r, l, SeverityError, CodeHealthAlwaysPasses, field, "%s always passes (%s: %s), so a hang is never caught: %s", what, style, blind, oneLine(c.Exec))
+		return Finding{Severity: SeverityError, Code: CodeHealthAlwaysPasses,
+			Message: fmt.Sprintf("%s always passes (%s: %s), so a hang is never caught: %s", what, style, blind, oneLine(c.Exec))}, true
 	case c.IgnoresAnswer:
-		add(r, l, SeverityWarning, CodeHealthIgnoresAnswer, field, "%s passes on any answer (it never looks at it): %s", what, oneLine(c.Exec))
+		return Finding{Severity: SeverityWarning, Code: CodeHealthIgnoresAnswer,
+			Message: fmt.Sprintf("%s passes on any answer (it never looks at it): %s", what, oneLine(c.Exec))}, true
 	}
+	return Finding{}, false
 }
 
 func needsQuoting(s string) bool { return strings.ContainsAny(s, "'\"$`\\\n") }

@@ -153,7 +153,51 @@ func Gate(res Result, require int) GateDecision {
 		d.FirstPassRate = float64(firsts) / float64(len(d.Groups))
 	}
 	d.Decision, d.Reason = decide(d)
+	// An image's own failure (a blind probe, a service never restarted) is
+	// certain: it blocks whatever the scenarios said. Its inconclusive
+	// audit only matters when the scenarios all passed.
+	switch v, why := imageVerdict(res); {
+	case v == VerdictFail:
+		d.Verdict, d.Decision, d.Reason = Worse(d.Verdict, v), DecisionBlock, why
+	case v != VerdictPass && d.Verdict == VerdictPass:
+		d.Verdict, d.Decision, d.Reason = v, decisionOf(v), why
+	}
 	return d
+}
+
+// imageVerdict judges an image as built by its conformance and probe
+// audit: an error finding or a failed audit fails it (a blind probe, a
+// service that is never restarted); an audit that could not be made is
+// inconclusive. The reason names the first.
+func imageVerdict(res Result) (Verdict, string) {
+	v, why := VerdictPass, ""
+	for _, f := range res.Conformance {
+		if f.Severity == SeverityError {
+			return VerdictFail, fmt.Sprintf("%s: %s (%s)", f.Service, f.Message, f.Code)
+		}
+	}
+	for _, a := range res.ProbeAudit {
+		switch a.Verdict {
+		case VerdictFail:
+			return VerdictFail, fmt.Sprintf("%s: probe audit of %s: %s", a.Service, a.Job, a.Reason)
+		case VerdictInconclusive, VerdictError:
+			if v == VerdictPass {
+				v, why = VerdictInconclusive, fmt.Sprintf("%s: probe audit of %s: %s", a.Service, a.Job, a.Reason)
+			}
+		}
+	}
+	return v, why
+}
+
+// decisionOf is the decision a verdict leads to.
+func decisionOf(v Verdict) Decision {
+	switch v {
+	case VerdictPass, VerdictInfo:
+		return DecisionPromote
+	case VerdictFail:
+		return DecisionBlock
+	}
+	return DecisionInconclusive
 }
 
 // decide words the decision of the groups.
@@ -231,6 +275,9 @@ func (r *Result) Decide(require int) GateDecision {
 			r.Verdict = Worse(r.Verdict, s.Verdict)
 		}
 		repeats = repeats || s.Attempt > 1
+	}
+	if v, _ := imageVerdict(*r); v != VerdictPass {
+		r.Verdict = Worse(r.Verdict, v)
 	}
 	r.Decision, r.DecisionReason, r.Require = d.Decision, d.Reason, require
 	r.FirstPassRate = nil

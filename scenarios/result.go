@@ -86,6 +86,53 @@ type Result struct {
 	Scenarios      []ScenarioResult `json:"scenarios"`       // one per scenario × config × attempt
 	Diff           []BehaviourDiff  `json:"behaviour_diff"`  // legacy vs migrated, with --baseline
 	FirstPassRate  *float64         `json:"first_pass_rate"` // with repeats: share passing first time
+	// Conformance and ProbeAudit judge an image as built (--as-built): its
+	// declared jobs against the policy, and each check's own exec run with
+	// its service healthy, hung and without its socket.
+	Conformance []Finding    `json:"conformance,omitempty"`
+	ProbeAudit  []ProbeAudit `json:"probe_audit,omitempty"`
+}
+
+// Finding is one remark about an image as built: a rule of the policy or
+// of the job model that a declared service breaks.
+type Finding struct {
+	Service  string `json:"service"`
+	Severity string `json:"severity"` // error (blocks), warning, info
+	Code     string `json:"code"`     // the migrator's lint code, e.g. no-restart, health-always-passes
+	Message  string `json:"message"`
+	Where    string `json:"where,omitempty"` // file:line of a legacy file, or the job
+}
+
+// Finding severities.
+const (
+	SeverityError   = "error"
+	SeverityWarning = "warning"
+	SeverityInfo    = "info"
+)
+
+// ProbeAudit is the audit of one check job: its exec run inside the
+// container with its service healthy (it must pass), hung by SIGSTOP (it
+// must fail, else it is blind to a hang) and without its socket (it must
+// fail), each run bounded by the check's timeout.
+type ProbeAudit struct {
+	Service    string     `json:"service"`
+	Job        string     `json:"job"`
+	Exec       string     `json:"exec"`
+	TimeoutMs  int64      `json:"timeout_ms"`
+	Runs       []ProbeRun `json:"runs"`
+	Verdict    Verdict    `json:"verdict"` // pass, fail (blind, or failing a healthy service) or inconclusive (a state could not be made)
+	Reason     string     `json:"reason"`
+	DurationMs float64    `json:"duration_ms"` // the audit's wall time
+}
+
+// ProbeRun is one run of a check in one state of its service.
+type ProbeRun struct {
+	State      string  `json:"state"` // healthy, hung, socket-gone
+	Passed     bool    `json:"passed"`
+	TimedOut   bool    `json:"timed_out,omitempty"`
+	DurationMs float64 `json:"duration_ms"`
+	Output     string  `json:"output,omitempty"`
+	Skipped    string  `json:"skipped,omitempty"` // why the state could not be made
 }
 
 // OracleParams are the pinned model parameters the oracle assumed.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 const (
 	ConfigMigrated = "migrated" // the fleet migrated to the job model (or declared jobs)
 	ConfigLegacy   = "legacy"   // the fleet's legacy TOML configs, as hero_services writes them
+	ConfigAsBuilt  = "as-built" // an image as its installer built it: its own config, nothing applied
 )
 
 // FromFleet is the ServiceSet.From value naming the built-in hero fleet.
@@ -79,6 +81,17 @@ func (s Scenario) RunConfigs() []string {
 		return []string{ConfigMigrated}
 	}
 	return []string{ConfigMigrated, ConfigLegacy}
+}
+
+// Supports says whether the scenario can run on config: its configs, and
+// "as-built" for every fleet scenario that runs migrated (an image as
+// built is judged like a migrated fleet; declared scenarios bring their
+// own services and cannot judge an image's).
+func (s Scenario) Supports(config string) bool {
+	if config == ConfigAsBuilt {
+		return len(s.Services.Declared) == 0 && slices.Contains(s.RunConfigs(), ConfigMigrated)
+	}
+	return slices.Contains(s.RunConfigs(), config)
 }
 
 // HasTag reports whether the scenario carries tag.
