@@ -102,6 +102,13 @@ type task struct {
 	name    string // the scenario in container and forensics names (shortName)
 }
 
+// NewRunID makes a random run ID, the label value of a run's containers.
+func NewRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "zc-" + hex.EncodeToString(b[:])
+}
+
 // label is the task's scenario in container and forensics names.
 func (t task) label() string {
 	if t.name == "" {
@@ -124,9 +131,7 @@ func (r *Runner) defaults() {
 		r.Clock = clock.RealClock{}
 	}
 	if r.RunID == "" {
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		r.RunID = "zc-" + hex.EncodeToString(b[:])
+		r.RunID = NewRunID()
 	}
 	if r.Tool == "" {
 		r.Tool = "zchaos"

@@ -258,6 +258,16 @@ func (r resolved) perService(field string) bool {
 	return strings.HasPrefix(r.From[field], "policy services.")
 }
 
+// ConventionSocket is the socket the convention derives for a service
+// (SocketDir/<name without "user.">.sock), or "" when the policy turns the
+// convention off.
+func (p Policy) ConventionSocket(name string) string {
+	if !p.deriveSocket() {
+		return ""
+	}
+	return p.conventionSocket(name)
+}
+
 // conventionSocket is the socket the convention derives for a service.
 func (p Policy) conventionSocket(name string) string {
 	return strings.TrimRight(p.SocketDir, "/") + "/" + strings.TrimPrefix(name, "user.") + ".sock"

@@ -63,9 +63,12 @@ func JUnit(w io.Writer, r scenarios.Result) error {
 		suite.timeMs += s.DurationMs
 		suite.Cases = append(suite.Cases, tc)
 	}
+	doc.Suites = append(doc.Suites, imageSuites(r)...)
 	for i := range doc.Suites {
 		s := &doc.Suites[i]
-		s.Time = seconds(s.timeMs)
+		if s.Time == "" {
+			s.Time = seconds(s.timeMs)
+		}
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
 		doc.Errors += s.Errors

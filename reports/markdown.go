@@ -19,6 +19,7 @@ func Markdown(w io.Writer, r scenarios.Result) error {
 	md := &mdWriter{w: b}
 	md.header(r)
 	md.services(r)
+	md.image(r)
 	md.scenarios(r)
 	md.diff(r)
 	md.ledger(r)

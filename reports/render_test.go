@@ -262,3 +262,58 @@ func assertContainsAll(t *testing.T, text string, wants ...string) {
 	}
 	assert.Empty(t, missing, "missing from the output")
 }
+
+// TestImageAsBuiltRenders: conformance findings and probe audits of an
+// image as built show in the terminal tables, the rollout report and
+// JUnit, and a blind probe is a JUnit failure.
+func TestImageAsBuiltRenders(t *testing.T) {
+	r := sampleResult()
+	r.Conformance = []scenarios.Finding{
+		{Service: "user.hero_embedder_server", Severity: "warning", Code: "health-ignores-answer", Where: "job check",
+			Message: "check job check passes on any answer (it never looks at it): echo ... | socat - UNIX-CONNECT:/s.sock"},
+		{Service: "user.hero_books_server", Severity: "error", Code: "no-restart", Where: "job main", Message: "no restart on failure"},
+	}
+	r.ProbeAudit = []scenarios.ProbeAudit{{Service: "user.hero_embedder_server", Job: "check", Exec: "echo x | socat - UNIX-CONNECT:/s.sock",
+		TimeoutMs: 1500, Verdict: scenarios.VerdictFail, Reason: "blind probe: it passed while the service was hung (SIGSTOP)",
+		Runs: []scenarios.ProbeRun{{State: "healthy", Passed: true, DurationMs: 4}, {State: "hung", Passed: true, DurationMs: 502},
+			{State: "socket-gone", DurationMs: 3}}}}
+	r.Decide(0)
+	assert.Equal(t, scenarios.DecisionBlock, r.Decision)
+	assert.Equal(t, "user.hero_books_server: no restart on failure (no-restart)", r.DecisionReason)
+
+	var tables bytes.Buffer
+	require.NoError(t, reports.ImageTables(&tables, r))
+	assert.Contains(t, tables.String(), "Conformance to the policy")
+	assert.Contains(t, tables.String(), "passes (502 ms)")
+	assert.Contains(t, tables.String(), "fails (3.0 ms)")
+
+	md := string(render(t, "markdown", r))
+	assert.Contains(t, md, "## The image as built")
+	assert.Contains(t, md, "### Probe audit")
+
+	var doc struct {
+		Failures int `xml:"failures,attr"`
+		Suites   []struct {
+			Name  string `xml:"name,attr"`
+			Cases []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	require.NoError(t, xml.Unmarshal(render(t, "junit", r), &doc))
+	got := map[string]string{}
+	for _, s := range doc.Suites {
+		for _, c := range s.Cases {
+			if c.Failure != nil {
+				got[s.Name+"/"+c.Name] = c.Failure.Message
+			}
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"conformance/user.hero_books_server":          "no restart on failure",
+		"probe-audit/user.hero_embedder_server check": "blind probe: it passed while the service was hung (SIGSTOP)",
+	}, got)
+}

@@ -8,8 +8,9 @@
 //   - migrated: the container boots with an empty config dir and the plan,
 //     scaled, is applied through the container's zinit CLI.
 //
-// Each config kind is one entry of a table (composers), so a third kind
-// (the fleet "as-built") is one more entry, nothing else.
+// Each migrator-made config is one entry of a table (composers); the third
+// kind, an image as built (asbuilt.go), is discovered from the image
+// itself (Discover) and composed from what it declares.
 //
 // It also runs the migrator against a container by name (DockerTarget),
 // for `zchaos migrate --container`.
@@ -62,6 +63,9 @@ type Composer struct {
 	ConfigDir string
 	// Clock paces the wait for the container's zinit (default: real).
 	Clock clock.Clock
+	// Built is the image as built (Discover), for the as-built config:
+	// its services are the targets, and what it declares the job model.
+	Built *Built
 }
 
 // source is what every config of a fleet scenario is composed from.
@@ -91,6 +95,9 @@ var composers = map[string]composeFunc{
 // ErrUnknownConfig; a selected service the source lacks, one wrapping
 // ErrUnknownService; bad legacy files and plans, the migrator's errors.
 func (c *Composer) Setup(_ context.Context, sc scenarios.Scenario, config string, timeScale float64) (chaos.Setup, error) {
+	if config == scenarios.ConfigAsBuilt {
+		return c.asBuilt(sc)
+	}
 	compose, ok := composers[config]
 	if !ok {
 		return chaos.Setup{}, fmt.Errorf("config %q: %w", config, ErrUnknownConfig)
@@ -195,6 +202,9 @@ func selectPlan(p *migrator.Plan, selected []string) (*migrator.Plan, error) {
 // Targets lists the services of sc's fleet source a target selector may
 // pick, each with the kind of probe its migration gives it.
 func (c *Composer) Targets(sc scenarios.Scenario) ([]scenarios.TargetInfo, error) {
+	if c.Built != nil {
+		return c.Built.targets(c.Policy), nil
+	}
 	sc.Services.Select = nil
 	src, err := c.source(sc)
 	if err != nil {
@@ -216,9 +226,10 @@ func (c *Composer) Targets(sc scenarios.Scenario) ([]scenarios.TargetInfo, error
 
 // Expand resolves the targets of fleet scenarios against their fleet
 // sources (scenarios.ExpandTargets); names (--target) replace every
-// selector. Declared scenarios pass through.
-func (c *Composer) Expand(scs []scenarios.Scenario, names []string, seed int64) ([]scenarios.Scenario, error) {
-	var out []scenarios.Scenario
+// selector. Declared scenarios pass through. On an image as built, a
+// selector that matches none of its services leaves its scenario out
+// (listed in the returned skipped): it does not apply to this image.
+func (c *Composer) Expand(scs []scenarios.Scenario, names []string, seed int64) (out []scenarios.Scenario, skipped []string, err error) {
 	for _, sc := range scs {
 		if len(sc.Services.Declared) > 0 {
 			out = append(out, sc)
@@ -226,13 +237,18 @@ func (c *Composer) Expand(scs []scenarios.Scenario, names []string, seed int64) 
 		}
 		present, err := c.Targets(sc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		x, err := scenarios.ExpandTargets([]scenarios.Scenario{sc}, present, names, seed)
+		var te *scenarios.TargetError
+		if c.Built != nil && len(names) == 0 && errors.As(err, &te) {
+			skipped = append(skipped, err.Error())
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, x...)
 	}
-	return out, nil
+	return out, skipped, nil
 }

@@ -22,7 +22,7 @@ func composer() *fleet.Composer { return &fleet.Composer{Policy: migrator.Defaul
 func TestFleetSetup(t *testing.T) {
 	sc, err := scenarios.Lookup("crash-restart")
 	require.NoError(t, err)
-	scs, err := composer().Expand([]scenarios.Scenario{sc}, nil, 1)
+	scs, _, err := composer().Expand([]scenarios.Scenario{sc}, nil, 1)
 	require.NoError(t, err)
 	require.Len(t, scs, 1)
 	sc = scs[0]
@@ -60,8 +60,11 @@ func TestFleetSetup(t *testing.T) {
 }
 
 func TestUnknownConfig(t *testing.T) {
-	_, err := composer().Setup(context.Background(), scenarios.Scenario{}, "as-built", 1)
+	_, err := composer().Setup(context.Background(), scenarios.Scenario{}, "rebuilt", 1)
 	require.ErrorIs(t, err, fleet.ErrUnknownConfig)
+	// As built needs the image discovered first.
+	_, err = composer().Setup(context.Background(), scenarios.Scenario{}, scenarios.ConfigAsBuilt, 1)
+	require.EqualError(t, err, "config as-built: no image was discovered (fleet.Discover)")
 }
 
 // TestSelectionFollowsAfter: a selected service brings, transitively, the
@@ -128,7 +131,7 @@ func TestComposerTargets(t *testing.T) {
 	}
 	assert.Positive(t, kinds[scenarios.ProbeSocket])
 	assert.Positive(t, kinds[scenarios.ProbeHTTP])
-	scs, err := composer().Expand([]scenarios.Scenario{sc}, []string{"user.hero_books_server", "user.hero_ai_server"}, 1)
+	scs, _, err := composer().Expand([]scenarios.Scenario{sc}, []string{"user.hero_books_server", "user.hero_ai_server"}, 1)
 	require.NoError(t, err)
 	require.Len(t, scs, 2)
 	assert.Equal(t, "user.hero_books_server", scs[0].Target)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -509,4 +510,70 @@ func debootstrapPath() (string, error) {
 		return "/usr/sbin/debootstrap", nil
 	}
 	return "", err
+}
+
+// DerivedRepo is the repository of images derived from another one
+// (BuildDerived), such as the as-built images tests make.
+const DerivedRepo = "zchaos/derived"
+
+// DerivedOptions describe an image made FROM another by adding files and
+// links and setting the entrypoint and environment.
+type DerivedOptions struct {
+	From       string            // the image to start from (local: nothing is pulled)
+	Files      map[string][]byte // absolute path → content (mode 0755)
+	Links      map[string]string // absolute path → symlink target
+	Env        []string          // KEY=VALUE
+	Entrypoint []string          // nil: From's
+	Client     *docker.Client
+}
+
+// BuildDerived builds (or reuses: the tag is a hash of every input) an
+// image FROM opts.From with the files and links added, and returns its
+// reference. It blocks until the build ends.
+func BuildDerived(ctx context.Context, opts DerivedOptions) (string, error) {
+	cl, err := clientOrDefault(ctx, opts.Client)
+	if err != nil {
+		return "", err
+	}
+	var df strings.Builder
+	fmt.Fprintf(&df, "FROM %s\n", opts.From)
+	files := map[string][]byte{}
+	links := map[string]string{}
+	for p, b := range opts.Files {
+		files["/rootfs"+p] = b
+	}
+	for p, t := range opts.Links {
+		links["/rootfs"+p] = t
+	}
+	if len(files)+len(links) > 0 {
+		df.WriteString("COPY rootfs/ /\n")
+	}
+	for _, kv := range opts.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&df, "ENV %s=%q\n", k, v)
+	}
+	if opts.Entrypoint != nil {
+		ep, err := json.Marshal(opts.Entrypoint)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&df, "ENTRYPOINT %s\n", ep)
+	}
+	files["/Dockerfile"] = []byte(df.String())
+	buildCtx, err := tarEntries(files, links)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(buildCtx)
+	ref := DerivedRepo + ":" + hex.EncodeToString(sum[:8])
+	if imageExists(cl, ref) {
+		return ref, nil
+	}
+	var out tailBuffer
+	err = cl.BuildImage(docker.BuildImageOptions{Name: ref, InputStream: bytes.NewReader(buildCtx), OutputStream: &out,
+		RmTmpContainer: true, ForceRmTmpContainer: true, NetworkMode: "none", Context: ctx})
+	if err != nil {
+		return "", fmt.Errorf("derived image from %s: %w: %s", opts.From, err, out.String())
+	}
+	return ref, nil
 }

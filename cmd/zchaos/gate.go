@@ -70,9 +70,15 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 	if o.Require < 0 || o.Require > o.Repeat {
 		return usageErrorf("--require %d: must be between 1 and --repeat (%d)", o.Require, o.Repeat)
 	}
-	ledger, err := fleetLedger(o.ConfigDir, o.policy)
-	if err != nil {
-		return &usageError{err: err}
+	if o.AsBuilt && o.Baseline {
+		return usageErrorf("--baseline: an image as built has no legacy baseline to run beside it")
+	}
+	var ledger []scenarios.LedgerEntry
+	var err error
+	if !o.AsBuilt {
+		if ledger, err = fleetLedger(o.ConfigDir, o.policy); err != nil {
+			return &usageError{err: err}
+		}
 	}
 	all, err := scenarios.Catalogue()
 	if err != nil {
@@ -82,18 +88,14 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 	if len(scs) == 0 {
 		return usageErrorf("--tag %q: no catalogue scenario has it", o.Tag)
 	}
-	if scs, err = o.expandTargets(scs); err != nil {
-		return err
-	}
-	configs := runConfigs(o.Baseline)
-
-	r, release, err := newHarness(ctx, f, o.harnessOptions)
+	r, release, scs, err := prepare(ctx, f, o.harnessOptions, scs)
 	if err != nil {
 		return err
 	}
 	defer release()
-	res, runErr := runScenarios(ctx, f, r, "gate", scs, configs)
+	res, runErr := runScenarios(ctx, f, r, "gate", scs, o.configs(o.Baseline))
 
+	o.imageFindings(&res)
 	res.Ledger = ledger
 	res.Diff = scenarios.BehaviourDiffs(res)
 	d := res.Decide(o.Require)
@@ -171,6 +173,9 @@ func printGate(w io.Writer, res scenarios.Result, d scenarios.GateDecision, o ga
 		return reports.JSON(w, res)
 	}
 	if err := reports.Table(w, res, reports.TableOptions{Reason: true}); err != nil {
+		return err
+	}
+	if err := reports.ImageTables(w, res); err != nil {
 		return err
 	}
 	if len(res.Diff) > 0 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -33,8 +34,11 @@ type harnessOptions struct {
 	LocalDir      string
 	Targets       []string // --target: the fleet services fleet scenarios target
 	PolicyFile    string   // --policy
-	parallelBase  int      // the command's --parallel at fast scales
+	AsBuilt       bool     // --as-built: judge the image as it boots, apply nothing
+	BootTimeout   time.Duration
+	parallelBase  int // the command's --parallel at fast scales
 	policy        migrator.Policy
+	comp          *fleet.Composer // made by validate; the runner's Setup and the targets' source
 }
 
 func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int) {
@@ -50,6 +54,8 @@ func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int) {
 	fl.StringVar(&o.Runtime, "runtime", runtimeDocker, "docker, or local: zinit process trees under --local-dir, for machines without an engine "+
 		"(reference binaries only, no --image; no isolation: processes run as you, on the host network)")
 	fl.StringSliceVar(&o.Targets, "target", nil, "fleet scenarios target these services (repeatable; default: each scenario's selector)")
+	fl.BoolVar(&o.AsBuilt, "as-built", false, "judge the image as it boots (its own config; nothing applied): conformance to the policy, a probe audit of every check, the fault scenarios on the services it declares; --time-scale states the scale it was built at")
+	fl.DurationVar(&o.BootTimeout, "boot-timeout", 60*time.Second, "--as-built: how long the image's zinit may take to answer")
 	fl.StringVar(&o.PolicyFile, "policy", "", "migration policy file (YAML or TOML): restart, delay, max restarts, interval, timeout, probes")
 	fl.StringVar(&o.LocalDir, "local-dir", runtime.DefaultLocalDir(), "state and root directory of --runtime local (keep it short: socket paths < 108 bytes)")
 }
@@ -66,6 +72,10 @@ func (o *harnessOptions) validate() error {
 		return usageErrorf("--runtime %q: must be docker or local", o.Runtime)
 	case o.Runtime == runtimeLocal && o.Image != "":
 		return usageErrorf("--image: --runtime local runs only the reference binaries")
+	case o.AsBuilt && o.Runtime != runtimeDocker:
+		return usageErrorf("--as-built: needs the docker runtime (an image boots as built only in a container)")
+	case o.AsBuilt && o.ConfigDir != "":
+		return usageErrorf("--as-built: the image brings its own config; --config is for configs zchaos migrates")
 	}
 	if o.ConfigDir != "" {
 		if st, err := os.Stat(o.ConfigDir); err != nil || !st.IsDir() {
@@ -80,6 +90,7 @@ func (o *harnessOptions) validate() error {
 		}
 		o.policy = p
 	}
+	o.comp = &fleet.Composer{Policy: o.policy, ConfigDir: o.ConfigDir}
 	if !o.SeedGiven {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
@@ -213,14 +224,85 @@ func (o harnessOptions) runner(rt runtime.Runtime, image string) *chaos.Runner {
 // composer composes fleet scenarios under the policy, from --config or
 // each scenario's own fleet.
 func (o harnessOptions) composer() *fleet.Composer {
-	return &fleet.Composer{Policy: o.policy, ConfigDir: o.ConfigDir}
+	if o.comp == nil {
+		return &fleet.Composer{Policy: o.policy, ConfigDir: o.ConfigDir}
+	}
+	return o.comp
+}
+
+// configs are the configs to run: as built, or migrated (and the legacy
+// one as a baseline).
+func (o harnessOptions) configs(baseline bool) []string {
+	if o.AsBuilt {
+		return []string{scenarios.ConfigAsBuilt}
+	}
+	return runConfigs(baseline)
+}
+
+// prepare builds the harness for scs: the runner (newHarness), and the
+// scenarios with their targets chosen among the fleet's services, or with
+// --as-built among what the image declares once discovered. Target errors
+// of a fleet zchaos migrates come before any image is built. The returned
+// release removes every container; call it.
+func prepare(ctx context.Context, f *Factory, o harnessOptions, scs []scenarios.Scenario) (*chaos.Runner, func(), []scenarios.Scenario, error) {
+	var err error
+	if !o.AsBuilt {
+		if scs, err = o.expandTargets(f, scs); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	r, release, err := newHarness(ctx, f, o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if o.AsBuilt {
+		if err = o.discover(ctx, f, r); err == nil {
+			scs, err = o.expandTargets(f, scs)
+		}
+		if err != nil {
+			release()
+			return nil, nil, nil, err
+		}
+	}
+	return r, release, scs, nil
+}
+
+// imageFindings adds what discovery found of an image as built to res.
+func (o harnessOptions) imageFindings(res *scenarios.Result) {
+	if b := o.composer().Built; b != nil {
+		res.Conformance, res.ProbeAudit = b.Conformance, b.Audit
+	}
+}
+
+// discover learns what the image declares as built (--as-built), checks
+// it and audits its checks; its services become the fleet scenarios'
+// targets. An image without zinit is the user's mistake (exit 3); a zinit
+// that never answers, the infrastructure's (exit 4).
+func (o harnessOptions) discover(ctx context.Context, f *Factory, r *chaos.Runner) error {
+	if r.RunID == "" {
+		r.RunID = chaos.NewRunID()
+	}
+	fmt.Fprintf(f.IO.ErrOut, "zchaos: discovering what %s declares as built (its zinit, a conformance check, a probe audit of every check)\n", r.Image)
+	b, err := fleet.Discover(ctx, r.Runtime, r.Image, fleet.DiscoverOptions{RunID: r.RunID, Agent: r.AgentBinary,
+		Policy: o.policy, TimeScale: o.TimeScale, Wait: o.BootTimeout})
+	switch {
+	case errors.Is(err, fleet.ErrNoZinit):
+		return &usageError{err: fmt.Errorf("--as-built %s: %w", r.Image, err)}
+	case err != nil:
+		return &exitError{code: exitInfra, err: fmt.Errorf("--as-built %s: %w", r.Image, err)}
+	}
+	o.composer().Built = b
+	return nil
 }
 
 // expandTargets resolves the fleet scenarios' targets among the fleet's
 // services (--target overrides every selector); a target the fleet lacks
 // is the user's mistake: exit 3, naming the services found.
-func (o harnessOptions) expandTargets(scs []scenarios.Scenario) ([]scenarios.Scenario, error) {
-	out, err := o.composer().Expand(scs, o.Targets, o.Seed)
+func (o harnessOptions) expandTargets(f *Factory, scs []scenarios.Scenario) ([]scenarios.Scenario, error) {
+	out, skipped, err := o.composer().Expand(scs, o.Targets, o.Seed)
+	for _, s := range skipped {
+		fmt.Fprintln(f.IO.ErrOut, "zchaos: left out:", s)
+	}
 	var te *scenarios.TargetError
 	if errors.As(err, &te) {
 		return nil, &usageError{err: err}

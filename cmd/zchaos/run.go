@@ -93,16 +93,17 @@ func runRun(ctx context.Context, f *Factory, o runOptions) error {
 	if err != nil {
 		return err
 	}
-	if scs, err = o.expandTargets(scs); err != nil {
-		return err
+	if o.AsBuilt && o.Legacy {
+		return usageErrorf("--legacy: an image as built has no legacy baseline to run beside it")
 	}
-	configs := runConfigs(o.Legacy)
-	r, release, err := newHarness(ctx, f, o.harnessOptions)
+	r, release, scs, err := prepare(ctx, f, o.harnessOptions, scs)
 	if err != nil {
 		return err
 	}
 	defer release()
-	res, runErr := runScenarios(ctx, f, r, "run", scs, configs)
+	res, runErr := runScenarios(ctx, f, r, "run", scs, o.configs(o.Legacy))
+	o.imageFindings(&res)
+	res.Decide(0)
 
 	if err := writeResult(filepath.Join(o.Out, "result.json"), res); err != nil {
 		return &exitError{code: exitInfra, err: err}
@@ -112,6 +113,8 @@ func runRun(ctx context.Context, f *Factory, o runOptions) error {
 			return err
 		}
 	} else if err := reports.Table(f.IO.Out, res, reports.TableOptions{Reason: true}); err != nil {
+		return err
+	} else if err := reports.ImageTables(f.IO.Out, res); err != nil {
 		return err
 	}
 	if runErr != nil {
