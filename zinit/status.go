@@ -86,4 +86,8 @@ type CheckResult struct {
 	AtMs       int64   `json:"at_ms"`
 	DurationMs int64   `json:"duration_ms"`
 	Error      *string `json:"error"`
+	// PID is the run's process (a [pin] extension: it names the run, so an
+	// observer that saw the run itself counts it once); absent when the
+	// run could not be spawned.
+	PID *int `json:"pid,omitempty"`
 }

@@ -207,6 +207,7 @@ type lastCheck struct {
 	AtMs       int64   `json:"at_ms"`
 	DurationMs int64   `json:"duration_ms"`
 	Error      *string `json:"error"`
+	PID        *int    `json:"pid"` // the reference zinit names the run; another may not
 }
 
 // statusPoller polls `zinit status <svc> --json` and reports changes, and
@@ -230,8 +231,9 @@ type statusPoller struct {
 }
 
 // lastCheckDetail starts the Detail (for people) of a check_exit the agent
-// derived from zinit's last_check. Such an event has PID 0 and Source
-// scenarios.SourceZinitLastCheck: the harness pairs it with the run it saw,
+// derived from zinit's last_check. Such an event has Source
+// scenarios.SourceZinitLastCheck, and the run's PID when zinit names it
+// (0 otherwise): the harness pairs it with the run it saw,
 // or makes a run of it when the agent missed that run altogether.
 const lastCheckDetail = "zinit last_check"
 
@@ -278,7 +280,11 @@ func (sp *statusPoller) checkEvents(svc string, st looseStatus, t0, t1 int64, wa
 			t = lo
 		}
 		ok := lc.OK
-		ev := scenarios.Event{TNs: t, ErrNs: errNs, Kind: scenarios.EventCheckExit, Service: svc, Job: j.Name,
+		pid := 0
+		if lc.PID != nil {
+			pid = *lc.PID
+		}
+		ev := scenarios.Event{TNs: t, ErrNs: errNs, Kind: scenarios.EventCheckExit, Service: svc, Job: j.Name, PID: pid,
 			OK: &ok, DurNs: lc.DurationMs * int64(time.Millisecond),
 			Source: scenarios.SourceZinitLastCheck, LastCheckAtMs: lc.AtMs,
 			Detail: fmt.Sprintf("%s at_ms=%d duration_ms=%d", lastCheckDetail, lc.AtMs, lc.DurationMs)}

@@ -121,18 +121,43 @@ func fillExitStatus(evs []scenarios.Event) {
 // agent from its exec to its exit. Runs of one job are an interval apart.
 const checkPairSlack = 20 * time.Millisecond
 
+// reportID names the run a last_check report is about: its pid when zinit
+// names it, else its start on zinit's clock, length and outcome.
+func reportID(e scenarios.Event) string {
+	if e.PID > 0 {
+		return fmt.Sprint(e.Service, "\x00", e.Job, "\x00pid ", e.PID)
+	}
+	return fmt.Sprint(e.Service, "\x00", e.Job, "\x00", e.LastCheckAtMs, " ", e.DurNs, " ", e.OK != nil && *e.OK)
+}
+
 // fillCheckStatus merges the check_exit events the agent derived from
-// zinit's last_check (PID 0, Source scenarios.SourceZinitLastCheck; a new
-// report has a new LastCheckAtMs, DurNs or OK) with the check runs
-// it saw, the way fillExitStatus completes exits: a derived event that
-// overlaps a run the agent saw completes that run's exit (OK, and the code
+// zinit's last_check (Source scenarios.SourceZinitLastCheck; a new report
+// has a new LastCheckAtMs, DurNs or OK) with the check runs it saw, so one
+// run is one run whoever reported it. The rule, by what the report
+// carries:
+//   - the run's PID (the reference zinit names it): it is the run the agent
+//     saw with that pid, whatever either clock says; repeated reports of
+//     it are one;
+//   - no PID (another zinit): it is the run the agent saw that overlaps its
+//     span widened by both events' errors and checkPairSlack (zinit's span
+//     is mapped from its wall clock, the agent's is on the container's
+//     monotonic one).
+//
+// A report paired with a run completes that run's exit (OK, and the code
 // or signal when the agent could not read them) and is dropped; one that
-// overlaps none (a run too short for the agent's poll) becomes a run of
-// its own, a check_spawn and check_exit pair with a negative PID, dated
-// with the derived event's error. evs must be sorted; the result is too.
+// pairs with none (a run too short for the agent's poll) becomes a run of
+// its own, a check_spawn and check_exit pair with its PID, or a negative
+// one when zinit named none, dated with the report's error. evs must be
+// sorted; the result is too.
 func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
 	derived := func(e scenarios.Event) bool {
-		return e.Kind == scenarios.EventCheckExit && e.PID == 0 && e.Source == scenarios.SourceZinitLastCheck
+		return e.Kind == scenarios.EventCheckExit && e.Source == scenarios.SourceZinitLastCheck
+	}
+	seen := map[string]int{} // service, job, pid → index of the agent's check_exit of that run
+	for i, e := range evs {
+		if e.Kind == scenarios.EventCheckExit && !derived(e) && e.PID > 0 {
+			seen[fmt.Sprint(e.Service, "\x00", e.Job, "\x00", e.PID)] = i
+		}
 	}
 	spawnAt := map[int]int64{} // index of an observed check_exit → its run's spawn (lower bound)
 	open := map[int]int64{}
@@ -148,17 +173,21 @@ func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
 		}
 	}
 	drop := map[int]bool{}
+	handled := map[string]bool{}
 	var add []scenarios.Event
 	synthetic := 0
 	pairReports(evs,
 		func(e scenarios.Event) (string, string, bool) {
-			return e.Service + "\x00" + e.Job, fmt.Sprint(e.LastCheckAtMs, e.DurNs, e.OK != nil && *e.OK), derived(e)
+			return e.Service + "\x00" + e.Job, reportID(e), derived(e)
 		},
 		func(e scenarios.Event) (string, bool) {
 			return e.Service + "\x00" + e.Job, e.Kind == scenarios.EventCheckExit && !derived(e)
 		},
 		func(ri, xi int) bool {
 			r, x := evs[ri], evs[xi]
+			if r.PID > 0 {
+				return x.PID == r.PID // identity, not proximity
+			}
 			slack := max(int64(checkPairSlack), r.ErrNs)
 			lo, hi := r.TNs-r.DurNs-r.ErrNs-slack, r.TNs+r.ErrNs+slack
 			spawn, ok := spawnAt[xi]
@@ -170,6 +199,18 @@ func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
 		func(r, x int) {
 			d := evs[r]
 			drop[r] = true
+			run := reportID(d)
+			if handled[run] {
+				return // a repeat of a report already merged (a re-attached agent re-reads last_check)
+			}
+			handled[run] = true
+			if x < 0 && d.PID > 0 {
+				// The run the agent saw may lie beyond pairReports' horizon
+				// or before a run it already paired: identity decides.
+				if i, ok := seen[fmt.Sprint(d.Service, "\x00", d.Job, "\x00", d.PID)]; ok {
+					x = i
+				}
+			}
 			if x >= 0 {
 				ex := &evs[x]
 				if ex.Code == nil && ex.Signal == "" {
@@ -179,8 +220,11 @@ func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
 				ex.Detail = strings.TrimSpace(ex.Detail + " exit status from zinit last_check")
 				return
 			}
-			synthetic++
-			pid := -synthetic
+			pid := d.PID
+			if pid <= 0 {
+				synthetic++
+				pid = -synthetic
+			}
 			detail := strings.TrimSpace("not seen by the agent: " + d.Detail)
 			add = append(add,
 				scenarios.Event{TNs: d.TNs - d.DurNs, ErrNs: d.ErrNs + int64(time.Millisecond), Kind: scenarios.EventCheckSpawn,
@@ -194,7 +238,7 @@ func fillCheckStatus(evs []scenarios.Event) []scenarios.Event {
 	}
 	out := make([]scenarios.Event, 0, len(evs)-len(drop)+len(add))
 	for i, e := range evs {
-		if !drop[i] {
+		if !drop[i] && !derived(e) { // every report is merged or made a run: none stays behind
 			out = append(out, e)
 		}
 	}

@@ -481,7 +481,7 @@ func (e *Engine) checkTimedOut(s *service, j *job, inc uint64, pid int, timeout 
 		return
 	}
 	msg := fmt.Sprintf("timed out after %v", timeout)
-	j.lastCheck = &zinit.CheckResult{OK: false, AtMs: j.runStart.UnixMilli(), DurationMs: now.Sub(j.runStart).Milliseconds(), Error: &msg}
+	j.lastCheck = &zinit.CheckResult{OK: false, AtMs: j.runStart.UnixMilli(), DurationMs: now.Sub(j.runStart).Milliseconds(), Error: &msg, PID: &pid}
 	s.note("check %s: %s", j.def.Name, msg)
 	e.emit(Event{Kind: EventCheckEnd, Service: s.def.Name, Job: j.def.Name, PID: pid, At: now})
 	e.checkFailed(s, j, now)
@@ -500,7 +500,8 @@ func (e *Engine) checkEnded(p *proc, x Exit) {
 	current := !j.removed && !s.removed && p.incarnation == s.incarnation && s.state == zinit.StateRunning && !s.checkKilled
 	if current && !timedOut {
 		ok := x.Code == 0 && x.Signal == 0
-		res := &zinit.CheckResult{OK: ok, AtMs: j.runStart.UnixMilli(), DurationMs: x.At.Sub(j.runStart).Milliseconds()}
+		pid := x.PID
+		res := &zinit.CheckResult{OK: ok, AtMs: j.runStart.UnixMilli(), DurationMs: x.At.Sub(j.runStart).Milliseconds(), PID: &pid}
 		if !ok {
 			msg := describeExit(x)
 			res.Error = &msg
