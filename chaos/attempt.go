@@ -165,7 +165,7 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 		verdict, reason = scenarios.VerdictError, "cancelled: "+ctx.Err().Error()
 	}
 	res.Timeline = evs
-	res.Load = oracle.LoadOf(evs)
+	res.Load = scenarios.LoadOf(evs)
 	if verdict == scenarios.VerdictPass { // the harness got through: judge
 		a.progress(PhaseJudge)
 		j := a.judge(evs, end)

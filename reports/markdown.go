@@ -118,6 +118,9 @@ func (m *mdWriter) header(r scenarios.Result) {
 	} else if r.TimeScale == 1 {
 		scale += " (production timings)"
 	}
+	if c := r.Calibration; c != nil {
+		scale += "; chosen by --time-scale auto: " + c.Reason
+	}
 	items := [][2]string{
 		{"Verdict", verdictBadge(r.Verdict) + " (" + mdEscape(CountVerdicts(r).String()) + ")"},
 		{"Image", code(r.Image)},

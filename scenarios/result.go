@@ -89,8 +89,18 @@ type Result struct {
 	// Conformance and ProbeAudit judge an image as built (--as-built): its
 	// declared jobs against the policy, and each check's own exec run with
 	// its service healthy, hung and without its socket.
-	Conformance []Finding    `json:"conformance,omitempty"`
+	Conformance []Finding `json:"conformance,omitempty"`
+	// Calibration is how --time-scale auto chose TimeScale (nil: stated).
+	Calibration *Calibration `json:"calibration,omitempty"`
 	ProbeAudit  []ProbeAudit `json:"probe_audit,omitempty"`
+}
+
+// Calibration is the machine's timer lateness measured before the run and
+// the time scale it led to.
+type Calibration struct {
+	Load   Load    `json:"load"`
+	Scale  float64 `json:"scale"`
+	Reason string  `json:"reason"`
 }
 
 // Finding is one remark about an image as built: a rule of the policy or

@@ -82,3 +82,19 @@ func (c *canary) loop(ctx context.Context, period time.Duration, mono Mono, emit
 		}
 	}
 }
+
+// Calibrate runs the canary alone for d and sums up the machine's timer
+// lateness (scenarios.LoadOf of its windows, the first one left out: it
+// holds the process's own start): what `--time-scale auto` picks a scale
+// from.
+func Calibrate(ctx context.Context, d time.Duration) *scenarios.Load {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	c := &canary{window: int64(defaultCanaryWindow)}
+	var evs []scenarios.Event
+	c.loop(ctx, defaultCanaryPeriod, MonoNow, func(e scenarios.Event) { evs = append(evs, e) })
+	if len(evs) > 1 {
+		evs = evs[1:]
+	}
+	return scenarios.LoadOf(evs)
+}

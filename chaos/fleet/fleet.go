@@ -66,6 +66,8 @@ type Composer struct {
 	// Built is the image as built (Discover), for the as-built config:
 	// its services are the targets, and what it declares the job model.
 	Built *Built
+	// Calibration is how --time-scale auto chose the run's scale.
+	Calibration *scenarios.Calibration
 }
 
 // source is what every config of a fleet scenario is composed from.

@@ -2,8 +2,6 @@ package oracle
 
 import (
 	"fmt"
-	"math"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -301,7 +299,7 @@ func Judge(in JudgeInput) Judgement {
 		checks = append(checks, *effect)
 	}
 
-	j := Judgement{Checks: checks, Recovery: recoveryFigures(t), Load: LoadOf(in.Events)}
+	j := Judgement{Checks: checks, Recovery: recoveryFigures(t), Load: scenarios.LoadOf(in.Events)}
 	j.Verdict, j.Reason = verdictOf(checks, recoverCheck, effectsMissing, effect)
 	if in.Scenario.Expect.Info && j.Verdict != scenarios.VerdictError && !effectsMissing {
 		j.Verdict = scenarios.VerdictInfo
@@ -384,23 +382,3 @@ func fmtDur(d time.Duration) string {
 }
 
 func fmtNs(ns int64) string { return fmtDur(time.Duration(ns)) }
-
-// LoadOf sums up the canary windows of an event stream: the median of the
-// windows' median lateness, and the 99th percentile and maximum of their
-// worst ticks (nil when there is no canary window).
-func LoadOf(evs []scenarios.Event) *scenarios.Load {
-	var meds, maxes []int64
-	for _, e := range evs {
-		if e.Kind == scenarios.EventCanary {
-			meds, maxes = append(meds, e.LateP50Ns), append(maxes, e.LateMaxNs)
-		}
-	}
-	if len(maxes) == 0 {
-		return nil
-	}
-	slices.Sort(meds)
-	slices.Sort(maxes)
-	toMs := func(ns int64) float64 { return math.Round(float64(ns)/1e3) / 1e3 }
-	return &scenarios.Load{P50Ms: toMs(meds[len(meds)/2]), P99Ms: toMs(maxes[(len(maxes)*99)/100]),
-		MaxMs: toMs(maxes[len(maxes)-1]), Windows: len(maxes)}
-}

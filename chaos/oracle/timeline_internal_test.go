@@ -47,3 +47,15 @@ func TestObserveWindowCoversStopDuringDelay(t *testing.T) {
 	assert.Equal(t, m.RestartDelay, ExpectedRecovery(m, stop, 0))
 	assert.GreaterOrEqual(t, p.ObserveWindow(m, &stop, 0), m.RestartDelay+p.QuietWindow(m))
 }
+
+func TestChooseScale(t *testing.T) {
+	s, why, err := ChooseScale(scenarios.Load{P50Ms: 0.06, P99Ms: 3, MaxMs: 9, Windows: 12}, ScaleLadder)
+	require.NoError(t, err)
+	assert.Equal(t, 0.05, s, "an idle machine: the fastest scale")
+	assert.Contains(t, why, "timer lateness p99 3 ms")
+	s, _, err = ChooseScale(scenarios.Load{P99Ms: 40}, ScaleLadder)
+	require.NoError(t, err)
+	assert.Equal(t, 0.5, s, "40 ms late needs a slack floor above 80 ms: 0.25's is 62.5 ms, 0.5's 125 ms")
+	_, _, err = ChooseScale(scenarios.Load{P99Ms: 200}, ScaleLadder)
+	assert.ErrorIs(t, err, ErrTooLoaded)
+}

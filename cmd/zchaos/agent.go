@@ -28,7 +28,7 @@ func newAgentCmd(f *Factory) *cobra.Command {
 		Args:   usageArgs(cobra.NoArgs),
 	}
 	cmd.AddCommand(newAgentWatchCmd(f), newAgentInjectCmd(f), newAgentCrashLoopCmd(f), newAgentNowCmd(f),
-		newAgentProbeAuditCmd(f))
+		newAgentProbeAuditCmd(f), newAgentCalibrateCmd(f))
 	return cmd
 }
 
@@ -222,5 +222,26 @@ func newAgentProbeAuditCmd(f *Factory) *cobra.Command {
 	fl.StringVar(&o.Exec, "exec", "", "the check job's exec")
 	fl.StringToStringVar(&o.Env, "env", nil, "the check job's env (KEY=VALUE, repeatable)")
 	fl.Int64Var(&timeoutMs, "timeout-ms", 30000, "the check job's timeout")
+	return cmd
+}
+
+func newAgentCalibrateCmd(f *Factory) *cobra.Command {
+	var ms int64
+	cmd := &cobra.Command{
+		Use:   "calibrate --duration-ms N",
+		Short: "Measure the machine's timer lateness with the canary alone; print it (JSON)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ms <= 0 {
+				return usageErrorf("--duration-ms %d: must be > 0", ms)
+			}
+			load := agent.Calibrate(cmd.Context(), time.Duration(ms)*time.Millisecond)
+			if load == nil {
+				return errors.New("calibrate: no canary window completed")
+			}
+			return json.NewEncoder(f.IO.Out).Encode(load)
+		},
+	}
+	cmd.Flags().Int64Var(&ms, "duration-ms", 3000, "how long to measure")
 	return cmd
 }

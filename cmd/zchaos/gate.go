@@ -50,7 +50,7 @@ Exit codes: 0 promote, 1 a scenario failed, 2 inconclusive (no failure),
 		},
 	}
 	fl := cmd.Flags()
-	o.addFlags(fl, 2)
+	o.addFlags(fl, 2, "auto")
 	fl.BoolVar(&o.Baseline, "baseline", false, "also run the legacy config and print the behaviour diff")
 	fl.IntVar(&o.Require, "require", 0, "passes needed out of --repeat attempts per scenario (default: all)")
 	fl.StringVar(&o.Tag, "tag", scenarios.TagGate, "run the catalogue scenarios with this tag")
@@ -198,6 +198,6 @@ func printGate(w io.Writer, res scenarios.Result, d scenarios.GateDecision, o ga
 		}
 		fmt.Fprintf(w, " (%d of %d attempts each; first-attempt pass rate %.0f%%)", need, o.Repeat, 100*d.FirstPassRate)
 	}
-	fmt.Fprintf(w, "; time scale %g; reports in %s\n", o.TimeScale, o.Out)
+	fmt.Fprintf(w, "; time scale %g; reports in %s\n", res.TimeScale, o.Out)
 	return nil
 }

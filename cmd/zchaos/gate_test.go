@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,7 +78,7 @@ func TestDockerGateBaseline(t *testing.T) {
 	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(t), t.TempDir())
 	require.NoError(t, err)
 	out := t.TempDir()
-	cmd := exec.CommandContext(ctx, bins.Agent, "gate", "--baseline", "--tag", "hang", "--out", out, "--seed", "7")
+	cmd := exec.CommandContext(ctx, bins.Agent, "gate", "--baseline", "--tag", "hang", "--time-scale", "0.05", "--out", out, "--seed", "7")
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
@@ -130,7 +131,7 @@ func TestDockerGateSeedConfigVerbatim(t *testing.T) {
 	require.NoError(t, err)
 	out := t.TempDir()
 	seed := filepath.Join(chaostest.ModuleRoot(t), "migrator", "testdata", "seed")
-	cmd := exec.CommandContext(ctx, bins.Agent, "gate", "--config", seed, "--tag", "hang", "--out", out, "--seed", "7")
+	cmd := exec.CommandContext(ctx, bins.Agent, "gate", "--config", seed, "--tag", "hang", "--time-scale", "0.05", "--out", out, "--seed", "7")
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
@@ -156,4 +157,32 @@ func readResult(t *testing.T, p string) scenarios.Result {
 	res, err := scenarios.DecodeResult(fh)
 	require.NoError(t, err)
 	return res
+}
+
+// TestDockerTimeScaleAuto: --time-scale auto measures the machine first,
+// records the scale it chose and why, and runs at it; a machine too loaded
+// for any scale exits 2 saying so, never guessing.
+func TestDockerTimeScaleAuto(t *testing.T) {
+	chaostest.Docker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(t), t.TempDir())
+	require.NoError(t, err)
+	out := t.TempDir()
+	cmd := exec.CommandContext(ctx, bins.Agent, "run", "crash-restart", "--time-scale", "auto", "--out", out, "--seed", "7")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == exitInconclusive && strings.Contains(stderr.String(), "machine too loaded to judge any timing") {
+		return // an honest answer on a saturated machine
+	}
+	require.NoError(t, err)
+	res := readResult(t, filepath.Join(out, "result.json"))
+	require.NotNil(t, res.Calibration, "the calibration is recorded")
+	assert.Equal(t, res.Calibration.Scale, res.TimeScale)
+	assert.Contains(t, []float64{0.05, 0.1, 0.25, 0.5, 1}, res.TimeScale)
+	assert.Positive(t, res.Calibration.Load.Windows)
+	assert.Contains(t, stderr.String(), "--time-scale auto: timer lateness p99")
 }

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/zchaos/zchaos/chaos"
 	"github.com/zchaos/zchaos/chaos/fleet"
+	"github.com/zchaos/zchaos/chaos/oracle"
 	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/migrator"
 	"github.com/zchaos/zchaos/scenarios"
@@ -23,7 +25,9 @@ import (
 type harnessOptions struct {
 	ConfigDir     string
 	Image         string
-	TimeScale     float64
+	TimeScale     float64 // set by validate from TimeScaleArg, or by calibrate
+	TimeScaleArg  string  // --time-scale: a factor, or "auto"
+	autoScale     bool
 	Parallel      int
 	Repeat        int
 	Seed          int64
@@ -41,10 +45,11 @@ type harnessOptions struct {
 	comp          *fleet.Composer // made by validate; the runner's Setup and the targets' source
 }
 
-func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int) {
+func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int, timeScale string) {
 	fl.StringVar(&o.ConfigDir, "config", "", "legacy config dir to use instead of the hero fleet fixture")
 	fl.StringVar(&o.Image, "image", "", "image to run (default: build or reuse the reference image)")
-	fl.Float64Var(&o.TimeScale, "time-scale", 0.05, "scale every duration of the job model and of the expectations")
+	fl.StringVar(&o.TimeScaleArg, "time-scale", timeScale, "scale every duration of the job model and of the expectations (1: production timings), "+
+		"or auto: measure the machine's timer lateness first and take the fastest of 0.05, 0.1, 0.25, 0.5, 1 whose tolerances exceed it")
 	o.parallelBase = parallel
 	fl.IntVar(&o.Parallel, "parallel", 0, fmt.Sprintf("attempts run at once (0: %d below time scale 0.25, 4 up to 0.5, 8 above, where attempts mostly wait on timers)", parallel))
 	fl.IntVar(&o.Repeat, "repeat", 1, "attempts per scenario and config")
@@ -62,8 +67,20 @@ func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int) {
 
 func (o *harnessOptions) validate() error {
 	switch {
-	case !(o.TimeScale > 0):
-		return usageErrorf("--time-scale %v: must be > 0", o.TimeScale)
+	case o.TimeScaleArg == "auto" && o.AsBuilt:
+		// zchaos cannot scale a config it does not apply: without a stated
+		// scale an image as built runs at production timings.
+		o.TimeScale = 1
+	case o.TimeScaleArg == "auto":
+		o.autoScale, o.TimeScale = true, oracle.ScaleLadder[0]
+	default:
+		ts, err := strconv.ParseFloat(o.TimeScaleArg, 64)
+		if err != nil || !(ts > 0) {
+			return usageErrorf("--time-scale %s: want a factor > 0 or auto", o.TimeScaleArg)
+		}
+		o.TimeScale = ts
+	}
+	switch {
 	case o.Parallel < 0:
 		return usageErrorf("--parallel %d: must be >= 0 (0: automatic)", o.Parallel)
 	case o.Repeat < 1:
@@ -255,6 +272,12 @@ func prepare(ctx context.Context, f *Factory, o harnessOptions, scs []scenarios.
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if o.autoScale {
+		if err := o.calibrate(ctx, f, r); err != nil {
+			release()
+			return nil, nil, nil, err
+		}
+	}
 	if o.AsBuilt {
 		if err = o.discover(ctx, f, r); err == nil {
 			scs, err = o.expandTargets(f, scs)
@@ -267,11 +290,38 @@ func prepare(ctx context.Context, f *Factory, o harnessOptions, scs []scenarios.
 	return r, release, scs, nil
 }
 
-// imageFindings adds what discovery found of an image as built to res.
+// calibrate measures the machine in a container of the image and sets the
+// runner's time scale (and, when automatic, its parallelism) to the
+// fastest one whose tolerances exceed the machine's lateness. A machine
+// too loaded for any scale is exit 2, never a guess.
+func (o harnessOptions) calibrate(ctx context.Context, f *Factory, r *chaos.Runner) error {
+	if r.RunID == "" {
+		r.RunID = chaos.NewRunID()
+	}
+	load, err := chaos.Calibrate(ctx, r.Runtime, r.Image, r.RunID, r.AgentBinary, chaos.CalibrationTime)
+	if err != nil {
+		return &exitError{code: exitInfra, err: fmt.Errorf("--time-scale auto: %w", err)}
+	}
+	scale, why, err := oracle.ChooseScale(load, oracle.ScaleLadder)
+	if err != nil {
+		return &exitError{code: exitInconclusive, err: fmt.Errorf("--time-scale auto: %w", err)}
+	}
+	r.TimeScale = scale
+	if o.Parallel == 0 {
+		r.Parallel = chaos.AutoParallel(scale, o.parallelBase)
+	}
+	o.comp.Calibration = &scenarios.Calibration{Load: load, Scale: scale, Reason: why}
+	fmt.Fprintf(f.IO.ErrOut, "zchaos: --time-scale auto: %s\n", why)
+	return nil
+}
+
+// imageFindings adds to res what the run learnt before its scenarios:
+// the calibration, and what discovery found of an image as built.
 func (o harnessOptions) imageFindings(res *scenarios.Result) {
 	if b := o.composer().Built; b != nil {
 		res.Conformance, res.ProbeAudit = b.Conformance, b.Audit
 	}
+	res.Calibration = o.composer().Calibration
 }
 
 // discover learns what the image declares as built (--as-built), checks

@@ -46,7 +46,7 @@ or config error, 4 harness or infrastructure error.`,
 		},
 	}
 	fl := cmd.Flags()
-	o.addFlags(fl, 1)
+	o.addFlags(fl, 1, "0.05")
 	fl.BoolVar(&o.Legacy, "legacy", false, "also run the legacy config (a baseline: it is expected to fail)")
 	fl.BoolVar(&o.JSON, "json", false, "print the result JSON instead of a table")
 	return cmd
