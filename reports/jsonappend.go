@@ -148,6 +148,9 @@ func appendEvent(b []byte, e *scenarios.Event) []byte {
 		b = append(b, `,"target_start":`...)
 		b = strconv.AppendUint(b, e.TargetStart, 10)
 	}
+	if e.Refused {
+		b = append(b, `,"refused":true`...)
+	}
 	b = num(b, `,"late_max_ns":`, e.LateMaxNs)
 	b = num(b, `,"late_p50_ns":`, e.LateP50Ns)
 	b = num(b, `,"ticks":`, int64(e.Ticks))

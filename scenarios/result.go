@@ -296,6 +296,7 @@ type Event struct {
 	Mechanism     FaultMechanism `json:"mechanism,omitempty"`        // fault: how a health or exit knob was turned
 	Control       string         `json:"control,omitempty"`          // fault with Mechanism control: the control file written
 	TargetStart   uint64         `json:"target_start,omitempty"`     // fault: start time (clock ticks since boot) of the process PID named, so a reused pid is told apart
+	Refused       bool           `json:"refused,omitempty"`          // effect: the action reached the supervisor, which refused it (its CLI answered an error)
 	LateMaxNs     int64          `json:"late_max_ns,omitempty"`      // canary: the latest tick of the window, how late it fired
 	LateP50Ns     int64          `json:"late_p50_ns,omitempty"`      // canary: the window's median lateness
 	Ticks         int            `json:"ticks,omitempty"`            // canary: ticks in the window

@@ -524,3 +524,27 @@ func TestProcScannerScopeIgnoresOtherContainers(t *testing.T) {
 	fp.set(410, 400, 410, 'S', 21, -1, "sh", "-c", mainExec)
 	assert.ElementsMatch(t, []string{"exit:110", "spawn:410"}, kinds(s.step(t0+500*ms1)))
 }
+
+// TestInjectRefusedCommand: a control-plane command the supervisor's CLI
+// refuses took place (the effect is seen) and says it was refused; a CLI
+// that cannot be run at all is an unseen effect.
+func TestInjectRefusedCommand(t *testing.T) {
+	run := func(cli string) []scenarios.Event {
+		var out bytes.Buffer
+		env := InjectEnv{Mono: MonoNow}
+		err := RunInject(context.Background(), InjectOptions{Kind: scenarios.FaultStop, Service: "svc",
+			Spec: Spec{ZinitCLI: cli}, EffectTimeout: time.Second}, &out, env)
+		require.NoError(t, err)
+		var evs []scenarios.Event
+		require.NoError(t, ReadEvents(&out, func(e scenarios.Event) { evs = append(evs, e) }))
+		require.Len(t, evs, 2)
+		return evs
+	}
+	evs := run("false") // runs, exits 1: a refusal
+	assert.True(t, *evs[1].OK)
+	assert.True(t, evs[1].Refused)
+	assert.Contains(t, evs[1].Detail, "zinit refused")
+	evs = run("/nonexistent/zinit")
+	assert.False(t, *evs[1].OK, "the command never reached a supervisor")
+	assert.False(t, evs[1].Refused)
+}

@@ -555,7 +555,15 @@ func (in *injector) cli(ctx context.Context, args ...string) error {
 	if werr := in.emit(fault); werr != nil {
 		return werr
 	}
-	if err != nil {
+	var refused *exec.ExitError
+	switch {
+	case errors.As(err, &refused):
+		// The command reached the supervisor, which answered an error: the
+		// action took place, the refusal is the supervisor's to answer for.
+		ok := true
+		return in.emit(scenarios.Event{TNs: in.env.Mono(), Kind: scenarios.EventEffect, OK: &ok, Refused: true,
+			Detail: "zinit refused: " + err.Error()})
+	case err != nil:
 		return in.effect(false, err.Error())
 	}
 	return in.effect(true, "exit 0")
@@ -567,6 +575,9 @@ func (in *injector) supervisor(ctx context.Context) error {
 	if !in.opts.AfterRestart {
 		return in.emit(scenarios.Event{TNs: in.env.Mono(), Kind: scenarios.EventFault, Detail: "restart PID 1"})
 	}
+	// This runs in the restarted container: PID 1 was replaced, the
+	// harness's action took place. Whether the supervisor comes back is
+	// its own doing, judged from what follows (recover, C1): said here.
 	argv := []string{in.opts.Spec.zinitCLI(), "list", "--json"}
 	ok, d := in.pollFor(ctx, func() (bool, string) {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -577,7 +588,10 @@ func (in *injector) supervisor(ctx context.Context) error {
 		}
 		return true, "supervisor answers"
 	})
-	return in.effect(ok, d)
+	if !ok {
+		d = "PID 1 replaced, but the supervisor did not answer: " + d
+	}
+	return in.effect(true, d)
 }
 
 // revert undoes a reversible fault and writes a revert event.

@@ -408,8 +408,11 @@ func judgeEffects(t *timeline) (*scenarios.InvariantCheck, bool) {
 	if len(t.faults) == 0 && len(t.in.Scenario.Faults) == 0 {
 		return nil, false
 	}
-	var missing, seen []string
+	var missing, seen, refused []string
 	for _, f := range t.faults {
+		if f.effect != nil && f.effect.Refused {
+			refused = append(refused, fmt.Sprintf("zinit refused the %s at %s: %s", f.kind, fmtNs(f.at), f.effect.Detail))
+		}
 		if f.effect == nil {
 			s := fmt.Sprintf("effect of %s at %s never seen", f.kind, fmtNs(f.at))
 			if f.notSeen != "" {
@@ -452,6 +455,11 @@ func judgeEffects(t *timeline) (*scenarios.InvariantCheck, bool) {
 		ID: CheckEffect, Property: "every fault's effect was seen",
 		Expected: "an effect with ok=true after each fault",
 		Observed: strings.Join(firstN(append(append([]string(nil), seen...), missing...), 4), "; "),
+	}
+	if len(refused) > 0 {
+		// The command reached the supervisor, which refused it: certain.
+		c.Verdict, c.Reason = scenarios.VerdictFail, refused[0]
+		return &c, false
 	}
 	if len(missing) > 0 {
 		c.Verdict, c.Reason = scenarios.VerdictInconclusive, missing[0]

@@ -1038,3 +1038,20 @@ func TestJudgeUnderLoad(t *testing.T) {
 	require.NotNil(t, r1.MachineLateMs)
 	assert.InDelta(t, 400, *r1.MachineLateMs, 0.001)
 }
+
+// TestJudgeRefusedStopFails: a stop the supervisor refused is a supervisor
+// defect, certain: fail, never inconclusive.
+func TestJudgeRefusedStopFails(t *testing.T) {
+	onFail := migrated(zinit.RestartOnFailure, 250, 0)
+	j := oracleCase{scenario: scen(false, scenarios.FaultStop), model: onFail, endMs: 8000, build: func(b *tl) {
+		b.spawn(0)
+		b.add(1000, scenarios.Event{Kind: scenarios.EventFault, Fault: string(scenarios.FaultStop)})
+		b.add(1002, scenarios.Event{Kind: scenarios.EventEffect, Fault: string(scenarios.FaultStop), OK: bp(true), Refused: true,
+			Detail: "zinit refused: zinit: exit status 2: stop: not allowed"})
+	}}.judge()
+	assert.Equal(t, scenarios.VerdictFail, j.Verdict, dump(j))
+	c := checkOf(j, oracle.CheckEffect)
+	require.NotNil(t, c)
+	assert.Equal(t, scenarios.VerdictFail, c.Verdict)
+	assert.Contains(t, c.Reason, "zinit refused the stop at 1.00 s")
+}
