@@ -128,7 +128,8 @@ type procScanner struct {
 	period      time.Duration
 	dirBuf      []byte
 	pids        []int
-	scope       string // Spec.Scope
+	scope       string     // Spec.Scope
+	exits       *exitWaker // nil: exits are seen by the scan only
 }
 
 func newProcScanner(spec Spec) *procScanner {
@@ -169,6 +170,12 @@ func (s *procScanner) loop(ctx context.Context, clk clock.WithTicker, mono Mono,
 		go func() { defer close(done); w.run(wake) }()
 		defer func() { w.close(); <-done }()
 	}
+	if x, err := newExitWaker(mono); err == nil {
+		s.exits = x
+		done := make(chan struct{})
+		go func() { defer close(done); x.run(wake) }()
+		defer func() { x.shutdown(); <-done; x.close(); s.exits = nil }()
+	}
 	followUps := 0
 	var follow <-chan time.Time
 	for {
@@ -191,6 +198,10 @@ func (s *procScanner) loop(ctx context.Context, clk clock.WithTicker, mono Mono,
 		}
 	}
 }
+
+// exitWakeErr is the least stated error of an exit dated by its pidfd's
+// wake-up.
+const exitWakeErr = int64(time.Millisecond)
 
 // After an exec is seen, the scanner looks again this many times, this
 // often: the new process may still show its parent's cmdline at first.
@@ -399,6 +410,17 @@ func (s *procScanner) jobEvent(kind scenarios.EventKind, p *procInfo, t, errNs i
 		case scenarios.EventExit:
 			kind = scenarios.EventCheckExit
 		}
+	}
+	switch kind {
+	case scenarios.EventSpawn, scenarios.EventCheckSpawn:
+		s.exits.watch(p.pid)
+	case scenarios.EventExit, scenarios.EventCheckExit:
+		if at, ok := s.exits.exitedAt(p.pid); ok && at <= t && at >= t-errNs {
+			// Its pidfd fired: the exit lies between the last scan that saw
+			// the process alive and that wake-up, which follows it closely.
+			t, errNs = at, max(exitWakeErr, at-(t-errNs))
+		}
+		s.exits.forget(p.pid)
 	}
 	return scenarios.Event{TNs: t, ErrNs: errNs, Kind: kind, Service: j.Service, Job: j.Job,
 		PID: p.pid, PGID: p.st.PGID, Cmdline: p.cmdline}
