@@ -148,6 +148,7 @@ func appendEvent(b []byte, e *scenarios.Event) []byte {
 		b = append(b, `,"target_start":`...)
 		b = strconv.AppendUint(b, e.TargetStart, 10)
 	}
+	b = num(b, `,"missed":`, int64(e.Missed))
 	if e.Refused {
 		b = append(b, `,"refused":true`...)
 	}

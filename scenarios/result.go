@@ -261,6 +261,7 @@ const (
 	EventAction     EventKind = "action"      // the harness did something (zinit start/stop, ...)
 	EventAgentStart EventKind = "agent_start" // first event of an agent stream
 	EventCanary     EventKind = "canary"      // timer lateness over a window ending at TNs, DurNs long
+	EventHole       EventKind = "hole"        // execs of a service's binary the agent never saw as processes
 )
 
 // Event is one observation, timestamped where it happened: TNs is
@@ -296,6 +297,7 @@ type Event struct {
 	Mechanism     FaultMechanism `json:"mechanism,omitempty"`        // fault: how a health or exit knob was turned
 	Control       string         `json:"control,omitempty"`          // fault with Mechanism control: the control file written
 	TargetStart   uint64         `json:"target_start,omitempty"`     // fault: start time (clock ticks since boot) of the process PID named, so a reused pid is told apart
+	Missed        int            `json:"missed,omitempty"`           // hole: how many execs went unseen
 	Refused       bool           `json:"refused,omitempty"`          // effect: the action reached the supervisor, which refused it (its CLI answered an error)
 	LateMaxNs     int64          `json:"late_max_ns,omitempty"`      // canary: the latest tick of the window, how late it fired
 	LateP50Ns     int64          `json:"late_p50_ns,omitempty"`      // canary: the window's median lateness

@@ -128,8 +128,9 @@ type procScanner struct {
 	period      time.Duration
 	dirBuf      []byte
 	pids        []int
-	scope       string     // Spec.Scope
-	exits       *exitWaker // nil: exits are seen by the scan only
+	scope       string        // Spec.Scope
+	exits       *exitWaker    // nil: exits are seen by the scan only
+	spawns      *spawnCounter // nil: no hole detection
 }
 
 func newProcScanner(spec Spec) *procScanner {
@@ -170,6 +171,12 @@ func (s *procScanner) loop(ctx context.Context, clk clock.WithTicker, mono Mono,
 		go func() { defer close(done); w.run(wake) }()
 		defer func() { w.close(); <-done }()
 	}
+	if c, err := newSpawnCounter(s.jobs, s.matchers, mono); err == nil && c != nil {
+		s.spawns = c
+		done := make(chan struct{})
+		go func() { defer close(done); c.run() }()
+		defer func() { c.close(); <-done; s.spawns = nil }()
+	}
 	if x, err := newExitWaker(mono); err == nil {
 		s.exits = x
 		done := make(chan struct{})
@@ -179,7 +186,11 @@ func (s *procScanner) loop(ctx context.Context, clk clock.WithTicker, mono Mono,
 	followUps := 0
 	var follow <-chan time.Time
 	for {
-		for _, e := range s.step(mono()) {
+		now := mono()
+		for _, e := range s.step(now) {
+			emit(e)
+		}
+		for _, e := range s.spawns.holes(s.jobs, now) {
 			emit(e)
 		}
 		if followUps > 0 {
@@ -414,6 +425,9 @@ func (s *procScanner) jobEvent(kind scenarios.EventKind, p *procInfo, t, errNs i
 	switch kind {
 	case scenarios.EventSpawn, scenarios.EventCheckSpawn:
 		s.exits.watch(p.pid)
+		if kind == scenarios.EventSpawn {
+			s.spawns.saw(p.job, t-errNs)
+		}
 	case scenarios.EventExit, scenarios.EventCheckExit:
 		if at, ok := s.exits.exitedAt(p.pid); ok && at <= t && at >= t-errNs {
 			// Its pidfd fired: the exit lies between the last scan that saw

@@ -1055,3 +1055,30 @@ func TestJudgeRefusedStopFails(t *testing.T) {
 	assert.Equal(t, scenarios.VerdictFail, c.Verdict)
 	assert.Contains(t, c.Reason, "zinit refused the stop at 1.00 s")
 }
+
+// TestJudgeHoleMakesCountsInconclusive: a spawn the agent missed (an exec
+// of the binary it never saw as a process) turns a restart that looks
+// late, and a spawn count that looks short, into inconclusive, naming the
+// hole; without the hole they fail.
+func TestJudgeHoleMakesCountsInconclusive(t *testing.T) {
+	onFail := migrated(zinit.RestartOnFailure, 250, 0)
+	late := func(b *tl) { killRestart(1000)(b) } // looks like one restart 1 s late
+	c := oracleCase{scenario: scen(true, scenarios.FaultKill), model: onFail, build: late, endMs: 8000}
+	assert.Equal(t, scenarios.VerdictFail, c.judge().Verdict)
+	c.build = func(b *tl) {
+		late(b)
+		b.add(1600, scenarios.Event{Kind: scenarios.EventHole, Missed: 1, Detail: "1 exec(s) never seen"})
+	}
+	j := c.judge()
+	assert.Equal(t, scenarios.VerdictInconclusive, j.Verdict, dump(j))
+	r1 := checkOf(j, "R1")
+	require.NotNil(t, r1)
+	assert.Equal(t, scenarios.VerdictInconclusive, r1.Verdict)
+	assert.Contains(t, r1.Reason, "the agent missed 1 spawn(s) of "+svc)
+	// An early restart is no matter of a hole: it still fails.
+	c.build = func(b *tl) {
+		killRestart(100)(b)
+		b.add(1600, scenarios.Event{Kind: scenarios.EventHole, Missed: 1})
+	}
+	assert.Equal(t, scenarios.VerdictFail, c.judge().Verdict, "a hole cannot make a restart early")
+}

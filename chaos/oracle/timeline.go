@@ -112,6 +112,7 @@ type timeline struct {
 	explicit    map[string]bool // invariants the scenario asked for by name
 	fleetDeaths int             // fleet-wide judging: exits of any service
 	canary      []*scenarios.Event
+	holes       []*scenarios.Event // execs of the service's binary the agent never saw
 }
 
 func (t *timeline) slack(expected time.Duration) int64 { return int64(t.p.Slack(expected)) }
@@ -152,6 +153,24 @@ func (t *timeline) lateness(from, to int64) (worst int64, known bool) {
 	return worst, known
 }
 
+// holeIn names the spawns of the service the agent missed during [from,
+// to] (execs of its binary it never saw as processes), "" when none: an
+// event that looks late or missing may be one of them, so it cannot be
+// judged. A hole cannot make an event early, or a count too high.
+func (t *timeline) holeIn(from, to int64) string {
+	missed, at := 0, int64(0)
+	for _, h := range t.holes {
+		if h.TNs >= from && h.TNs-h.ErrNs <= to {
+			missed += max(h.Missed, 1)
+			at = h.TNs
+		}
+	}
+	if missed == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the agent missed %d spawn(s) of %s (execs it never saw as processes, by %s)", missed, t.m.Service, fmtNs(at))
+}
+
 // late judges an upper bound missed by excess (ns), an event expected
 // within [from, to] that came late or never: load can delay, never hasten,
 // so it is a failure only when the canary shows the machine on time there
@@ -159,6 +178,10 @@ func (t *timeline) lateness(from, to int64) (worst int64, known bool) {
 // check is inconclusive, with both numbers in the reason.
 func (t *timeline) late(a *acc, from, to, excess int64, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
+	if h := t.holeIn(from, to); h != "" {
+		a.inconclusive("%s: judged from an incomplete view: %s", h, msg)
+		return
+	}
 	l, known := t.lateness(from, to)
 	a.measured(l, known)
 	switch {
@@ -187,8 +210,11 @@ func buildTimeline(in JudgeInput) *timeline {
 	t := &timeline{in: in, m: in.Model, p: in.Params, end: int64(in.End)}
 	t.w = int64(t.p.QuietWindow(t.m))
 	for i := range in.Events {
-		if in.Events[i].Kind == scenarios.EventCanary {
-			t.canary = append(t.canary, &in.Events[i])
+		switch e := &in.Events[i]; {
+		case e.Kind == scenarios.EventCanary:
+			t.canary = append(t.canary, e)
+		case e.Kind == scenarios.EventHole && (e.Service == "" || e.Service == in.Model.Service):
+			t.holes = append(t.holes, e)
 		}
 	}
 	evs := make([]scenarios.Event, 0, len(in.Events))
