@@ -400,7 +400,7 @@ func (in *injector) unsupported(base scenarios.Event, why string) error {
 	base.Detail = why
 	_ = in.emit(base)
 	_ = in.effect(false, why)
-	return fmt.Errorf("%s %s: %s: %w", in.opts.Kind, in.opts.Service, why, ErrUnsupportedFault)
+	return fmt.Errorf("%s: %s: %w", in.opts.Kind, why, ErrUnsupportedFault)
 }
 
 func (in *injector) afterGroupSignal(ctx context.Context, fault scenarios.Event, kerr error, cond func() (bool, string)) error {

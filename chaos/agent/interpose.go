@@ -56,8 +56,10 @@ func ParseInterposeMode(s string) (InterposeMode, error) {
 const AsideSuffix = ".zchaos-orig"
 
 // takeoverSuffix names the path an interposer binds before it renames its
-// socket over the service's.
-const takeoverSuffix = ".zchaos-new"
+// socket over the service's. A socket keeps the address it was bound with,
+// so clients see this name as their peer's (in a probe's "i/o timeout"
+// message, say): it tells them who did not answer.
+const takeoverSuffix = ".zchaos-interposer"
 
 // maxSocketPath is the longest path a Unix socket address holds (sun_path
 // is 108 bytes, NUL included).
@@ -449,14 +451,15 @@ func RestoreSocket(socket, aside string, ino uint64) (string, error) {
 	}
 	switch {
 	case err == nil && cur != ino:
-		// The service bound a fresh socket: keep it.
+		// The service bound a fresh socket (or this ran before): keep it.
 		if aerr == nil && a != cur {
 			if err := os.Remove(aside); err != nil {
 				return "", fmt.Errorf("restore %s: %w", socket, err)
 			}
-			return fmt.Sprintf("%s was bound anew by the service: kept it, removed the stale %s", socket, aside), nil
+			return fmt.Sprintf("%s is not the interposer's socket any more (the service bound it anew): kept it, removed the stale %s",
+				socket, aside), nil
 		}
-		return fmt.Sprintf("%s was bound anew by the service: kept it", socket), nil
+		return fmt.Sprintf("%s is not the interposer's socket any more: kept it", socket), nil
 	case aerr == nil:
 		if err := os.Rename(aside, socket); err != nil {
 			return "", fmt.Errorf("restore %s: %w", socket, err)

@@ -407,7 +407,7 @@ func TestInjectRevertAfterTheServiceReboundItsSocket(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
 	assert.True(t, *evs[0].OK, evs[0].Detail)
-	assert.Contains(t, evs[0].Detail, "bound anew")
+	assert.Contains(t, evs[0].Detail, "the service bound it anew")
 	assert.Equal(t, fresh, inodeAt(t, old.Socket), "not clobbered")
 	assert.NoFileExists(t, f.Aside)
 	assert.True(t, procGone("/proc", f.HelperPID, f.HelperStart), "the interposer ended")
