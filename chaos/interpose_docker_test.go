@@ -101,7 +101,8 @@ func rpcCall(ctx context.Context, t *testing.T, c runtime.Container, method stri
 // and health-hang into a socat service through FaultClient, as the runner
 // does: each is done by the interposer (never a signal), its effect is
 // seen through the socket, other methods still reach the service, and the
-// revert puts the very socket back and ends the interposer.
+// revert puts the very socket back and ends the interposer. A hero link to
+// herosim beside it still gets herosim's signal.
 func TestDockerInterposeHealthFaultsOnANonHerosimService(t *testing.T) {
 	rt := chaostest.Docker(t)
 	ref := chaostest.Image(t)
@@ -109,10 +110,19 @@ func TestDockerInterposeHealthFaultsOnANonHerosimService(t *testing.T) {
 	defer cancel()
 	st, err := rpcSetup(false)(ctx, scenarios.Scenario{}, scenarios.ConfigMigrated, 0.05)
 	require.NoError(t, err)
-	spec, err := json.Marshal(agent.Spec{ZinitCLI: chaos.ZinitCLI, Probes: st.Probes, ProbeTimeoutMs: 300,
-		Jobs: []agent.Job{{Service: rpcSvc, Job: "main", Trigger: "start", Exec: rpcExec}}})
+	// A hero binary of the reference image: a link to herosim (multi-call).
+	heroBin := chaostest.FleetHeroBins[0]
+	heroExec := runtime.ImageHeroBinDir + "/" + heroBin + " serve"
+	heroSocket := runtime.ImageSocketsDir + "/" + heroBin + ".sock"
+	spec, err := json.Marshal(agent.Spec{ZinitCLI: chaos.ZinitCLI, ProbeTimeoutMs: 300,
+		Probes: append(st.Probes, agent.Probe{Service: "test.herolink", Socket: heroSocket}),
+		Jobs: []agent.Job{{Service: rpcSvc, Job: "main", Trigger: "start", Exec: rpcExec},
+			{Service: "test.herolink", Job: "main", Trigger: "start", Exec: heroExec}}})
 	require.NoError(t, err)
 	st.Files[agent.SpecPath] = spec
+	heroSvc := zinit.Service{Name: "test.herolink"}
+	heroJob, err := zinit.NewJob(heroSvc.Name, "main").Exec(heroExec).Trigger(zinit.TriggerStart).Build()
+	require.NoError(t, err)
 	c, err := rt.Start(ctx, runtime.StartOptions{Image: ref, RunID: "interpose-test", Env: st.Env, Files: st.Files})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, c.Remove(context.Background())) })
@@ -161,6 +171,24 @@ func TestDockerInterposeHealthFaultsOnANonHerosimService(t *testing.T) {
 	}
 	out, _ := sh(ctx, t, c, "ps -eo pid,args")
 	assert.NotContains(t, out, "agent interpose", "no interposer left")
+
+	// A hero binary of the reference image is a link to herosim: its
+	// /proc/<pid>/exe is herosim, so it gets herosim's signal, not the
+	// interposer.
+	require.NoError(t, chaos.RunCLI(ctx, c, chaos.ZinitCLI, [][]string{heroSvc.Argv(), heroJob.Argv(), {"zinit", "start", heroSvc.Name}}))
+	require.Eventually(t, func() bool {
+		out, _ := sh(ctx, t, c, `echo '{"jsonrpc":"2.0","method":"server.health","id":1}' | socat -t 2 - UNIX-CONNECT:`+heroSocket)
+		return strings.Contains(out, `"status":"ok"`)
+	}, 30*time.Second, 50*time.Millisecond, "the hero link answers")
+	evs, rev, err := chaos.FaultClient{EffectTimeout: 5 * time.Second}.Inject(ctx, c, scenarios.Fault{Kind: scenarios.FaultHealthError}, heroSvc.Name)
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+	assert.Equal(t, scenarios.MechanismSignal, evs[0].Mechanism, evs[0].Detail)
+	assert.Equal(t, "SIGUSR2", evs[0].Signal)
+	assert.True(t, *evs[1].OK, evs[1].Detail)
+	require.NotNil(t, rev)
+	_, err = rev(ctx)
+	require.NoError(t, err)
 }
 
 // TestDockerInterposeHealthScenariosPassOnANonHerosimService runs the
