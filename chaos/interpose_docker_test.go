@@ -90,10 +90,10 @@ func sh(ctx context.Context, t *testing.T, c runtime.Container, line string) (st
 	return strings.TrimSpace(string(res.Stdout)), res.ExitCode
 }
 
-// rpcCall sends one request through the service's socket path.
-func rpcCall(ctx context.Context, t *testing.T, c runtime.Container, method string) string {
+// rpcCall sends one request through a socket path in c.
+func rpcCall(ctx context.Context, t *testing.T, c runtime.Container, socket, method string) string {
 	t.Helper()
-	out, _ := sh(ctx, t, c, `echo '{"jsonrpc":"2.0","method":"`+method+`","id":9}' | socat -t 2 - UNIX-CONNECT:`+rpcSocket)
+	out, _ := sh(ctx, t, c, `echo '{"jsonrpc":"2.0","method":"`+method+`","id":9}' | socat -t 2 - UNIX-CONNECT:`+socket)
 	return out
 }
 
@@ -127,7 +127,7 @@ func TestDockerInterposeHealthFaultsOnANonHerosimService(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, c.Remove(context.Background())) })
 	require.NoError(t, st.Apply(ctx, c))
-	require.Eventually(t, func() bool { return strings.Contains(rpcCall(ctx, t, c, "server.health"), `"status":"ok"`) },
+	require.Eventually(t, func() bool { return strings.Contains(rpcCall(ctx, t, c, rpcSocket, "server.health"), `"status":"ok"`) },
 		30*time.Second, 50*time.Millisecond, "the socat service answers")
 	orig, code := sh(ctx, t, c, "stat -c %i "+rpcSocket)
 	require.Zero(t, code)
@@ -151,8 +151,8 @@ func TestDockerInterposeHealthFaultsOnANonHerosimService(t *testing.T) {
 			aside, _ := sh(ctx, t, c, "stat -c %i "+f.Aside)
 			assert.Equal(t, orig, aside, "the service's own socket is kept aside")
 			if kind == scenarios.FaultHealthError {
-				assert.Contains(t, rpcCall(ctx, t, c, "server.health"), `"code":-32000`)
-				assert.Equal(t, `{"jsonrpc":"2.0","result":"pong","id":9}`, rpcCall(ctx, t, c, "server.ping"),
+				assert.Contains(t, rpcCall(ctx, t, c, rpcSocket, "server.health"), `"code":-32000`)
+				assert.Equal(t, `{"jsonrpc":"2.0","result":"pong","id":9}`, rpcCall(ctx, t, c, rpcSocket, "server.ping"),
 					"other methods reach the service")
 			}
 
@@ -166,7 +166,7 @@ func TestDockerInterposeHealthFaultsOnANonHerosimService(t *testing.T) {
 			assert.NotZero(t, code, "nothing left aside")
 			_, code = sh(ctx, t, c, "test -d /proc/"+strconv.Itoa(f.HelperPID))
 			assert.NotZero(t, code, "the interposer ended (and was reaped)")
-			assert.Contains(t, rpcCall(ctx, t, c, "server.health"), `"status":"ok"`)
+			assert.Contains(t, rpcCall(ctx, t, c, rpcSocket, "server.health"), `"status":"ok"`)
 		})
 	}
 	out, _ := sh(ctx, t, c, "ps -eo pid,args")
@@ -177,8 +177,7 @@ func TestDockerInterposeHealthFaultsOnANonHerosimService(t *testing.T) {
 	// interposer.
 	require.NoError(t, chaos.RunCLI(ctx, c, chaos.ZinitCLI, [][]string{heroSvc.Argv(), heroJob.Argv(), {"zinit", "start", heroSvc.Name}}))
 	require.Eventually(t, func() bool {
-		out, _ := sh(ctx, t, c, `echo '{"jsonrpc":"2.0","method":"server.health","id":1}' | socat -t 2 - UNIX-CONNECT:`+heroSocket)
-		return strings.Contains(out, `"status":"ok"`)
+		return strings.Contains(rpcCall(ctx, t, c, heroSocket, "server.health"), `"status":"ok"`)
 	}, 30*time.Second, 50*time.Millisecond, "the hero link answers")
 	evs, rev, err := chaos.FaultClient{EffectTimeout: 5 * time.Second}.Inject(ctx, c, scenarios.Fault{Kind: scenarios.FaultHealthError}, heroSvc.Name)
 	require.NoError(t, err)

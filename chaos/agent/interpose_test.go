@@ -43,6 +43,17 @@ func inodeAt(t *testing.T, path string) uint64 {
 	return ino
 }
 
+// interposed starts a service and an interposer in front of it, served
+// until the test ends.
+func interposed(t *testing.T, mode InterposeMode) (*zinittest.FakeDaemon, *Interposer) {
+	t.Helper()
+	svc := service(t, "")
+	ip, err := Interpose(svc.Socket, svc.Socket+AsideSuffix, mode)
+	require.NoError(t, err)
+	serve(t, ip)
+	return svc, ip
+}
+
 // serve runs ip until the test ends (then checks Serve returned nil).
 func serve(t *testing.T, ip *Interposer) {
 	t.Helper()
@@ -102,10 +113,7 @@ func TestInterposerForwardsAndKeepsTheServiceAside(t *testing.T) {
 }
 
 func TestInterposerHangNeverAnswersNorCloses(t *testing.T) {
-	svc := service(t, "")
-	ip, err := Interpose(svc.Socket, svc.Socket+AsideSuffix, InterposeHang)
-	require.NoError(t, err)
-	serve(t, ip)
+	svc, ip := interposed(t, InterposeHang)
 
 	out, d := probe(svc.Socket, 200*time.Millisecond)
 	assert.Equal(t, ProbeTimeout, out, d)
@@ -133,10 +141,7 @@ func TestInterposerHangNeverAnswersNorCloses(t *testing.T) {
 }
 
 func TestInterposerErrorAnswersOnlyServerHealth(t *testing.T) {
-	svc := service(t, "")
-	ip, err := Interpose(svc.Socket, svc.Socket+AsideSuffix, InterposeError)
-	require.NoError(t, err)
-	serve(t, ip)
+	svc, _ := interposed(t, InterposeError)
 
 	out, d := probe(svc.Socket, time.Second)
 	assert.Equal(t, ProbeFailed, out)
@@ -163,10 +168,7 @@ func TestInterposerErrorAnswersOnlyServerHealth(t *testing.T) {
 }
 
 func TestInterposerCloseMode(t *testing.T) {
-	svc := service(t, "")
-	ip, err := Interpose(svc.Socket, svc.Socket+AsideSuffix, InterposeClose)
-	require.NoError(t, err)
-	serve(t, ip)
+	svc, _ := interposed(t, InterposeClose)
 	out, d := probe(svc.Socket, time.Second)
 	assert.Equal(t, ProbeFailed, out, "closed (EOF or reset): %s", d)
 }
@@ -219,11 +221,8 @@ func TestRestoreSocketKeepsASocketTheServiceBoundSince(t *testing.T) {
 }
 
 func TestRestoreSocketWhenTheServiceWasGone(t *testing.T) {
-	svc := service(t, "")
-	sock, aside := svc.Socket, svc.Socket+AsideSuffix
-	ip, err := Interpose(sock, aside, InterposeHang)
-	require.NoError(t, err)
-	serve(t, ip)
+	_, ip := interposed(t, InterposeHang)
+	sock, aside := ip.Socket, ip.Aside
 	require.NoError(t, os.Remove(aside))
 	did, err := RestoreSocket(sock, aside, ip.Ino)
 	require.NoError(t, err)
@@ -329,8 +328,29 @@ func runInject(t *testing.T, opts InjectOptions, env InjectEnv) ([]scenarios.Eve
 	return evs, err
 }
 
-func refOf(e scenarios.Event) InterposerRef {
-	return InterposerRef{PID: e.HelperPID, Start: e.HelperStart, Socket: e.Socket, Aside: e.Aside, Ino: e.SocketIno}
+// injectHealth injects a health fault into the jsonrpcd at sock and
+// returns its fault and effect events.
+func injectHealth(t *testing.T, kind scenarios.FaultKind, sock string, env InjectEnv) (fault, effect scenarios.Event) {
+	t.Helper()
+	evs, err := runInject(t, InjectOptions{Kind: kind, Service: "svc", Spec: jsonrpcdTarget(t, sock),
+		EffectTimeout: 5 * time.Second, PidFileDir: t.TempDir()}, env)
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+	require.NotNil(t, evs[1].OK)
+	return evs[0], evs[1]
+}
+
+// revertInterposed reverts the interposition fault names (from its typed
+// fields, as FaultClient does) and returns the revert event.
+func revertInterposed(t *testing.T, fault scenarios.Event, env InjectEnv) scenarios.Event {
+	t.Helper()
+	ref := InterposerRef{PID: fault.HelperPID, Start: fault.HelperStart, Socket: fault.Socket, Aside: fault.Aside, Ino: fault.SocketIno}
+	evs, err := runInject(t, InjectOptions{Kind: scenarios.FaultKind(fault.Fault), Service: "svc", Revert: true, Interposer: ref}, env)
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	assert.Equal(t, scenarios.EventRevert, evs[0].Kind)
+	require.NotNil(t, evs[0].OK)
+	return evs[0]
 }
 
 // A service that is not herosim gets its health faults through a detached
@@ -346,13 +366,8 @@ func TestInjectHealthFaultsThroughInterposer(t *testing.T) {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			svc := service(t, "")
 			orig := inodeAt(t, svc.Socket)
-			opts := InjectOptions{Kind: tc.kind, Service: "svc", Spec: jsonrpcdTarget(t, svc.Socket),
-				EffectTimeout: 5 * time.Second, PidFileDir: t.TempDir()}
 			env := injectEnv(t)
-			evs, err := runInject(t, opts, env)
-			require.NoError(t, err)
-			require.Len(t, evs, 2)
-			f := evs[0]
+			f, eff := injectHealth(t, tc.kind, svc.Socket, env)
 			assert.Equal(t, scenarios.EventFault, f.Kind)
 			assert.Equal(t, scenarios.MechanismInterpose, f.Mechanism)
 			assert.Equal(t, 70, f.PID, "the target")
@@ -364,18 +379,13 @@ func TestInjectHealthFaultsThroughInterposer(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, st.Start, f.HelperStart)
 			assert.Empty(t, f.Signal, "no signal: the service is not herosim")
-			require.NotNil(t, evs[1].OK)
-			assert.True(t, *evs[1].OK, evs[1].Detail)
-			assert.Contains(t, evs[1].Detail, tc.effect)
+			assert.True(t, *eff.OK, eff.Detail)
+			assert.Contains(t, eff.Detail, tc.effect)
 
-			evs, err = runInject(t, InjectOptions{Kind: tc.kind, Service: "svc", Revert: true, Interposer: refOf(f)}, env)
-			require.NoError(t, err)
-			require.Len(t, evs, 1)
-			assert.Equal(t, scenarios.EventRevert, evs[0].Kind)
-			require.NotNil(t, evs[0].OK)
-			assert.True(t, *evs[0].OK, evs[0].Detail)
-			assert.Contains(t, evs[0].Detail, "renamed "+f.Aside+" back")
-			assert.Contains(t, evs[0].Detail, "ended by SIGTERM")
+			rev := revertInterposed(t, f, env)
+			assert.True(t, *rev.OK, rev.Detail)
+			assert.Contains(t, rev.Detail, "renamed "+f.Aside+" back")
+			assert.Contains(t, rev.Detail, "ended by SIGTERM")
 			assert.Equal(t, orig, inodeAt(t, svc.Socket), "the path names the service's own socket again")
 			assert.NoFileExists(t, f.Aside)
 			assert.True(t, procGone("/proc", f.HelperPID, f.HelperStart), "the interposer ended")
@@ -390,34 +400,26 @@ func TestInjectHealthFaultsThroughInterposer(t *testing.T) {
 // interposer, which may have outlived its purpose.
 func TestInjectRevertAfterTheServiceReboundItsSocket(t *testing.T) {
 	old := service(t, "")
-	opts := InjectOptions{Kind: scenarios.FaultHealthHang, Service: "svc", Spec: jsonrpcdTarget(t, old.Socket),
-		EffectTimeout: 5 * time.Second, PidFileDir: t.TempDir()}
 	env := injectEnv(t)
-	evs, err := runInject(t, opts, env)
-	require.NoError(t, err)
-	require.Len(t, evs, 2)
-	require.True(t, *evs[1].OK, evs[1].Detail)
-	f := evs[0]
+	f, eff := injectHealth(t, scenarios.FaultHealthHang, old.Socket, env)
+	require.True(t, *eff.OK, eff.Detail)
 
 	old.Close()
 	service(t, old.Socket)
 	fresh := inodeAt(t, old.Socket)
 
-	evs, err = runInject(t, InjectOptions{Kind: scenarios.FaultHealthHang, Service: "svc", Revert: true, Interposer: refOf(f)}, env)
-	require.NoError(t, err)
-	require.Len(t, evs, 1)
-	assert.True(t, *evs[0].OK, evs[0].Detail)
-	assert.Contains(t, evs[0].Detail, "the service bound it anew")
+	rev := revertInterposed(t, f, env)
+	assert.True(t, *rev.OK, rev.Detail)
+	assert.Contains(t, rev.Detail, "the service bound it anew")
 	assert.Equal(t, fresh, inodeAt(t, old.Socket), "not clobbered")
 	assert.NoFileExists(t, f.Aside)
 	assert.True(t, procGone("/proc", f.HelperPID, f.HelperStart), "the interposer ended")
 
 	// A second revert (the runner's are once-only, but a person may) is
 	// harmless.
-	evs, err = runInject(t, InjectOptions{Kind: scenarios.FaultHealthHang, Service: "svc", Revert: true, Interposer: refOf(f)}, env)
-	require.NoError(t, err)
-	assert.True(t, *evs[0].OK, evs[0].Detail)
-	assert.Contains(t, evs[0].Detail, "already gone")
+	rev = revertInterposed(t, f, env)
+	assert.True(t, *rev.OK, rev.Detail)
+	assert.Contains(t, rev.Detail, "already gone")
 }
 
 // An interposer that cannot take over reports why; nothing is left running
@@ -426,14 +428,11 @@ func TestInjectInterposerFailureIsAFailedEffect(t *testing.T) {
 	dir := zinittest.SocketDir(t)
 	sock := filepath.Join(dir, "svc.sock")
 	require.NoError(t, os.WriteFile(sock, nil, 0o644)) // not a socket
-	evs, err := runInject(t, InjectOptions{Kind: scenarios.FaultHealthError, Service: "svc", Spec: jsonrpcdTarget(t, sock),
-		EffectTimeout: time.Second, PidFileDir: t.TempDir()}, injectEnv(t))
-	require.NoError(t, err)
-	require.Len(t, evs, 2)
-	assert.Equal(t, scenarios.MechanismInterpose, evs[0].Mechanism)
-	assert.Zero(t, evs[0].HelperPID)
-	assert.Contains(t, evs[0].Detail, "not a socket")
-	assert.False(t, *evs[1].OK)
+	f, eff := injectHealth(t, scenarios.FaultHealthError, sock, injectEnv(t))
+	assert.Equal(t, scenarios.MechanismInterpose, f.Mechanism)
+	assert.Zero(t, f.HelperPID)
+	assert.Contains(t, f.Detail, "not a socket")
+	assert.False(t, *eff.OK)
 	assert.NoFileExists(t, sock+AsideSuffix)
 }
 
