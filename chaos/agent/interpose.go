@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -62,7 +64,7 @@ const AsideSuffix = ".zchaos-orig"
 const takeoverSuffix = ".zchaos-interposer"
 
 // maxSocketPath is the longest path a Unix socket address holds (sun_path
-// is 108 bytes, NUL included).
+// is 108 bytes, NUL included); withSocketAddr reaches longer ones.
 const maxSocketPath = 107
 
 // healthErrorCode is the JSON-RPC error code of an injected health error
@@ -97,11 +99,6 @@ type Interposer struct {
 // is RestoreSocket's work).
 func Interpose(socket, aside string, mode InterposeMode) (*Interposer, error) {
 	tmp := socket + takeoverSuffix
-	for _, p := range []string{tmp, aside} {
-		if len(p) > maxSocketPath {
-			return nil, fmt.Errorf("interpose %s: path %s is longer than a socket address holds (%d bytes)", socket, p, maxSocketPath)
-		}
-	}
 	fi, err := os.Lstat(socket)
 	if err != nil {
 		return nil, fmt.Errorf("interpose: %w", err)
@@ -118,7 +115,11 @@ func Interpose(socket, aside string, mode InterposeMode) (*Interposer, error) {
 		}
 	}
 	_ = os.Remove(tmp) // a stale takeover socket of a failed interposition
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	var ln *net.UnixListener
+	err = withSocketAddr(tmp, func(addr string) (err error) {
+		ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("interpose: %w", err)
 	}
@@ -170,9 +171,42 @@ func Interpose(socket, aside string, mode InterposeMode) (*Interposer, error) {
 		conns: map[net.Conn]struct{}{}}, nil
 }
 
+// withSocketAddr calls f with an address of the socket path p that bind
+// and connect take: p itself, or, when p is longer than a socket address
+// holds (the local runtime's roots make long paths), p's name through its
+// directory, opened for the call (/proc/self/fd/N/name).
+func withSocketAddr(p string, f func(addr string) error) error {
+	if len(p) <= maxSocketPath {
+		return f(p)
+	}
+	d, err := os.Open(filepath.Dir(p))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	addr := "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/" + filepath.Base(p)
+	if len(addr) > maxSocketPath {
+		return fmt.Errorf("socket name %s is longer than a socket address holds (%d bytes)", filepath.Base(p), maxSocketPath)
+	}
+	return f(addr)
+}
+
+// dialUnix connects to the socket path p (of any length).
+func dialUnix(p string, timeout time.Duration) (*net.UnixConn, error) {
+	var c net.Conn
+	err := withSocketAddr(p, func(addr string) (err error) {
+		c, err = net.DialTimeout("unix", addr, timeout)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.UnixConn), nil
+}
+
 // live reports whether something accepts connections at the socket path.
 func live(path string) bool {
-	c, err := net.DialTimeout("unix", path, time.Second)
+	c, err := dialUnix(path, time.Second)
 	if err != nil {
 		return false
 	}
@@ -269,15 +303,14 @@ func (ip *Interposer) untrack(c net.Conn) {
 
 // dial connects to the service's own socket, tracked for Close.
 func (ip *Interposer) dial() (*net.UnixConn, error) {
-	c, err := net.DialTimeout("unix", ip.Aside, 5*time.Second)
+	c, err := dialUnix(ip.Aside, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	uc := c.(*net.UnixConn)
-	if !ip.track(uc) {
+	if !ip.track(c) {
 		return nil, net.ErrClosed
 	}
-	return uc, nil
+	return c, nil
 }
 
 func (ip *Interposer) serveConn(c *net.UnixConn) {
