@@ -190,17 +190,12 @@ func TestDockerInterposeHealthFaultsOnANonHerosimService(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// TestDockerInterposeHealthScenariosPassOnANonHerosimService runs the
-// catalogue's health-error and health-hang, migrated, on the socat
-// service: the seed's socat check catches each fault through the
-// interposer, zinit kills and respawns the service, and the revert keeps
-// the socket the respawned service bound.
-func TestDockerInterposeHealthScenariosPassOnANonHerosimService(t *testing.T) {
-	rt := chaostest.Docker(t)
-	r := &chaos.Runner{Runtime: rt, Image: chaostest.Image(t), Setup: rpcSetup(true), TimeScale: 0.05, Seed: 1,
-		OutDir: t.TempDir()}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+// runInterposedHealthScenarios runs the catalogue's health-error and
+// health-hang, migrated, on the socat service: the seed's socat check
+// catches each fault through the interposer, zinit kills and respawns the
+// service, and the revert keeps the socket the respawned service bound.
+func runInterposedHealthScenarios(ctx context.Context, t *testing.T, r *chaos.Runner) {
+	t.Helper()
 	var scs []scenarios.Scenario
 	for _, name := range []string{"health-error", "health-hang"} {
 		sc := catalogued(t, name)
@@ -235,5 +230,14 @@ func TestDockerInterposeHealthScenariosPassOnANonHerosimService(t *testing.T) {
 			assert.Equal(t, 2, countKind(s.Timeline, scenarios.EventSpawn, rpcSvc), "killed by the check and respawned")
 		})
 	}
+}
+
+func TestDockerInterposeHealthScenariosPassOnANonHerosimService(t *testing.T) {
+	rt := chaostest.Docker(t)
+	r := &chaos.Runner{Runtime: rt, Image: chaostest.Image(t), Setup: rpcSetup(true), TimeScale: 0.05, Seed: 1,
+		OutDir: t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	runInterposedHealthScenarios(ctx, t, r)
 	assertNoContainers(t, r)
 }

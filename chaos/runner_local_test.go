@@ -37,3 +37,21 @@ func TestLocalRunCrashRestart(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, left, "the run removed its roots and state files")
 }
+
+// TestLocalRunInterposedHealthScenarios runs the interposed health
+// scenarios on the local runtime: the paths the agent reports (under the
+// container's root) go back into the revert's argv unchanged.
+func TestLocalRunInterposedHealthScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries and runs two scenarios for seconds; not a -short test")
+	}
+	img := chaostest.LocalImage(t)
+	dir, err := os.MkdirTemp("", "zl")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	r := &chaos.Runner{Runtime: chaostest.LocalRuntime(t, dir), Image: img, Setup: rpcSetup(true), TimeScale: 0.05,
+		Seed: 1, OutDir: t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	runInterposedHealthScenarios(ctx, t, r)
+}
