@@ -458,17 +458,7 @@ func (in *injector) health(ctx context.Context, t target, base scenarios.Event) 
 			return in.unsupported(base, fmt.Sprintf("no socket known for %s and it is not herosim: "+
 				"health faults need a Unix socket to interpose on", in.opts.Service))
 		}
-		base.Mechanism, base.Socket = scenarios.MechanismInterpose, p.Socket
-		ref, err := in.startInterposer(ctx, p.Socket, mode)
-		if err != nil {
-			ierr = err
-			base.Detail = fmt.Sprintf("mechanism=interpose socket=%s", p.Socket)
-			base.TNs = in.env.Mono()
-		} else {
-			base.Aside, base.SocketIno, base.HelperPID, base.HelperStart = ref.Aside, ref.Ino, ref.PID, ref.Start
-			base.Detail = fmt.Sprintf("mechanism=interpose socket=%s mode=%s interposer pid=%d", p.Socket, mode, ref.PID)
-			base.TNs = ref.at // the takeover, on the container's CLOCK_MONOTONIC
-		}
+		ierr = in.interpose(ctx, &base, p.Socket, mode)
 	}
 	if ierr != nil {
 		base.Detail += " error: " + ierr.Error()
@@ -485,6 +475,22 @@ func (in *injector) health(ctx context.Context, t target, base scenarios.Event) 
 		return out == want, out.String() + ": " + detail
 	})
 	return in.effect(ok, d)
+}
+
+// interpose puts an interposer in front of socket and fills the fault
+// event: the typed fields the revert needs, and the takeover's time.
+func (in *injector) interpose(ctx context.Context, base *scenarios.Event, socket string, mode InterposeMode) error {
+	base.Mechanism, base.Socket = scenarios.MechanismInterpose, socket
+	ref, err := in.startInterposer(ctx, socket, mode)
+	if err != nil {
+		base.Detail = "mechanism=interpose socket=" + socket
+		base.TNs = in.env.Mono()
+		return err
+	}
+	base.Aside, base.SocketIno, base.HelperPID, base.HelperStart = ref.Aside, ref.Ino, ref.PID, ref.Start
+	base.Detail = fmt.Sprintf("mechanism=interpose socket=%s mode=%s interposer pid=%d", socket, mode, ref.PID)
+	base.TNs = ref.at // the takeover, on the container's CLOCK_MONOTONIC
+	return nil
 }
 
 // interposeReadyTimeout bounds the wait for a started interposer's
