@@ -198,9 +198,7 @@ func runInterposedHealthScenarios(ctx context.Context, t *testing.T, r *chaos.Ru
 	t.Helper()
 	var scs []scenarios.Scenario
 	for _, name := range []string{"health-error", "health-hang"} {
-		sc := catalogued(t, name)
-		sc.Target, sc.Services.Select = rpcSvc, []string{rpcSvc}
-		scs = append(scs, sc)
+		scs = append(scs, cataloguedOn(t, name, rpcSvc))
 	}
 	res, err := r.Run(ctx, scs, []string{scenarios.ConfigMigrated})
 	require.NoError(t, err)
