@@ -143,6 +143,13 @@ func (in FaultClient) Inject(ctx context.Context, c runtime.Container, f scenari
 			rev = []string{"--revert", "--control", fault.Control}
 		case scenarios.MechanismSignal:
 			rev = []string{"--revert", "--pid", strconv.Itoa(fault.PID), "--start", strconv.FormatUint(fault.TargetStart, 10)}
+		case scenarios.MechanismInterpose:
+			if fault.HelperPID <= 0 {
+				return evs, nil, nil // no interposer took over
+			}
+			rev = []string{"--revert", "--socket", fault.Socket, "--aside", fault.Aside,
+				"--socket-ino", strconv.FormatUint(fault.SocketIno, 10),
+				"--helper-pid", strconv.Itoa(fault.HelperPID), "--helper-start", strconv.FormatUint(fault.HelperStart, 10)}
 		default:
 			return evs, nil, nil
 		}

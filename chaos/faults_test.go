@@ -32,7 +32,8 @@ func (c *execOnly) Exec(_ context.Context, argv []string, _ io.Reader) (runtime.
 }
 
 // A health fault's revert names what the fault event's fields say was
-// turned: the control file, or the very process that was signalled.
+// turned: the control file, the very process that was signalled, or the
+// interposer and the socket it took over.
 func TestHealthFaultRevertFromEventFields(t *testing.T) {
 	yes := true
 	for name, tc := range map[string]struct {
@@ -43,6 +44,13 @@ func TestHealthFaultRevertFromEventFields(t *testing.T) {
 			Detail: "mechanism=control file=/somewhere/else"}, []string{"--revert", "--control", "/run/herosim/svc"}},
 		"signal": {scenarios.Event{Kind: scenarios.EventFault, PID: 12, Signal: "SIGUSR1", Mechanism: scenarios.MechanismSignal, TargetStart: 4242},
 			[]string{"--revert", "--pid", "12", "--start", "4242"}},
+		"interpose": {scenarios.Event{Kind: scenarios.EventFault, PID: 14, Mechanism: scenarios.MechanismInterpose,
+			Socket: "/s/svc.sock", Aside: "/s/svc.sock.zchaos-orig", SocketIno: 77, HelperPID: 99, HelperStart: 5150,
+			Detail: "mechanism=interpose socket=/elsewhere"},
+			[]string{"--revert", "--socket", "/s/svc.sock", "--aside", "/s/svc.sock.zchaos-orig", "--socket-ino", "77",
+				"--helper-pid", "99", "--helper-start", "5150"}},
+		"interpose never took over": {scenarios.Event{Kind: scenarios.EventFault, Mechanism: scenarios.MechanismInterpose,
+			Socket: "/s/svc.sock"}, nil},
 		"none": {scenarios.Event{Kind: scenarios.EventFault, Detail: "mechanism=control file=/x"}, nil},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -76,10 +76,17 @@ func testSetup(_ context.Context, _ scenarios.Scenario, config string, scale flo
 // service testSetup runs.
 func catalogued(tb testing.TB, name string) scenarios.Scenario {
 	tb.Helper()
+	return cataloguedOn(tb, name, tSvc)
+}
+
+// cataloguedOn is a catalogue scenario with its target chosen among one
+// socket service, svc.
+func cataloguedOn(tb testing.TB, name, svc string) scenarios.Scenario {
+	tb.Helper()
 	sc, err := scenarios.Lookup(name)
 	require.NoError(tb, err)
 	scs, err := scenarios.ExpandTargets([]scenarios.Scenario{sc},
-		[]scenarios.TargetInfo{{Name: tSvc, Probe: scenarios.ProbeSocket}}, nil, 1)
+		[]scenarios.TargetInfo{{Name: svc, Probe: scenarios.ProbeSocket}}, nil, 1)
 	require.NoError(tb, err)
 	require.Len(tb, scs, 1)
 	return scs[0]

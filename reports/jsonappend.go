@@ -114,6 +114,13 @@ func appendEvent(b []byte, e *scenarios.Event) []byte {
 		b = append(b, key...)
 		return strconv.AppendInt(b, v, 10)
 	}
+	unum := func(b []byte, key string, v uint64) []byte {
+		if v == 0 {
+			return b
+		}
+		b = append(b, key...)
+		return strconv.AppendUint(b, v, 10)
+	}
 	b = str(b, `,"service":`, e.Service)
 	b = str(b, `,"job":`, e.Job)
 	b = num(b, `,"pid":`, int64(e.PID))
@@ -144,14 +151,16 @@ func appendEvent(b []byte, e *scenarios.Event) []byte {
 	b = num(b, `,"zombie_ms":`, e.ZombieMs)
 	b = str(b, `,"mechanism":`, string(e.Mechanism))
 	b = str(b, `,"control":`, e.Control)
-	if e.TargetStart != 0 {
-		b = append(b, `,"target_start":`...)
-		b = strconv.AppendUint(b, e.TargetStart, 10)
-	}
+	b = unum(b, `,"target_start":`, e.TargetStart)
 	b = num(b, `,"missed":`, int64(e.Missed))
 	if e.Refused {
 		b = append(b, `,"refused":true`...)
 	}
+	b = str(b, `,"socket":`, e.Socket)
+	b = str(b, `,"aside":`, e.Aside)
+	b = unum(b, `,"socket_ino":`, e.SocketIno)
+	b = num(b, `,"helper_pid":`, int64(e.HelperPID))
+	b = unum(b, `,"helper_start":`, e.HelperStart)
 	b = num(b, `,"late_max_ns":`, e.LateMaxNs)
 	b = num(b, `,"late_p50_ns":`, e.LateP50Ns)
 	b = num(b, `,"ticks":`, int64(e.Ticks))

@@ -299,6 +299,11 @@ type Event struct {
 	TargetStart   uint64         `json:"target_start,omitempty"`     // fault: start time (clock ticks since boot) of the process PID named, so a reused pid is told apart
 	Missed        int            `json:"missed,omitempty"`           // hole: how many execs went unseen
 	Refused       bool           `json:"refused,omitempty"`          // effect: the action reached the supervisor, which refused it (its CLI answered an error)
+	Socket        string         `json:"socket,omitempty"`           // fault/revert with Mechanism interpose: the service's socket path the interposer took over
+	Aside         string         `json:"aside,omitempty"`            // fault with Mechanism interpose: where the service's own socket was kept meanwhile
+	SocketIno     uint64         `json:"socket_ino,omitempty"`       // fault with Mechanism interpose: the inode of the interposer's socket at Socket, so a revert tells it from a socket the service bound since
+	HelperPID     int            `json:"helper_pid,omitempty"`       // fault/revert: the detached helper the fault left running (the interposer)
+	HelperStart   uint64         `json:"helper_start,omitempty"`     // fault: the helper's start time (clock ticks since boot), so a reused pid is told apart
 	LateMaxNs     int64          `json:"late_max_ns,omitempty"`      // canary: the latest tick of the window, how late it fired
 	LateP50Ns     int64          `json:"late_p50_ns,omitempty"`      // canary: the window's median lateness
 	Ticks         int            `json:"ticks,omitempty"`            // canary: ticks in the window
@@ -332,6 +337,10 @@ const (
 	MechanismNone    FaultMechanism = ""
 	MechanismControl FaultMechanism = "control" // wrote a command into herosim's control file (Control)
 	MechanismSignal  FaultMechanism = "signal"  // signalled the process PID (started at TargetStart)
+	// MechanismInterpose: a detached interposer (HelperPID) took over the
+	// service's Unix socket (Socket; the service's own kept at Aside) and
+	// answers for it.
+	MechanismInterpose FaultMechanism = "interpose"
 )
 
 func (m FaultMechanism) String() string {

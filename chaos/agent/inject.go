@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,9 @@ type InjectOptions struct {
 	Start  uint64
 	// Control is the control file a health fault wrote (revert removes it).
 	Control string
+	// Interposer is the interposition a health fault left (revert ends the
+	// interposer and restores the socket).
+	Interposer InterposerRef
 	// AfterRestart: for supervisor-restart, wait until the supervisor
 	// answers again and report the effect (the restart itself is done by
 	// the runtime).
@@ -47,7 +51,8 @@ type InjectOptions struct {
 	// CrashMinAge: crash-loop kills a new incarnation once it is this old,
 	// so the watching agent sees every spawn (default 25 ms).
 	CrashMinAge time.Duration
-	// PidFileDir holds crash-loop killers' pid files (default /run/zchaos).
+	// PidFileDir holds crash-loop killers' pid files and interposers' logs
+	// (default /run/zchaos).
 	PidFileDir string
 }
 
@@ -59,6 +64,28 @@ type InjectEnv struct {
 	// Self is argv prefix that runs this binary's agent (default: the
 	// running executable); crash-loop starts `Self agent crashloop ...`.
 	Self []string
+}
+
+// self is the argv prefix that runs this binary's agent.
+func (env InjectEnv) self() ([]string, error) {
+	if len(env.Self) > 0 {
+		return env.Self, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return []string{exe}, nil
+}
+
+// InterposerRef names an interposition: the detached interposer (PID,
+// started at Start) and the socket it took over (Socket, its own socket's
+// inode Ino; the service's kept at Aside).
+type InterposerRef struct {
+	PID           int
+	Start         uint64
+	Socket, Aside string
+	Ino           uint64
 }
 
 // ErrUnsupportedFault is returned for a fault the target offers no way to
@@ -293,11 +320,7 @@ func RunInject(ctx context.Context, opts InjectOptions, out io.Writer, env Injec
 	case scenarios.FaultSocket:
 		p := probeFor(opts.Spec, opts.Service, t)
 		if p.Socket == "" {
-			base.TNs = env.Mono()
-			base.Detail = "no socket known for " + opts.Service
-			_ = in.emit(base)
-			_ = in.effect(false, base.Detail)
-			return fmt.Errorf("remove-socket %s: %w", opts.Service, ErrUnsupportedFault)
+			return in.unsupported(base, "no socket known for "+opts.Service)
 		}
 		base.Detail = p.Socket
 		base.TNs = env.Mono()
@@ -344,11 +367,7 @@ func (in *injector) exit(ctx context.Context, t target, base scenarios.Event) er
 	}
 	control := controlFile(root, t)
 	if control == "" {
-		base.TNs = in.env.Mono()
-		base.Detail = fmt.Sprintf("no knob makes %s exit with code %d (no herosim control file)", in.opts.Service, code)
-		_ = in.emit(base)
-		_ = in.effect(false, base.Detail)
-		return fmt.Errorf("exit %d: %w", code, ErrUnsupportedFault)
+		return in.unsupported(base, fmt.Sprintf("no knob makes %s exit with code %d (no herosim control file)", in.opts.Service, code))
 	}
 	base.Mechanism, base.Control = scenarios.MechanismControl, control
 	base.Detail = "mechanism=control file=" + control
@@ -374,6 +393,16 @@ func (in *injector) exit(ctx context.Context, t target, base scenarios.Event) er
 	return in.effect(ok, d)
 }
 
+// unsupported reports a fault the target offers no way to perform: the
+// fault and a failed effect event saying why, and ErrUnsupportedFault.
+func (in *injector) unsupported(base scenarios.Event, why string) error {
+	base.TNs = in.env.Mono()
+	base.Detail = why
+	_ = in.emit(base)
+	_ = in.effect(false, why)
+	return fmt.Errorf("%s: %s: %w", in.opts.Kind, why, ErrUnsupportedFault)
+}
+
 func (in *injector) afterGroupSignal(ctx context.Context, fault scenarios.Event, kerr error, cond func() (bool, string)) error {
 	if kerr != nil {
 		fault.Detail = strings.TrimSpace(fault.Detail + " signal: " + kerr.Error())
@@ -388,36 +417,48 @@ func (in *injector) afterGroupSignal(ctx context.Context, fault scenarios.Event,
 	return in.effect(ok, d)
 }
 
-// health switches a herosim's health endpoint to hang or error: through
-// its control file when it has one (--control, or HEROSIM_CONTROL_DIR),
-// else by toggling with SIGUSR1 (hang) / SIGUSR2 (error) the group's
-// non-shell processes. The effect probe calls server.health until it
-// times out (hang) or answers an error.
+// health makes the target's health endpoint hang or answer errors. A
+// herosim has knobs: its control file when it has one (--control, or
+// HEROSIM_CONTROL_DIR), else SIGUSR1 (hang) / SIGUSR2 (error), which
+// toggle its mode; the signals go only to a process whose executable is
+// herosim, since they would end most other services. Any other service
+// that answers on a Unix socket gets an interposer in front of the socket
+// (interpose). The effect probe calls server.health through the socket
+// until it times out (hang) or answers an error.
 func (in *injector) health(ctx context.Context, t target, base scenarios.Event) error {
-	mode, sig, want := "hang", unix.SIGUSR1, ProbeTimeout
+	knob, mode, sig, want := "hang", InterposeHang, unix.SIGUSR1, ProbeTimeout
 	if in.opts.Kind == scenarios.FaultHealthError {
-		mode, sig, want = "error", unix.SIGUSR2, ProbeFailed
+		knob, mode, sig, want = "error", InterposeError, unix.SIGUSR2, ProbeFailed
 	}
-	control := controlFile(in.opts.Spec.procRoot(), t)
+	root := in.opts.Spec.procRoot()
+	p := probeFor(in.opts.Spec, in.opts.Service, t)
 	var ierr error
-	if control != "" {
+	if control := controlFile(root, t); control != "" {
 		base.Mechanism, base.Control = scenarios.MechanismControl, control
 		base.Detail = "mechanism=control file=" + control
 		base.TNs = in.env.Mono()
 		if err := os.MkdirAll(filepath.Dir(control), 0o755); err != nil {
 			ierr = err
 		} else {
-			ierr = os.WriteFile(control, []byte(mode+"\n"), 0o644)
+			ierr = os.WriteFile(control, []byte(knob+"\n"), 0o644)
 		}
-	} else {
-		ws := t.workers()
-		w := ws[0]
+	} else if w := herosimWorker(root, t); w != nil {
 		base.PID, base.TargetStart = w.pid, w.st.Start
 		base.Mechanism = scenarios.MechanismSignal
 		base.Signal = zinit.SignalName(sig)
 		base.Detail = fmt.Sprintf("mechanism=signal pid=%d start=%d", w.pid, w.st.Start)
 		base.TNs = in.env.Mono()
 		ierr = unix.Kill(w.pid, sig)
+	} else {
+		switch {
+		case p.Socket == "" && p.HTTPPort > 0:
+			return in.unsupported(base, fmt.Sprintf("%s answers HTTP only (port %d) and is not herosim: "+
+				"health faults need a Unix socket to interpose on", in.opts.Service, p.HTTPPort))
+		case p.Socket == "":
+			return in.unsupported(base, fmt.Sprintf("no socket known for %s and it is not herosim: "+
+				"health faults need a Unix socket to interpose on", in.opts.Service))
+		}
+		ierr = in.interpose(ctx, &base, p.Socket, mode)
 	}
 	if ierr != nil {
 		base.Detail += " error: " + ierr.Error()
@@ -428,13 +469,134 @@ func (in *injector) health(ctx context.Context, t target, base scenarios.Event) 
 	if ierr != nil {
 		return in.effect(false, ierr.Error())
 	}
-	p := probeFor(in.opts.Spec, in.opts.Service, t)
 	timeout := min(max(in.opts.Spec.ProbeTimeout(), 100*time.Millisecond), in.opts.EffectTimeout)
 	ok, d := in.pollFor(ctx, func() (bool, string) {
 		out, detail := ProbeOnce(ctx, p, timeout)
 		return out == want, out.String() + ": " + detail
 	})
 	return in.effect(ok, d)
+}
+
+// interpose puts an interposer in front of socket and fills the fault
+// event: the typed fields the revert needs, and the takeover's time.
+func (in *injector) interpose(ctx context.Context, base *scenarios.Event, socket string, mode InterposeMode) error {
+	base.Mechanism, base.Socket = scenarios.MechanismInterpose, socket
+	ref, err := in.startInterposer(ctx, socket, mode)
+	if err != nil {
+		base.Detail = "mechanism=interpose socket=" + socket
+		base.TNs = in.env.Mono()
+		return err
+	}
+	base.Aside, base.SocketIno, base.HelperPID, base.HelperStart = ref.Aside, ref.Ino, ref.PID, ref.Start
+	base.Detail = fmt.Sprintf("mechanism=interpose socket=%s mode=%s interposer pid=%d", socket, mode, ref.PID)
+	base.TNs = ref.at // the takeover, on the container's CLOCK_MONOTONIC
+	return nil
+}
+
+// interposeReadyTimeout bounds the wait for a started interposer's
+// takeover.
+const interposeReadyTimeout = 10 * time.Second
+
+// interposerStarted is a running interposer, and when it took over.
+type interposerStarted struct {
+	InterposerRef
+	at int64
+}
+
+// startInterposer starts a detached `zchaos agent interpose` in front of
+// socket, in a session of its own so it outlives this exec, and waits
+// until it reports on its ready pipe that it took over. Its stderr goes to
+// PidFileDir/interpose-<service>.log. One that reports no takeover in time
+// (or when ctx ends) is killed, and whatever it did to the paths undone.
+func (in *injector) startInterposer(ctx context.Context, socket string, mode InterposeMode) (interposerStarted, error) {
+	self, err := in.env.self()
+	if err != nil {
+		return interposerStarted{}, fmt.Errorf("interposer: %w", err)
+	}
+	if err := os.MkdirAll(in.opts.PidFileDir, 0o755); err != nil {
+		return interposerStarted{}, fmt.Errorf("interposer: %w", err)
+	}
+	logf, err := os.OpenFile(filepath.Join(in.opts.PidFileDir, "interpose-"+in.opts.Service+".log"),
+		os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return interposerStarted{}, fmt.Errorf("interposer: %w", err)
+	}
+	defer logf.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return interposerStarted{}, fmt.Errorf("interposer: %w", err)
+	}
+	defer r.Close()
+	aside := socket + AsideSuffix
+	argv := append(append([]string(nil), self...), "agent", "interpose", "--socket", socket, "--aside", aside,
+		"--mode", mode.String(), "--ready-fd", "3")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = logf
+	cmd.ExtraFiles = []*os.File{w} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	w.Close() // the child holds the only writer: its exit is EOF here
+	if err != nil {
+		return interposerStarted{}, fmt.Errorf("start interposer: %w", err)
+	}
+	type answer struct {
+		line []byte
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() { // owner: startInterposer; ends at the child's line, close or exit
+		line, err := bufio.NewReader(r).ReadBytes('\n')
+		got <- answer{line, err}
+	}()
+	timer := in.env.Clock.NewTimer(interposeReadyTimeout)
+	defer timer.Stop()
+	var msg interposeReady
+	answered := false
+	select {
+	case a := <-got:
+		answered = true
+		switch {
+		case len(a.line) == 0:
+			err = fmt.Errorf("interposer ended before it took over: %w (see %s)", a.err, logf.Name())
+		case json.Unmarshal(a.line, &msg) != nil:
+			err = fmt.Errorf("interposer: bad ready line %q", abbrev(a.line))
+		case msg.Error != "":
+			err = errors.New(msg.Error)
+		}
+	case <-ctx.Done():
+		err = fmt.Errorf("interposer: %w", ctx.Err())
+	case <-timer.C():
+		err = fmt.Errorf("interposer did not take over within %s", interposeReadyTimeout)
+	}
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if !answered {
+			<-got
+			abandonTakeover(socket, aside)
+		}
+		return interposerStarted{}, err
+	}
+	pid := cmd.Process.Pid
+	st, serr := procfs.ReadStat("/proc", pid)
+	_ = cmd.Process.Release()
+	if serr != nil {
+		return interposerStarted{}, fmt.Errorf("interposer pid %d: %w", pid, serr)
+	}
+	return interposerStarted{InterposerRef{PID: pid, Start: st.Start, Socket: socket, Aside: aside, Ino: msg.Ino}, msg.AtNs}, nil
+}
+
+// herosimWorker is the target's first worker whose executable is herosim
+// (/proc/<pid>/exe resolves to a file named herosim: the binary itself, or
+// a hero name linked to it), nil when none is.
+func herosimWorker(root string, t target) *procInfo {
+	for _, w := range t.workers() {
+		exe, err := os.Readlink(root + "/" + strconv.Itoa(w.pid) + "/exe")
+		if err == nil && filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == "herosim" {
+			return w
+		}
+	}
+	return nil
 }
 
 // controlFile is the herosim control file of the target's group: --control,
@@ -473,13 +635,9 @@ func procEnv(root string, pid int, key string) string {
 // stops the killer.
 func (in *injector) crashLoop(ctx context.Context, t target, base scenarios.Event) error {
 	pidfile := filepath.Join(in.opts.PidFileDir, "crashloop-"+in.opts.Service+".pid")
-	self := in.env.Self
-	if len(self) == 0 {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("crash-loop: %w", err)
-		}
-		self = []string{exe}
+	self, err := in.env.self()
+	if err != nil {
+		return fmt.Errorf("crash-loop: %w", err)
 	}
 	specFile := filepath.Join(in.opts.PidFileDir, "crashloop-"+in.opts.Service+".json")
 	if err := os.MkdirAll(in.opts.PidFileDir, 0o755); err != nil {
@@ -617,7 +775,7 @@ func (in *injector) revert(ctx context.Context) error {
 		ev.Signal = "SIGCONT"
 	case scenarios.FaultHealthHang, scenarios.FaultHealthError:
 		ev.TNs = in.env.Mono()
-		err = in.revertHealth(&ev)
+		err = in.revertHealth(ctx, &ev)
 	case scenarios.FaultCrashLoop:
 		pidfile := filepath.Join(in.opts.PidFileDir, "crashloop-"+in.opts.Service+".pid")
 		ev.TNs = in.env.Mono()
@@ -645,10 +803,14 @@ func (in *injector) revert(ctx context.Context) error {
 	return in.emit(ev)
 }
 
-// revertHealth undoes a health knob: removes the control file, or toggles
-// the signal again, only if the very process that was toggled still runs
-// (a new incarnation starts healthy and must not be toggled).
-func (in *injector) revertHealth(ev *scenarios.Event) error {
+// revertHealth undoes a health knob: removes the control file; or ends
+// the interposer and restores the socket; or toggles the signal again,
+// only if the very process that was toggled still runs (a new incarnation
+// starts healthy and must not be toggled).
+func (in *injector) revertHealth(ctx context.Context, ev *scenarios.Event) error {
+	if in.opts.Interposer.Socket != "" {
+		return in.revertInterposer(ctx, ev)
+	}
 	if file := in.opts.Control; file != "" {
 		ev.Detail = "removed " + file
 		if err := os.Remove(file); err != nil && !os.IsNotExist(err) {
@@ -670,4 +832,44 @@ func (in *injector) revertHealth(ev *scenarios.Event) error {
 	ev.PID = in.opts.PID
 	ev.Signal = zinit.SignalName(sig)
 	return unix.Kill(in.opts.PID, sig)
+}
+
+// revertInterposer restores the socket an interposer took over first
+// (RestoreSocket renames the service's back atomically, so clients find
+// the service again at once; a socket the service bound anew is kept),
+// then ends the interposer, which may be gone already.
+func (in *injector) revertInterposer(ctx context.Context, ev *scenarios.Event) error {
+	ref := in.opts.Interposer
+	ev.Mechanism, ev.Socket, ev.HelperPID = scenarios.MechanismInterpose, ref.Socket, ref.PID
+	did, rerr := RestoreSocket(ref.Socket, ref.Aside, ref.Ino)
+	ended, serr := in.endHelper(ctx, ref.PID, ref.Start)
+	ev.Detail = strings.TrimPrefix(did+"; "+ended, "; ")
+	return errors.Join(rerr, serr)
+}
+
+// endHelper ends a detached helper (pid, started at start): SIGTERM, then
+// SIGKILL if it is still there after 2 s. It returns what it did.
+func (in *injector) endHelper(ctx context.Context, pid int, start uint64) (string, error) {
+	if pid <= 0 {
+		return "", errors.New("no helper pid given")
+	}
+	gone := func(within time.Duration) bool {
+		cctx, cancel := context.WithTimeout(ctx, within)
+		defer cancel()
+		return zinit.PollUntil(cctx, in.env.Clock, 5*time.Millisecond, func(context.Context) (bool, error) {
+			return procGone("/proc", pid, start), nil
+		}) == nil
+	}
+	if procGone("/proc", pid, start) {
+		return fmt.Sprintf("helper pid %d already gone", pid), nil
+	}
+	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGKILL} {
+		if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+			return "", fmt.Errorf("helper pid %d: %w", pid, err)
+		}
+		if gone(2 * time.Second) {
+			return fmt.Sprintf("helper pid %d ended by %s", pid, zinit.SignalName(sig)), nil
+		}
+	}
+	return "", fmt.Errorf("helper pid %d still runs after SIGKILL", pid)
 }

@@ -122,6 +122,8 @@ func TestLocalMapPaths(t *testing.T) {
 		"/etc/passwd /bin/sh /proc/1/stat":                                    "/etc/passwd /bin/sh /proc/1/stat",
 		"/rooted /runner x/run":                                               "/rooted /runner x/run",
 		`echo '{"a":1}' > /tmp/x`:                                             `echo '{"a":1}' > /tmp/zl/c1/tmp/x`,
+		"--socket /tmp/zl/c1/root/hero/var/sockets/a.sock --aside /tmp/zl/c1": "--socket /tmp/zl/c1/root/hero/var/sockets/a.sock --aside /tmp/zl/c1",
+		"/tmp/zl/c10/root /tmp/zl/c1x":                                        "/tmp/zl/c1/tmp/zl/c10/root /tmp/zl/c1/tmp/zl/c1x",
 	} {
 		assert.Equal(t, want, c.mapPaths(in), in)
 	}

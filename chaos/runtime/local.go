@@ -250,11 +250,19 @@ func (c *localContainer) ID() string   { return c.name }
 func (c *localContainer) Name() string { return c.name }
 
 // mapPaths rewrites in-image absolute paths in s to the container's root.
+// A path under the root already (one the agent reported, handed back in a
+// revert's argv) is left as it is.
 func (c *localContainer) mapPaths(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		matched := false
 		if i == 0 || isPathBoundary(s[i-1]) {
+			if end := i + len(c.root); c.root != "" && strings.HasPrefix(s[i:], c.root) &&
+				(end == len(s) || s[end] == '/' || isPathBoundary(s[end])) {
+				b.WriteString(c.root) // mapped already
+				i = end
+				continue
+			}
 			for _, p := range localPrefixes {
 				end := i + len(p)
 				if strings.HasPrefix(s[i:], p) && (end == len(s) || s[end] == '/' || isPathBoundary(s[end])) {

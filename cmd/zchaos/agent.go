@@ -18,7 +18,8 @@ import (
 	"github.com/zchaos/zchaos/scenarios"
 )
 
-// newAgentCmd is the in-container agent: watch, inject, crashloop, now.
+// newAgentCmd is the in-container agent: watch, inject, crashloop,
+// interpose, now, probe-audit, calibrate.
 // It is run by the harness inside a container, not by people.
 func newAgentCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
@@ -27,8 +28,8 @@ func newAgentCmd(f *Factory) *cobra.Command {
 		Hidden: true,
 		Args:   usageArgs(cobra.NoArgs),
 	}
-	cmd.AddCommand(newAgentWatchCmd(f), newAgentInjectCmd(f), newAgentCrashLoopCmd(f), newAgentNowCmd(f),
-		newAgentProbeAuditCmd(f), newAgentCalibrateCmd(f))
+	cmd.AddCommand(newAgentWatchCmd(f), newAgentInjectCmd(f), newAgentCrashLoopCmd(f), newAgentInterposeCmd(f),
+		newAgentNowCmd(f), newAgentProbeAuditCmd(f), newAgentCalibrateCmd(f))
 	return cmd
 }
 
@@ -97,6 +98,7 @@ type agentInjectOptions struct {
 	start                                uint64
 	revert, afterRestart                 bool
 	effectTimeoutMs, crashMinAgeMs       int64
+	interposer                           agent.InterposerRef
 }
 
 func newAgentInjectCmd(f *Factory) *cobra.Command {
@@ -120,6 +122,11 @@ func newAgentInjectCmd(f *Factory) *cobra.Command {
 	fl.IntVar(&o.pid, "pid", 0, "revert health fault: the toggled process")
 	fl.Uint64Var(&o.start, "start", 0, "revert health fault: the toggled process's start time (ticks)")
 	fl.StringVar(&o.control, "control", "", "revert health fault: the control file written")
+	fl.StringVar(&o.interposer.Socket, "socket", "", "revert interposed health fault: the socket taken over")
+	fl.StringVar(&o.interposer.Aside, "aside", "", "revert interposed health fault: where the service's socket was kept")
+	fl.Uint64Var(&o.interposer.Ino, "socket-ino", 0, "revert interposed health fault: the interposer's socket inode")
+	fl.IntVar(&o.interposer.PID, "helper-pid", 0, "revert interposed health fault: the interposer's pid")
+	fl.Uint64Var(&o.interposer.Start, "helper-start", 0, "revert interposed health fault: the interposer's start time (ticks)")
 	fl.BoolVar(&o.afterRestart, "after-restart", false, "supervisor-restart: wait until the supervisor answers")
 	fl.Int64Var(&o.effectTimeoutMs, "effect-timeout-ms", 3000, "bound of the effect probe")
 	fl.Int64Var(&o.crashMinAgeMs, "crash-min-age-ms", 25, "crash-loop: kill incarnations this old")
@@ -143,7 +150,7 @@ func runAgentInject(ctx context.Context, f *Factory, o agentInjectOptions) error
 	}
 	err := agent.RunInject(ctx, agent.InjectOptions{
 		Kind: kind, Service: o.service, Signal: o.signal, Code: o.code, Spec: spec,
-		Revert: o.revert, PGID: o.pgid, PID: o.pid, Start: o.start, Control: o.control,
+		Revert: o.revert, PGID: o.pgid, PID: o.pid, Start: o.start, Control: o.control, Interposer: o.interposer,
 		AfterRestart: o.afterRestart, EffectTimeout: time.Duration(o.effectTimeoutMs) * time.Millisecond,
 		CrashMinAge: time.Duration(o.crashMinAgeMs) * time.Millisecond,
 	}, f.IO.Out, agent.InjectEnv{})
@@ -177,6 +184,54 @@ func newAgentCrashLoopCmd(f *Factory) *cobra.Command {
 	cmd.Flags().Int64Var(&minAgeMs, "min-age-ms", 25, "kill incarnations this old")
 	return cmd
 }
+
+type agentInterposeOptions struct {
+	socket, aside, mode string
+	readyFD             int
+}
+
+func newAgentInterposeCmd(f *Factory) *cobra.Command {
+	var o agentInterposeOptions
+	cmd := &cobra.Command{
+		Use:    "interpose --socket S --mode hang|error|close|forward",
+		Short:  "Take over a service's Unix socket and answer for it (an interposed health fault)",
+		Hidden: true,
+		Args:   usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgentInterpose(cmd.Context(), o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.socket, "socket", "", "the service's socket")
+	fl.StringVar(&o.aside, "aside", "", "where the service's socket is kept meanwhile (default SOCKET"+agent.AsideSuffix+")")
+	fl.StringVar(&o.mode, "mode", "", "hang, error, close or forward")
+	fl.IntVar(&o.readyFD, "ready-fd", 0, "file descriptor to report the takeover on (one JSON line)")
+	return cmd
+}
+
+func runAgentInterpose(ctx context.Context, o agentInterposeOptions) error {
+	if o.socket == "" {
+		return usageErrorf("--socket is required")
+	}
+	mode, err := agent.ParseInterposeMode(o.mode)
+	if err != nil {
+		return &usageError{err: err}
+	}
+	if o.aside == "" {
+		o.aside = o.socket + agent.AsideSuffix
+	}
+	var ready io.WriteCloser = nopWriteCloser{io.Discard}
+	if o.readyFD > 0 {
+		ready = os.NewFile(uintptr(o.readyFD), "ready")
+	}
+	ctx, stop := agentContext(ctx, nil, false)
+	defer stop()
+	return agent.RunInterposer(ctx, o.socket, o.aside, mode, ready)
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
 
 func newAgentNowCmd(f *Factory) *cobra.Command {
 	return &cobra.Command{

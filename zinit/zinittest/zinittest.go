@@ -57,6 +57,7 @@ type FakeDaemon struct {
 	ln     net.Listener
 	handle Handler
 	wg     sync.WaitGroup
+	once   sync.Once
 
 	mu    sync.Mutex
 	conns []net.Conn
@@ -64,17 +65,32 @@ type FakeDaemon struct {
 }
 
 // StartFake serves h on a fresh socket until the test ends; cleanup closes
-// the listener and every connection and waits for its goroutines.
+// it (Close).
 func StartFake(tb testing.TB, h Handler) *FakeDaemon {
 	tb.Helper()
-	sock := filepath.Join(SocketDir(tb), "z.sock")
+	return StartFakeAt(tb, filepath.Join(SocketDir(tb), "z.sock"), h)
+}
+
+// StartFakeAt serves h on a socket at sock, which must not exist, until
+// the test ends or Close.
+func StartFakeAt(tb testing.TB, sock string, h Handler) *FakeDaemon {
+	tb.Helper()
 	ln, err := net.Listen("unix", sock)
 	require.NoError(tb, err)
 	d := &FakeDaemon{Socket: sock, ln: ln, handle: h}
 	d.wg.Add(1)
-	go d.accept() // owner: d; stop: ln.Close in cleanup; waiter: d.wg
-	tb.Cleanup(func() {
-		_ = ln.Close()
+	go d.accept() // owner: d; stop: ln.Close in Close; waiter: d.wg
+	tb.Cleanup(d.Close)
+	return d
+}
+
+// Close stops the daemon as a Go server's clean exit does: it closes the
+// listener, which unlinks the socket's path (whatever socket the path
+// names by then), and every connection, and waits for its goroutines.
+// Idempotent.
+func (d *FakeDaemon) Close() {
+	d.once.Do(func() {
+		_ = d.ln.Close()
 		d.mu.Lock()
 		for _, c := range d.conns {
 			_ = c.Close()
@@ -82,7 +98,6 @@ func StartFake(tb testing.TB, h Handler) *FakeDaemon {
 		d.mu.Unlock()
 		d.wg.Wait()
 	})
-	return d
 }
 
 func (d *FakeDaemon) accept() {
