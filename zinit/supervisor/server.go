@@ -226,27 +226,25 @@ func (srv *server) evictLocked() bool {
 // write.
 func (srv *server) refuse(c *net.UnixConn) {
 	defer srv.wg.Done()
-	defer func() {
-		srv.mu.Lock()
-		delete(srv.refusing, c)
-		srv.mu.Unlock()
-		c.Close()
-	}()
+	defer srv.release(c)
 	c.SetReadDeadline(srv.now().Add(refuseWait))
 	line, _ := readLine(bufio.NewReaderSize(io.LimitReader(c, readBufferBytes), readBufferBytes))
 	req, _ := zinit.ParseRequest(line)
 	srv.write(c, zinit.NewErrorResponse(req.ID, fmt.Errorf("too many connections: %d, each with a request in progress; try again", srv.maxConns)))
 }
 
-// setWaiting marks c as waiting for its next request (evictable) or not.
+// setWaiting marks c as waiting for its next request (evictable), from
+// now unless it already waits (since its accept), or as handling one.
 func (srv *server) setWaiting(c *net.UnixConn, waiting bool) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	if st, ok := srv.conns[c]; ok {
+	st, ok := srv.conns[c]
+	switch {
+	case !ok:
+	case !waiting:
 		st.waitingSince = time.Time{}
-		if waiting {
-			st.waitingSince = srv.now()
-		}
+	case st.waitingSince.IsZero():
+		st.waitingSince = srv.now()
 	}
 }
 
@@ -266,14 +264,18 @@ func (srv *server) close() {
 	srv.wg.Wait()
 }
 
+// release forgets c (served or refused) and closes it.
+func (srv *server) release(c *net.UnixConn) {
+	srv.mu.Lock()
+	delete(srv.conns, c)
+	delete(srv.refusing, c)
+	srv.mu.Unlock()
+	c.Close()
+}
+
 func (srv *server) handle(c *net.UnixConn) {
 	defer srv.wg.Done()
-	defer func() {
-		srv.mu.Lock()
-		delete(srv.conns, c)
-		srv.mu.Unlock()
-		c.Close()
-	}()
+	defer srv.release(c)
 	r := bufio.NewReaderSize(c, readBufferBytes)
 	for {
 		srv.setWaiting(c, true)
