@@ -401,3 +401,40 @@ func TestReadRegularNeverBlocks(t *testing.T) {
 	assert.ErrorIs(t, err, errTooLarge)
 	assert.True(t, errors.Is(err, errTooLarge) && strings.Contains(err.Error(), "10 bytes, the limit is 9"), err.Error())
 }
+
+// TestReloadSkipsUnusableFiles: a config file that turns into a FIFO, a
+// directory, a file over the size limit or a broken one is skipped at once
+// (nothing blocks), each named with its line when known, and the service
+// it declared is left running: nothing is lost.
+func TestReloadSkipsUnusableFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name string) string { return filepath.Join(dir, name) }
+	for _, n := range []string{"a", "b", "c", "d"} {
+		require.NoError(t, os.WriteFile(file(n+".toml"), []byte("[service]\nexec = \"serve "+n+"\"\n"), 0o600))
+	}
+	r := newRig(t, func(o *Options) { o.ConfigDir = dir })
+	r.e.Boot()
+	pids := map[string]int{}
+	for _, n := range []string{"a", "b", "c", "d"} {
+		pids[n] = r.pid(n)
+	}
+
+	require.NoError(t, os.Remove(file("a.toml")))
+	require.NoError(t, unix.Mkfifo(file("a.toml"), 0o600))
+	require.NoError(t, os.Remove(file("b.toml")))
+	require.NoError(t, os.Mkdir(file("b.toml"), 0o700))
+	require.NoError(t, os.WriteFile(file("c.toml"), []byte("[service]\nexec = \"serve c\"\n# "+strings.Repeat("x", MaxConfigFileBytes)+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(file("d.toml"), []byte("[service]\nexec = \"serve d\"\n[lifecycle]\nrestart = \"sometimes\"\n"), 0o600))
+	rr, err := r.e.Reload()
+	require.NoError(t, err)
+	assert.Equal(t, zinit.ReloadResult{Started: []string{}, Stopped: []string{}, Restarted: []string{}, Skipped: []zinit.SkippedFile{
+		{File: file("a.toml"), Reason: "not a regular file (a FIFO)"},
+		{File: file("b.toml"), Reason: "not a regular file (a directory)"},
+		{File: file("c.toml"), Reason: fmt.Sprintf("file too large: %d bytes, the limit is %d", MaxConfigFileBytes+30, MaxConfigFileBytes)},
+		{File: file("d.toml"), Line: 4, Reason: `lifecycle.restart: wrong type: "sometimes": want always, on-failure or never`},
+	}}, rr)
+	for _, n := range []string{"a", "b", "c", "d"} {
+		assert.Equal(t, pids[n], r.pid(n), "service %s left running", n)
+	}
+	assert.Empty(t, r.sp.signals, "nothing stopped")
+}
