@@ -244,13 +244,18 @@ func decodeResponse(method string, id int64, line []byte, result any) error {
 	if err := json.Unmarshal(fields["jsonrpc"], &version); err != nil || version != JSONRPCVersion {
 		return protoErr(`jsonrpc is not "2.0" in %q`, abbreviate(line))
 	}
-	var gotID int64
-	if err := json.Unmarshal(fields["id"], &gotID); err != nil || gotID != id {
-		return protoErr("answer id %s does not match request id %d", string(fields["id"]), id)
-	}
 	rawErr, hasErr := fields["error"]
 	rawRes, hasRes := fields["result"]
-	if hasErr && !bytes.Equal(bytes.TrimSpace(rawErr), []byte("null")) {
+	hasErr = hasErr && !bytes.Equal(bytes.TrimSpace(rawErr), []byte("null"))
+	var gotID int64
+	if err := json.Unmarshal(fields["id"], &gotID); err != nil || gotID != id {
+		// An error with a null id is the daemon's answer to a request it
+		// could not read, or to a connection it refuses: it is for us.
+		if !hasErr || !bytes.Equal(bytes.TrimSpace(fields["id"]), []byte("null")) {
+			return protoErr("answer id %s does not match request id %d", string(fields["id"]), id)
+		}
+	}
+	if hasErr {
 		if hasRes {
 			return protoErr("answer has both result and error")
 		}
@@ -383,6 +388,24 @@ func (c *Client) Shutdown(ctx context.Context) error {
 func (c *Client) Ping(ctx context.Context) (PingResult, error) {
 	var res PingResult
 	err := c.Call(ctx, MethodSystemPing, nil, &res)
+	return res, err
+}
+
+// SystemStatus returns the daemon's own state (system.status): whether it
+// is degraded, and why.
+func (c *Client) SystemStatus(ctx context.Context) (SystemStatus, error) {
+	var res SystemStatus
+	err := c.Call(ctx, MethodSystemStatus, nil, &res)
+	return res, err
+}
+
+// PersistResume makes persistence writable again after the daemon could
+// not read its state file at boot (persist.resume): it writes the state
+// file from the services the daemon holds now. It fails, changing nothing,
+// while a file is back at the state file's path.
+func (c *Client) PersistResume(ctx context.Context) (SystemStatus, error) {
+	var res SystemStatus
+	err := c.Call(ctx, MethodPersistResume, nil, &res)
 	return res, err
 }
 

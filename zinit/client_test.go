@@ -92,6 +92,8 @@ func TestClientMethods(t *testing.T) {
 		zinit.MethodSystemReload:  zinit.ReloadResult{Started: []string{"n"}, Stopped: []string{}, Restarted: []string{"c"}},
 		zinit.MethodSystemPing:    zinit.PingResult{Version: zinit.Version, PID: 1},
 		zinit.MethodRPCDiscover:   zinit.DiscoverResult{Methods: zinit.Methods},
+		zinit.MethodSystemStatus:  zinit.SystemStatus{Version: zinit.Version, PID: 1, Degraded: true, Problems: []string{"read-only"}},
+		zinit.MethodPersistResume: zinit.SystemStatus{Version: zinit.Version, PID: 1, Problems: []string{}},
 	}
 	d := zinittest.StartFake(t, func(req zinit.Request, _ []byte, w io.Writer) { zinittest.Answer(w, req, results[req.Method]) })
 	c := dial(t, d.Socket)
@@ -129,6 +131,12 @@ func TestClientMethods(t *testing.T) {
 	methods, err := c.Discover(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, zinit.Methods, methods)
+	sys, err := c.SystemStatus(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, results[zinit.MethodSystemStatus], sys)
+	sys, err = c.PersistResume(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, results[zinit.MethodPersistResume], sys)
 	var raw json.RawMessage
 	require.NoError(t, c.Call(ctx, zinit.MethodSystemPing, map[string]int{}, &raw))
 	assert.JSONEq(t, `{"version":"`+zinit.Version+`","pid":1}`, string(raw))
@@ -150,6 +158,8 @@ func TestClientMethods(t *testing.T) {
 		{zinit.MethodSystemShutdown, `{}`},
 		{zinit.MethodSystemPing, `{}`},
 		{zinit.MethodRPCDiscover, `{}`},
+		{zinit.MethodSystemStatus, `{}`},
+		{zinit.MethodPersistResume, `{}`},
 		{zinit.MethodSystemPing, `{}`},
 	}
 	reqs := d.Requests()
@@ -308,6 +318,25 @@ func TestClientGarbageAnswers(t *testing.T) {
 			require.ErrorIs(t, err, zinit.ErrBroken, "a desynchronised stream is not reused")
 		})
 	}
+}
+
+// TestClientNullIDError: an error answered with a null id (the daemon could
+// not read the request's id, or refuses the connection) is the daemon's
+// error, not a protocol error; a result with a null id is still garbage.
+func TestClientNullIDError(t *testing.T) {
+	d := zinittest.StartFake(t, func(_ zinit.Request, _ []byte, w io.Writer) {
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","error":{"code":-32603,"message":"too many connections"},"id":null}`+"\n")
+	})
+	_, err := dial(t, d.Socket).Ping(testCtx(t))
+	var re *zinit.RPCError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, zinit.RPCError{Code: zinit.CodeInternal, Message: "too many connections"}, *re)
+
+	d = zinittest.StartFake(t, func(_ zinit.Request, _ []byte, w io.Writer) {
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","result":{},"id":null}`+"\n")
+	})
+	_, err = dial(t, d.Socket).Ping(testCtx(t))
+	assert.ErrorIs(t, err, zinit.ErrProtocol)
 }
 
 func TestClientOversizedLine(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"time"
@@ -202,6 +203,10 @@ func (j Job) EnvList() []string {
 	return out
 }
 
+// jobWire is a Job on the wire. The durations are pointers so that a 0
+// given explicitly is told from an absent value: absent means "not given"
+// (the pinned default applies), an explicit 0 is rejected as the CLI
+// rejects --restart-delay 0.
 type jobWire struct {
 	Service        string            `json:"service"`
 	Name           string            `json:"name"`
@@ -209,33 +214,63 @@ type jobWire struct {
 	Trigger        Trigger           `json:"trigger"`
 	Env            map[string]string `json:"env,omitempty"`
 	Restart        RestartPolicy     `json:"restart"`
-	RestartDelayMs int64             `json:"restart_delay_ms,omitempty"`
+	RestartDelayMs *int64            `json:"restart_delay_ms,omitempty"`
 	MaxRestarts    int               `json:"max_restarts,omitempty"`
-	IntervalMs     int64             `json:"interval_ms,omitempty"`
-	TimeoutMs      int64             `json:"timeout_ms,omitempty"`
+	IntervalMs     *int64            `json:"interval_ms,omitempty"`
+	TimeoutMs      *int64            `json:"timeout_ms,omitempty"`
 	Persist        bool              `json:"persist,omitempty"`
 }
 
-// MarshalJSON renders durations as whole milliseconds, as the CLI does.
+// maxDurationMs is the longest duration, in ms, a time.Duration holds.
+const maxDurationMs = math.MaxInt64 / int64(time.Millisecond)
+
+// msField is d in whole milliseconds, nil (absent) when d is not given.
+func msField(d time.Duration) *int64 {
+	if ms := d.Milliseconds(); ms != 0 {
+		return &ms
+	}
+	return nil
+}
+
+// MarshalJSON renders durations as whole milliseconds, as the CLI does; a
+// duration not given is left out.
 func (j Job) MarshalJSON() ([]byte, error) {
 	return json.Marshal(jobWire{
 		Service: j.Service, Name: j.Name, Exec: j.Exec, Trigger: j.Trigger, Env: j.Env,
-		Restart: j.Restart, RestartDelayMs: j.RestartDelay.Milliseconds(), MaxRestarts: j.MaxRestarts,
-		IntervalMs: j.Interval.Milliseconds(), TimeoutMs: j.Timeout.Milliseconds(), Persist: j.Persist,
+		Restart: j.Restart, RestartDelayMs: msField(j.RestartDelay), MaxRestarts: j.MaxRestarts,
+		IntervalMs: msField(j.Interval), TimeoutMs: msField(j.Timeout), Persist: j.Persist,
 	})
 }
 
-// UnmarshalJSON reads the millisecond form written by MarshalJSON.
+// UnmarshalJSON reads the millisecond form written by MarshalJSON. A
+// duration given as 0 is an error wrapping ErrInvalid: 0 has one meaning,
+// "must be > 0", on the command line and on the wire alike; leave the field
+// out for the default.
 func (j *Job) UnmarshalJSON(b []byte) error {
 	var w jobWire
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
+	durations := []struct {
+		key string
+		ms  *int64
+		d   *time.Duration
+	}{{"restart_delay_ms", w.RestartDelayMs, &j.RestartDelay}, {"interval_ms", w.IntervalMs, &j.Interval}, {"timeout_ms", w.TimeoutMs, &j.Timeout}}
 	*j = Job{
 		Service: w.Service, Name: w.Name, Exec: w.Exec, Trigger: w.Trigger, Env: w.Env,
-		Restart: w.Restart, RestartDelay: time.Duration(w.RestartDelayMs) * time.Millisecond,
-		MaxRestarts: w.MaxRestarts, Interval: time.Duration(w.IntervalMs) * time.Millisecond,
-		Timeout: time.Duration(w.TimeoutMs) * time.Millisecond, Persist: w.Persist,
+		Restart: w.Restart, MaxRestarts: w.MaxRestarts, Persist: w.Persist,
+	}
+	for _, f := range durations {
+		if f.ms == nil {
+			continue
+		}
+		switch ms := *f.ms; {
+		case ms == 0:
+			return invalidf("%s 0: must be > 0 (leave it out for the default)", f.key)
+		case ms > maxDurationMs || ms < -maxDurationMs:
+			return invalidf("%s %d: must be <= %d", f.key, ms, maxDurationMs)
+		}
+		*f.d = time.Duration(*f.ms) * time.Millisecond
 	}
 	return nil
 }

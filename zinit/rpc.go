@@ -22,6 +22,8 @@ const (
 	MethodSystemShutdown = "system.shutdown" // {} → null
 	MethodSystemPing     = "system.ping"     // {} → PingResult
 	MethodRPCDiscover    = "rpc.discover"    // {} → DiscoverResult
+	MethodSystemStatus   = "system.status"   // {} → SystemStatus
+	MethodPersistResume  = "persist.resume"  // {} → SystemStatus
 )
 
 // Methods lists every method, in the order rpc.discover reports them.
@@ -30,12 +32,14 @@ var Methods = []string{
 	MethodServiceList, MethodServiceStatus, MethodServiceStart, MethodServiceStop,
 	MethodServiceRestart, MethodServiceKill, MethodLogsGet, MethodSystemReload,
 	MethodSystemShutdown, MethodSystemPing, MethodRPCDiscover,
+	MethodSystemStatus, MethodPersistResume,
 }
 
 // JSON-RPC error codes of the daemon.
 const (
 	CodeNotFound      = -32000
 	CodeAlreadyExists = -32001
+	CodeReadOnly      = -32002 // persistence is read-only (see SystemStatus)
 	CodeInvalidParams = -32602
 	CodeInternal      = -32603
 	CodeMethodMissing = -32601
@@ -46,6 +50,10 @@ const (
 var (
 	ErrNotFound      = errors.New("not found")
 	ErrAlreadyExists = errors.New("already exists")
+	// ErrReadOnly: persistence is read-only since the daemon could not
+	// read its state file; a change that must be persisted is refused
+	// until persist.resume.
+	ErrReadOnly = errors.New("persistence is read-only")
 )
 
 // RPCError is an error answered by the daemon.
@@ -63,6 +71,8 @@ func (e *RPCError) Is(target error) bool {
 		return e.Code == CodeNotFound
 	case ErrAlreadyExists:
 		return e.Code == CodeAlreadyExists
+	case ErrReadOnly:
+		return e.Code == CodeReadOnly
 	case ErrInvalid:
 		return e.Code == CodeInvalidParams
 	}
@@ -77,10 +87,24 @@ type NameParams struct {
 	Name string `json:"name"`
 }
 
+// Validate checks the name (an error wrapping ErrInvalid).
+func (p NameParams) Validate() error { return ValidateName(p.Name) }
+
 // JobRefParams name one job of a service.
 type JobRefParams struct {
 	Service string `json:"service"`
 	Name    string `json:"name"`
+}
+
+// Validate checks both names (an error wrapping ErrInvalid).
+func (p JobRefParams) Validate() error {
+	if err := ValidateName(p.Service); err != nil {
+		return fmt.Errorf("service: %w", err)
+	}
+	if err := ValidateName(p.Name); err != nil {
+		return fmt.Errorf("job: %w", err)
+	}
+	return nil
 }
 
 // KillParams send a signal (a name such as "SIGTERM" or "TERM", or a number)
@@ -90,10 +114,34 @@ type KillParams struct {
 	Signal string `json:"signal"`
 }
 
+// Validate checks the name and that a signal is given (an error wrapping
+// ErrInvalid); the signal itself is parsed by the daemon.
+func (p KillParams) Validate() error {
+	if err := ValidateName(p.Name); err != nil {
+		return err
+	}
+	if p.Signal == "" {
+		return invalidf("signal is required")
+	}
+	return nil
+}
+
 // LogsParams ask for the last Lines lines (0: all kept) of a service's output.
 type LogsParams struct {
 	Name  string `json:"name"`
 	Lines int    `json:"lines,omitempty"`
+}
+
+// Validate checks the name and that lines is not negative (an error
+// wrapping ErrInvalid).
+func (p LogsParams) Validate() error {
+	if err := ValidateName(p.Name); err != nil {
+		return err
+	}
+	if p.Lines < 0 {
+		return invalidf("lines %d: must be >= 0", p.Lines)
+	}
+	return nil
 }
 
 // LogsResult is the tail of a service's captured stdout and stderr. MonoNs,
@@ -110,17 +158,70 @@ type JobAddResult struct {
 	Warning string `json:"warning,omitempty"`
 }
 
-// ReloadResult says what a reload of the config dir did.
+// ReloadResult says what a reload of the config dir did. Skipped lists the
+// files it could not use (their services, if any, are left as they were).
 type ReloadResult struct {
-	Started   []string `json:"started"`
-	Stopped   []string `json:"stopped"`
-	Restarted []string `json:"restarted"`
+	Started   []string      `json:"started"`
+	Stopped   []string      `json:"stopped"`
+	Restarted []string      `json:"restarted"`
+	Skipped   []SkippedFile `json:"skipped"`
 }
 
-// PingResult identifies the daemon.
+// SkippedFile is a config file the daemon could not use, and why.
+type SkippedFile struct {
+	File   string `json:"file"`
+	Line   int    `json:"line,omitempty"` // 1-based; 0 when the file as a whole is concerned
+	Reason string `json:"reason"`
+}
+
+// String is "file:line: reason" (no ":line" for the file as a whole).
+func (s SkippedFile) String() string {
+	return (&ConfigError{File: s.File, Line: s.Line, Err: errors.New(s.Reason)}).Error()
+}
+
+// PingResult identifies the daemon. Degraded is true when something needs
+// an operator (system.status says what).
 type PingResult struct {
-	Version string `json:"version"`
-	PID     int    `json:"pid"`
+	Version  string `json:"version"`
+	PID      int    `json:"pid"`
+	Degraded bool   `json:"degraded,omitempty"`
+}
+
+// SystemStatus is the daemon's own state (system.status). Degraded is true
+// when persistence is read-only; Problems says why, one line each.
+type SystemStatus struct {
+	Version       string        `json:"version"`
+	PID           int           `json:"pid"`
+	Degraded      bool          `json:"degraded"`
+	Problems      []string      `json:"problems"`
+	Persistence   PersistStatus `json:"persistence"`
+	ConfigSkipped []SkippedFile `json:"config_skipped"` // by the last read of the config dir (boot or reload)
+}
+
+// Persistence modes.
+const (
+	PersistOff      = "off"       // no state dir
+	PersistOK       = "ok"        // changes marked --persist are written
+	PersistReadOnly = "read-only" // the state file could not be read at boot: nothing is written until persist.resume
+)
+
+// PersistStatus says whether persisted changes are written, and what the
+// daemon could not restore from its state file at boot. MovedTo is where
+// an unusable state file was moved aside ("" if it could not be).
+type PersistStatus struct {
+	Mode        string         `json:"mode"`
+	File        string         `json:"file,omitempty"`
+	MovedTo     string         `json:"moved_to,omitempty"`
+	Restored    []string       `json:"restored"`
+	NotRestored []StateProblem `json:"not_restored"`
+}
+
+// StateProblem is one part of the state file that could not be restored:
+// the file as a whole ("file"), an entry ("services[2] \"name\"") or a job
+// ("name/job").
+type StateProblem struct {
+	Entry  string `json:"entry"`
+	Reason string `json:"reason"`
 }
 
 // DiscoverResult lists the methods the daemon serves.

@@ -48,6 +48,16 @@ func (r Request) DecodeParams(v any) error {
 	return nil
 }
 
+// RequireParams is DecodeParams for a method that takes params: absent or
+// null params are an *RPCError with CodeInvalidParams naming the method.
+func (r Request) RequireParams(v any) error {
+	p := bytes.TrimSpace(r.Params)
+	if len(p) == 0 || bytes.Equal(p, []byte("null")) {
+		return &RPCError{Code: CodeInvalidParams, Message: fmt.Sprintf("invalid params: %s takes params (a JSON object), none given", r.Method)}
+	}
+	return r.DecodeParams(v)
+}
+
 // Validate checks the envelope: version "2.0" and a method. The error is an
 // *RPCError (CodeInvalidRequest) ready to be sent back.
 func (r Request) Validate() error {
@@ -58,6 +68,62 @@ func (r Request) Validate() error {
 		return &RPCError{Code: CodeInvalidRequest, Message: "method is required"}
 	}
 	return nil
+}
+
+// ParseRequest decodes one request line as JSON-RPC 2.0 requires. Not JSON:
+// an *RPCError with CodeParseError. JSON that is not one request object — a
+// batch (this daemon takes one request per line), [], a scalar —, an id
+// that is an object, an array or a boolean, a jsonrpc or method that is
+// not a string, params that are neither an object, an array nor null, or
+// an envelope Validate rejects: CodeInvalidRequest. The returned Request
+// carries the id whenever it could be read, so the error can be answered
+// to it (else the answer's id is null). Params are checked by the method
+// (DecodeParams, RequireParams).
+func ParseRequest(line []byte) (Request, error) {
+	line = bytes.TrimSpace(line)
+	var whole json.RawMessage
+	if err := json.Unmarshal(line, &whole); err != nil {
+		return Request{}, &RPCError{Code: CodeParseError, Message: "parse error: " + err.Error()}
+	}
+	invalid := func(msg string) *RPCError { return &RPCError{Code: CodeInvalidRequest, Message: msg} }
+	switch line[0] {
+	case '{':
+	case '[':
+		return Request{}, invalid("batch requests are not supported: send one request object per line")
+	default:
+		return Request{}, invalid("a request must be a JSON object")
+	}
+	// Member names are case-sensitive: a map, not a struct (whose
+	// decoding would take "Method" for "method").
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(line, &members); err != nil {
+		return Request{}, invalid("invalid request: " + err.Error())
+	}
+	id, version, method, params := members["id"], members["jsonrpc"], members["method"], members["params"]
+	if len(id) > 0 {
+		switch id[0] {
+		case '{', '[', 't', 'f':
+			return Request{}, invalid("id must be a string, a number or null")
+		}
+	}
+	req := Request{Params: params, ID: id}
+	if len(version) > 0 && json.Unmarshal(version, &req.JSONRPC) != nil {
+		return req, invalid(fmt.Sprintf("jsonrpc must be %q", JSONRPCVersion))
+	}
+	if len(method) > 0 && (method[0] != '"' || json.Unmarshal(method, &req.Method) != nil) {
+		return req, invalid("method must be a string")
+	}
+	if len(params) > 0 {
+		switch params[0] {
+		case '{', '[', 'n':
+		default:
+			return req, invalid("params must be a JSON object (named params)")
+		}
+	}
+	if err := req.Validate(); err != nil {
+		return req, err
+	}
+	return req, nil
 }
 
 // CodeInvalidRequest is JSON-RPC's "invalid request" (a malformed envelope).
@@ -115,8 +181,8 @@ func NewErrorResponse(id json.RawMessage, err error) Response {
 
 // ToRPCError maps an error to its wire form: an *RPCError in the chain is
 // kept as is; ErrNotFound → CodeNotFound, ErrAlreadyExists →
-// CodeAlreadyExists, ErrInvalid → CodeInvalidParams; anything else is
-// CodeInternal. The message is err's text.
+// CodeAlreadyExists, ErrReadOnly → CodeReadOnly, ErrInvalid →
+// CodeInvalidParams; anything else is CodeInternal. The message is err's text.
 func ToRPCError(err error) *RPCError {
 	if err == nil {
 		return nil
@@ -131,6 +197,8 @@ func ToRPCError(err error) *RPCError {
 		code = CodeNotFound
 	case errors.Is(err, ErrAlreadyExists):
 		code = CodeAlreadyExists
+	case errors.Is(err, ErrReadOnly):
+		code = CodeReadOnly
 	case errors.Is(err, ErrInvalid):
 		code = CodeInvalidParams
 	}

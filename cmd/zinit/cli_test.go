@@ -147,7 +147,7 @@ func TestBadInputExit2(t *testing.T) {
 		"add nothing":           {[]string{"add"}, "no subcommand"},
 		"remove what":           {[]string{"remove", "thing"}, `unknown subcommand "thing"`},
 		"unknown command":       {[]string{"statsu", "x"}, `unknown command "statsu"`},
-		"status no arg":         {[]string{"status"}, "zinit status takes <service>, got 0"},
+		"status two args":       {[]string{"status", "a", "b"}, `zinit status takes at most [<service>], got 2 argument(s): "a" "b"`},
 		"kill no signal":        {[]string{"kill", "svc"}, "takes <service> <SIGNAL>"},
 		"logs negative":         {[]string{"logs", "svc", "-n", "-3"}, "-n -3: must be >= 0"},
 		"list extra":            {[]string{"list", "x"}, "takes no arguments"},

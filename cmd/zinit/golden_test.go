@@ -20,7 +20,7 @@ func golden(t *testing.T) *goldie.Goldie {
 func TestHelpGolden(t *testing.T) {
 	for _, args := range [][]string{
 		{}, {"init"}, {"add"}, {"add", "service"}, {"add", "job"}, {"remove", "job"}, {"list"},
-		{"status"}, {"kill"}, {"logs"},
+		{"status"}, {"kill"}, {"logs"}, {"reload"}, {"persist", "resume"},
 	} {
 		name := "help_" + strings.Join(append([]string{"zinit"}, args...), "_")
 		t.Run(name, func(t *testing.T) {
@@ -86,6 +86,43 @@ func TestStatusGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
 			require.NoError(t, writeStatus(&buf, st))
+			golden(t).Assert(t, name, buf.Bytes())
+		})
+	}
+}
+
+// degradedStatus is a daemon that could not restore its state file in full.
+func degradedStatus() zinit.SystemStatus {
+	return zinit.SystemStatus{
+		Version: zinit.Version, PID: 1, Degraded: true,
+		Problems: []string{"persistence is read-only: /var/lib/zinit/services.json could not be restored in full at boot " +
+			"(2 problem(s); moved to /var/lib/zinit/services.json.corrupt-20260313T124022Z): see `zinit status`, then run `zinit persist resume`"},
+		Persistence: zinit.PersistStatus{
+			Mode: zinit.PersistReadOnly, File: "/var/lib/zinit/services.json",
+			MovedTo:  "/var/lib/zinit/services.json.corrupt-20260313T124022Z",
+			Restored: []string{"user.hero_db", "user.hero_auth"},
+			NotRestored: []zinit.StateProblem{
+				{Entry: "file", Reason: "truncated or malformed at services[3]: unexpected EOF"},
+				{Entry: `services[2] "user.hero_ui"`, Reason: "json: cannot unmarshal number into Go struct field Service.service.name of type string"},
+			},
+		},
+		ConfigSkipped: []zinit.SkippedFile{
+			{File: "/etc/zinit/broken.toml", Line: 3, Reason: "service.exec: malformed: toml: expected value but found '=' instead"},
+			{File: "/etc/zinit/pipe.toml", Reason: "not a regular file (a FIFO)"},
+		},
+	}
+}
+
+func TestSystemStatusGolden(t *testing.T) {
+	cases := map[string]zinit.SystemStatus{
+		"system_status_degraded": degradedStatus(),
+		"system_status_ok": {Version: zinit.Version, PID: 1, Problems: []string{},
+			Persistence: zinit.PersistStatus{Mode: zinit.PersistOK, File: "/var/lib/zinit/services.json", Restored: []string{}, NotRestored: []zinit.StateProblem{}}},
+	}
+	for name, st := range cases {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			require.NoError(t, writeSystemStatus(&buf, st))
 			golden(t).Assert(t, name, buf.Bytes())
 		})
 	}

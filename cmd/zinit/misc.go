@@ -64,7 +64,10 @@ func newReloadCmd(f *Factory) *cobra.Command {
 		Short: "Re-read the config dir: start new, stop removed, restart changed legacy services",
 		Long: `Re-read the config dir: start the services of new *.toml files, stop those
 whose file is gone, restart those whose file changed. Services created with
-"zinit add service" are never touched.`,
+"zinit add service" are never touched. A file that cannot be used (it does
+not parse, is not a regular file, or names a service created through the
+API) is skipped, its service left as it was: each is printed as
+"skipped: FILE:LINE: reason", and the exit code is then 2.`,
 		Args: argsNamed(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.client = clientFlags(cmd)
@@ -80,13 +83,20 @@ func runReload(ctx context.Context, out io.Writer, opts *systemOptions) error {
 			return err
 		}
 		writeReload(out, res)
+		if n := len(res.Skipped); n > 0 {
+			return fmt.Errorf("reload: %d config file(s) skipped, first %s", n, res.Skipped[0])
+		}
 		return nil
 	})
 }
 
-// writeReload prints one line per kind of change, or "nothing changed".
+// writeReload prints one line per kind of change, then one per skipped
+// file, or "nothing changed" when there is neither.
 func writeReload(out io.Writer, res zinit.ReloadResult) {
-	changed := false
+	for _, sk := range res.Skipped {
+		fmt.Fprintf(out, "skipped: %s\n", printable(sk.String()))
+	}
+	changed := len(res.Skipped) > 0
 	for _, k := range []struct {
 		label string
 		names []string

@@ -48,6 +48,7 @@ Exit codes: 0 success, 2 any error (one line on stderr).`,
 		newKillCmd(f),
 		newLogsCmd(f),
 		newReloadCmd(f),
+		newPersistCmd(f),
 		newShutdownCmd(f),
 		newVersionCmd(f),
 	)
@@ -109,6 +110,18 @@ func argsNamed(names ...string) cobra.PositionalArgs {
 			want = "<" + strings.Join(names, "> <") + ">"
 		}
 		return fmt.Errorf("%s takes %s, got %d argument(s)%s", cmd.CommandPath(), want, len(args), quoteArgs(args))
+	}
+}
+
+// argsUpTo accepts the named positionals or fewer (each optional, in
+// order), with a one-line error naming them.
+func argsUpTo(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) <= len(names) {
+			return nil
+		}
+		return fmt.Errorf("%s takes at most [<%s>], got %d argument(s)%s", cmd.CommandPath(),
+			strings.Join(names, "> <"), len(args), quoteArgs(args))
 	}
 }
 

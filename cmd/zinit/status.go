@@ -54,18 +54,25 @@ func runList(ctx context.Context, out io.Writer, opts *listOptions) error {
 
 type statusOptions struct {
 	client clientOptions
-	name   string
+	name   string // "": the daemon's own status
 	json   bool
 }
 
 func newStatusCmd(f *Factory) *cobra.Command {
 	opts := &statusOptions{}
 	cmd := &cobra.Command{
-		Use:   "status <service> [--json]",
-		Short: "Show a service's state and jobs",
-		Args:  argsNamed("service"),
+		Use:   "status [<service>] [--json]",
+		Short: "Show a service's state and jobs, or the daemon's own state",
+		Long: `Show a service's state and jobs. Without a service, show the daemon's own
+state: whether it is degraded (persistence read-only after a state file it
+could not restore in full), what it restored and what not, and the config
+files it skipped.`,
+		Args: argsUpTo("service"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.client, opts.name = clientFlags(cmd), args[0]
+			opts.client = clientFlags(cmd)
+			if len(args) == 1 {
+				opts.name = args[0]
+			}
 			return runStatus(cmd.Context(), f.IO.Out, opts)
 		},
 	}
@@ -75,6 +82,16 @@ func newStatusCmd(f *Factory) *cobra.Command {
 
 func runStatus(ctx context.Context, out io.Writer, opts *statusOptions) error {
 	return withClient(ctx, opts.client, func(ctx context.Context, c *zinit.Client) error {
+		if opts.name == "" {
+			st, err := c.SystemStatus(ctx)
+			if err != nil {
+				return err
+			}
+			if opts.json {
+				return writeJSON(out, st)
+			}
+			return writeSystemStatus(out, st)
+		}
 		st, err := c.Status(ctx, opts.name)
 		if err != nil {
 			return err
@@ -195,6 +212,54 @@ func checkText(c *zinit.CheckResult) string {
 		}
 	}
 	return fmt.Sprintf("%s at %s in %d ms", res, msTime(&c.AtMs), c.DurationMs)
+}
+
+// writeSystemStatus prints the daemon's own state as an aligned block, then
+// what was not restored and the config files skipped, one per line.
+func writeSystemStatus(out io.Writer, st zinit.SystemStatus) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 1, ' ', 0)
+	line := func(key, val string) { fmt.Fprintf(tw, "%s:\t%s\n", key, val) }
+	line("version", printable(st.Version))
+	line("pid", strconv.Itoa(st.PID))
+	state := "ok"
+	if st.Degraded {
+		state = "degraded"
+	}
+	line("state", state)
+	for _, p := range st.Problems {
+		line("problem", printable(p))
+	}
+	p := st.Persistence
+	line("persistence", p.Mode)
+	if p.File != "" {
+		line("state file", printable(p.File))
+	}
+	if p.MovedTo != "" {
+		line("moved aside to", printable(p.MovedTo))
+	}
+	if len(p.Restored) > 0 || len(p.NotRestored) > 0 {
+		restored := "-"
+		if len(p.Restored) > 0 {
+			restored = printable(strings.Join(p.Restored, " "))
+		}
+		line("restored", restored)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(p.NotRestored) > 0 {
+		fmt.Fprintln(out, "not restored:")
+		for _, pr := range p.NotRestored {
+			fmt.Fprintf(out, "  %s: %s\n", printable(pr.Entry), printable(pr.Reason))
+		}
+	}
+	if len(st.ConfigSkipped) > 0 {
+		fmt.Fprintln(out, "config files skipped:")
+		for _, sk := range st.ConfigSkipped {
+			fmt.Fprintf(out, "  %s\n", printable(sk.String()))
+		}
+	}
+	return nil
 }
 
 func msTime(ms *int64) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -275,4 +276,44 @@ func BenchmarkList1000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(msOf(time.Since(start))/float64(b.N), "ms/list")
+}
+
+// BenchmarkIdleConns runs the daemon out of process (this test binary in
+// daemon mode, request deadline 2 s, the default cap), opens 5,000
+// connections that never send a byte, and reports the daemon's RSS before,
+// with them open (after a ping on a new connection has been answered: every
+// one was accepted by then) and once the daemon has closed all of them at
+// their deadline.
+func BenchmarkIdleConns(b *testing.B) {
+	const n, timeout = 5000, 2 * time.Second
+	for i := 0; i < b.N; i++ {
+		sock := filepath.Join(shortTempDir(b), "z.sock")
+		cmd, done := startTestDaemon(b, sock, envTestRequestTimeout+"="+timeout.String())
+		pid := cmd.Process.Pid
+		rss0, err := procRSSKiB(pid)
+		require.NoError(b, err)
+		conns := dialMany(b, sock, n)
+		c, err := zinit.Dial(ctxT(b), sock)
+		require.NoError(b, err)
+		_, err = c.Ping(ctxT(b))
+		require.NoError(b, err)
+		c.Close()
+		rssOpen, err := procRSSKiB(pid)
+		require.NoError(b, err)
+		start := time.Now()
+		for _, c := range conns {
+			c.SetReadDeadline(time.Now().Add(2 * timeout))
+			_, err := c.Read(make([]byte, 1))
+			require.ErrorIs(b, err, io.EOF, "closed by the daemon at its deadline")
+		}
+		closedIn := time.Since(start)
+		rssAfter, err := procRSSKiB(pid)
+		require.NoError(b, err)
+		require.NoError(b, cmd.Process.Signal(syscall.SIGTERM))
+		require.NoError(b, <-done)
+		b.ReportMetric(float64(rss0)/1024, "RSS-before-MiB")
+		b.ReportMetric(float64(rssOpen)/1024, "RSS-open-MiB")
+		b.ReportMetric(float64(rssAfter)/1024, "RSS-after-deadline-MiB")
+		b.ReportMetric(msOf(closedIn), "all-closed-after-ms")
+	}
 }

@@ -26,6 +26,12 @@
 //   - removing a service, or the start job of one that is not down, stops
 //     it first; service.kill on a service with no process is -32602.
 //   - a legacy oneshot that exited 0 satisfies --after of its dependents.
+//   - a state file that cannot be restored in full is moved aside and makes
+//     persistence read-only until persist.resume (persist.go); changes are
+//     persisted before they are committed, so a failed write changes nothing.
+//   - the daemon reads only regular files (readRegular), within limits, and
+//     gives every request line RequestTimeout and at most MaxConns
+//     connections (server.go), so no client and no file can hold its loop.
 //
 // Run is the daemon's entry point (cmd/zinit calls it). This package
 // imports only package zinit of this module.

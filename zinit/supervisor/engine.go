@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"syscall"
@@ -73,6 +74,10 @@ type Engine struct {
 
 	shutdown *shutdownState
 
+	persist       persistence
+	writeState    func(path string, data []byte) error // writeAtomic; tests replace it
+	configSkipped []zinit.SkippedFile                  // by the last read of the config dir
+
 	reqs chan func()
 	done chan struct{}
 }
@@ -114,6 +119,7 @@ type service struct {
 	stopTimer    *timer
 	stopJobsLeft int
 	waiters      []func() // run once the service is down (stop completed)
+	removing     bool     // a remove is under way: left out of the state file
 	removed      bool
 	logs         *logRing
 }
@@ -128,6 +134,7 @@ type job struct {
 	timedOut  bool   // the in-flight run was killed at its timeout
 	counted   bool   // the in-flight stop run was already counted as ended
 	lastCheck *zinit.CheckResult
+	removing  bool // a remove is under way: left out of the state file
 	removed   bool
 }
 
@@ -147,12 +154,16 @@ func NewEngine(o Options) *Engine {
 	if env == nil {
 		env = os.Environ()
 	}
-	return &Engine{
+	e := &Engine{
 		clock: o.Clock, sp: o.Spawner, log: log, configDir: o.ConfigDir, stateDir: o.StateDir,
-		env: env, observe: o.Observe,
+		env: env, observe: o.Observe, writeState: writeAtomic,
 		services: map[string]*service{}, procs: map[int]*proc{},
 		reqs: make(chan func()), done: make(chan struct{}),
 	}
+	if o.StateDir != "" {
+		e.persist.file = filepath.Join(o.StateDir, StateFileName)
+	}
+	return e
 }
 
 // errShuttingDown is returned to requests that arrive during shutdown.
@@ -666,7 +677,7 @@ func (e *Engine) AddService(def zinit.Service) error {
 	if def.Persist {
 		if err := e.savePersisted(); err != nil {
 			e.delete(s)
-			return err
+			return fmt.Errorf("service %q not added: %w", def.Name, err)
 		}
 	}
 	return nil
@@ -707,17 +718,17 @@ func (e *Engine) AddJob(j zinit.Job) (zinit.JobAddResult, error) {
 	}
 	nj := &job{def: j}
 	s.jobs = append(s.jobs, nj)
-	if j.Trigger == zinit.TriggerCheck && s.state == zinit.StateRunning && s.pid != 0 && !s.checkKilled {
-		e.scheduleCheck(s, nj, e.clock.Now().Add(j.Interval))
-	}
 	var res zinit.JobAddResult
 	if j.Persist {
 		if !s.def.Persist {
 			res.Warning = fmt.Sprintf("job %s/%s is marked persist but service %q is not: it will not survive a daemon restart", j.Service, j.Name, s.def.Name)
 		} else if err := e.savePersisted(); err != nil {
 			s.jobs = s.jobs[:len(s.jobs)-1]
-			return zinit.JobAddResult{}, err
+			return zinit.JobAddResult{}, fmt.Errorf("job %s/%s not added: %w", j.Service, j.Name, err)
 		}
+	}
+	if j.Trigger == zinit.TriggerCheck && s.state == zinit.StateRunning && s.pid != 0 && !s.checkKilled {
+		e.scheduleCheck(s, nj, e.clock.Now().Add(j.Interval))
 	}
 	e.settle()
 	return res, nil
@@ -736,26 +747,42 @@ func (e *Engine) stopThen(s *service, then func()) {
 }
 
 // RemoveService stops the service if needed, then deletes it; done is
-// called once it is gone.
+// called once it is gone. A persisted service is first written out of the
+// state file: when that fails (persistence read-only, a full disk) nothing
+// changes and done gets the error.
 func (e *Engine) RemoveService(name string, done func(error)) {
 	s, err := e.lookup(name)
 	if err != nil {
 		done(err)
 		return
 	}
+	if err := e.persistRemoval(s.def.Persist, &s.removing); err != nil {
+		done(fmt.Errorf("service %q not removed: %w", name, err))
+		return
+	}
 	e.stopThen(s, func() {
-		if s.removed {
-			done(nil)
-			return
+		if !s.removed {
+			e.delete(s)
 		}
-		e.delete(s)
-		var err error
-		if s.def.Persist {
-			err = e.savePersisted()
-		}
-		done(err)
+		done(nil)
 	})
 	e.settle()
+}
+
+// persistRemoval marks a persisted service or job as being removed and
+// writes the state file without it, before anything else changes; when the
+// write fails the mark is undone and the error returned. A no-op for what
+// is not persisted or already being removed.
+func (e *Engine) persistRemoval(persisted bool, removing *bool) error {
+	if !persisted || *removing {
+		return nil
+	}
+	*removing = true
+	if err := e.savePersisted(); err != nil {
+		*removing = false
+		return err
+	}
+	return nil
 }
 
 // RemoveJob deletes a job; removing the start job of a service that is not
@@ -769,6 +796,10 @@ func (e *Engine) RemoveJob(svc, name string, done func(error)) {
 	j := s.job(name)
 	if j == nil {
 		done(fmt.Errorf("job %s/%s: %w", svc, name, zinit.ErrNotFound))
+		return
+	}
+	if err := e.persistRemoval(j.def.Persist && s.def.Persist && !s.removing, &j.removing); err != nil {
+		done(fmt.Errorf("job %s/%s not removed: %w", svc, name, err))
 		return
 	}
 	remove := func() {
@@ -787,11 +818,7 @@ func (e *Engine) RemoveJob(svc, name string, done func(error)) {
 				break
 			}
 		}
-		var err error
-		if j.def.Persist && s.def.Persist && !s.removed {
-			err = e.savePersisted()
-		}
-		done(err)
+		done(nil)
 	}
 	if j.def.Trigger == zinit.TriggerStart && !s.down() {
 		e.stopThen(s, remove)
@@ -971,24 +998,23 @@ func (e *Engine) status(s *service) zinit.ServiceStatus {
 // --- boot and shutdown ---
 
 // Boot loads persisted services and the legacy config dir and starts them.
-// Problems with single files or entries are logged and skipped.
+// A state file that cannot be restored in full is moved aside and makes
+// persistence read-only (see bootPersisted); config files that cannot be
+// used are skipped. Both are logged and reported by SystemStatus.
 func (e *Engine) Boot() {
-	for _, ps := range e.loadPersisted() {
-		if err := e.restore(ps); err != nil {
-			e.log.Error("restore persisted service", "service", ps.Service.Name, "err", err)
-		}
-	}
+	e.bootPersisted()
 	if e.configDir != "" {
-		defs, _ := e.readLegacyDir()
+		defs, _, skipped := e.readLegacyDir()
 		for _, d := range defs {
 			if _, ok := e.services[d.Name]; ok {
-				e.log.Error("legacy service conflicts with an existing service; skipped", "service", d.Name, "file", d.File)
+				skipped = append(skipped, e.legacyConflict(d))
 				continue
 			}
 			s := newService(zinit.Service{Name: d.Name, After: d.After})
 			s.setLegacy(d)
 			e.insert(s)
 		}
+		e.configSkipped = skipped
 	}
 	now := e.clock.Now()
 	for _, n := range e.names {

@@ -530,7 +530,13 @@ func TestLegacyServicesAndReload(t *testing.T) {
 	bPID := r.pid("b")
 	rr, err := r.e.Reload()
 	require.NoError(t, err)
-	assert.Equal(t, zinit.ReloadResult{Started: []string{"c"}, Stopped: []string{"b"}, Restarted: []string{"user.a"}}, rr)
+	assert.Equal(t, zinit.ReloadResult{Started: []string{"c"}, Stopped: []string{"b"}, Restarted: []string{"user.a"},
+		Skipped: []zinit.SkippedFile{
+			{File: filepath.Join(dir, "broken.toml"), Line: 3, Reason: "service.exec: malformed: toml: expected value but found '=' instead"},
+			{File: filepath.Join(dir, "api.toml"), Reason: `service "api" already exists (created through the API): file not used`},
+		}}, rr)
+	assert.Equal(t, rr.Skipped, r.e.SystemStatus().ConfigSkipped, "the status keeps the last read's skips")
+	assert.False(t, r.e.SystemStatus().Degraded, "a skipped config file does not degrade the daemon")
 	assert.Equal(t, "serve a --v2", r.status("user.a").Jobs[0].Exec)
 	assert.Equal(t, zinit.StateRunning, r.status("user.a").State)
 	assert.True(t, r.sp.signalled(bPID, syscall.SIGTERM))

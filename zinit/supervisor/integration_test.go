@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -25,13 +26,20 @@ import (
 )
 
 // envTestDaemon makes the test binary run as an out-of-process daemon (for
-// the RSS/CPU benchmark): ZINIT_SUPERVISOR_TEST_DAEMON=<socket>.
-const envTestDaemon = "ZINIT_SUPERVISOR_TEST_DAEMON"
+// the RSS/CPU benchmarks and the SIGTERM test):
+// ZINIT_SUPERVISOR_TEST_DAEMON=<socket>; envTestStateDir sets its state dir
+// and envTestRequestTimeout its request timeout (a Go duration).
+const (
+	envTestDaemon         = "ZINIT_SUPERVISOR_TEST_DAEMON"
+	envTestStateDir       = "ZINIT_SUPERVISOR_TEST_STATE_DIR"
+	envTestRequestTimeout = "ZINIT_SUPERVISOR_TEST_REQUEST_TIMEOUT"
+)
 
 func TestMain(m *testing.M) {
 	if sock := os.Getenv(envTestDaemon); sock != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		err := Run(ctx, Config{Socket: sock, Log: os.Stderr})
+		timeout, _ := time.ParseDuration(os.Getenv(envTestRequestTimeout))
+		err := Run(ctx, Config{Socket: sock, Log: os.Stderr, StateDir: os.Getenv(envTestStateDir), requestTimeout: timeout})
 		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -134,6 +142,36 @@ func (d *daemon) stop(t testing.TB) {
 	if t.Failed() {
 		t.Logf("daemon log:\n%s", d.log.buf.String())
 	}
+}
+
+// startTestDaemon runs this test binary as a daemon on sock (with extra
+// env) and returns once it answers; done delivers its exit. Cleanup kills
+// it if it still runs. No in-process daemon may run meanwhile (its reaper
+// would steal this child's exit).
+func startTestDaemon(t testing.TB, sock string, env ...string) (*exec.Cmd, <-chan error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(append(os.Environ(), envTestDaemon+"="+sock), env...)
+	stderr := &tlogWriter{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }() // owner: the test; waiter: done, drained by the caller or cleanup
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("daemon stderr:\n%s", stderr.buf.String())
+		}
+	})
+	waitFor(t, 10*time.Second, "the daemon", func() (bool, error) {
+		c, err := zinit.Dial(context.Background(), sock)
+		if err != nil {
+			return false, err
+		}
+		c.Close()
+		return true, nil
+	})
+	return cmd, done
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -1,11 +1,13 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/zchaos/zchaos/zinit"
@@ -115,22 +117,35 @@ func (s *service) setLegacy(d legacyDef) {
 	s.jobs = []*job{{def: j}}
 }
 
-// readLegacyDir parses every *.toml of the config dir. Bad files are logged
-// and returned in bad (by path) so reload leaves their services alone.
-func (e *Engine) readLegacyDir() (defs []legacyDef, bad map[string]bool) {
+// MaxConfigFileBytes bounds one legacy *.toml file: no bigger than the
+// daemon's longest request, which is where a service's definition
+// otherwise comes from.
+const MaxConfigFileBytes = maxRequestBytes
+
+// readLegacyDir parses every *.toml of the config dir, reading regular
+// files only (readRegular: a FIFO never blocks the engine) of at most
+// MaxConfigFileBytes. Bad files are logged and returned in bad (by path),
+// so reload leaves their services alone, and in skipped, with the line
+// when known.
+func (e *Engine) readLegacyDir() (defs []legacyDef, bad map[string]bool, skipped []zinit.SkippedFile) {
 	bad = map[string]bool{}
+	skipped = []zinit.SkippedFile{}
+	skip := func(p string, err error) {
+		e.log.Error("legacy config: file skipped", "err", err)
+		bad[p] = true
+		skipped = append(skipped, skippedFile(p, err))
+	}
 	paths, err := filepath.Glob(filepath.Join(e.configDir, "*.toml"))
 	if err != nil {
 		e.log.Error("legacy config dir", "dir", e.configDir, "err", err)
-		return nil, bad
+		return nil, bad, append(skipped, skippedFile(e.configDir, err))
 	}
 	sort.Strings(paths)
 	seen := map[string]string{}
 	for _, p := range paths {
-		data, err := os.ReadFile(p)
+		data, err := readRegular(p, MaxConfigFileBytes)
 		if err != nil {
-			e.log.Error("legacy config", "err", &zinit.ConfigError{File: p, Err: err})
-			bad[p] = true
+			skip(p, err)
 			continue
 		}
 		d, warnings, err := loadLegacy(p, data)
@@ -138,20 +153,42 @@ func (e *Engine) readLegacyDir() (defs []legacyDef, bad map[string]bool) {
 			e.log.Warn("legacy config", "warning", w)
 		}
 		if err != nil {
-			e.log.Error("legacy config: service skipped", "err", err)
-			bad[p] = true
+			skip(p, err)
 			continue
 		}
 		if other, dup := seen[d.Name]; dup {
-			e.log.Error("legacy config: service skipped", "err",
-				&zinit.ConfigError{File: p, Key: "name", Err: fmt.Errorf("service %q is already declared in %s", d.Name, other)})
-			bad[p] = true
+			skip(p, &zinit.ConfigError{File: p, Key: "name", Err: fmt.Errorf("service %q is already declared in %s", d.Name, other)})
 			continue
 		}
 		seen[d.Name] = p
 		defs = append(defs, d)
 	}
-	return defs, bad
+	return defs, bad, skipped
+}
+
+// skippedFile is err as a SkippedFile of path: a *zinit.ConfigError gives
+// its line and key; another error its text, without a repeated path.
+func skippedFile(path string, err error) zinit.SkippedFile {
+	var ce *zinit.ConfigError
+	if errors.As(err, &ce) {
+		reason := ce.Err.Error()
+		if ce.Key != "" {
+			reason = ce.Key + ": " + reason
+		}
+		return zinit.SkippedFile{File: ce.File, Line: ce.Line, Reason: reason}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		return zinit.SkippedFile{File: path, Reason: pe.Op + ": " + pe.Err.Error()}
+	}
+	return zinit.SkippedFile{File: path, Reason: strings.TrimPrefix(err.Error(), path+": ")}
+}
+
+// legacyConflict logs and returns the skip of a legacy file whose service
+// name is taken by a service created through the API (or restored).
+func (e *Engine) legacyConflict(d legacyDef) zinit.SkippedFile {
+	e.log.Error("legacy service conflicts with a service created through the API; skipped", "service", d.Name, "file", d.File)
+	return zinit.SkippedFile{File: d.File, Reason: fmt.Sprintf("service %q already exists (created through the API): file not used", d.Name)}
 }
 
 // Reload re-reads the config dir: new files are started, services whose
@@ -160,14 +197,14 @@ func (e *Engine) readLegacyDir() (defs []legacyDef, bad map[string]bool) {
 // never touched [pin]; a file that no longer parses leaves its service as
 // it is. It returns at once; stops complete in the background.
 func (e *Engine) Reload() (zinit.ReloadResult, error) {
-	res := zinit.ReloadResult{Started: []string{}, Stopped: []string{}, Restarted: []string{}}
+	res := zinit.ReloadResult{Started: []string{}, Stopped: []string{}, Restarted: []string{}, Skipped: []zinit.SkippedFile{}}
 	if e.shutdown != nil {
 		return res, errShuttingDown
 	}
 	if e.configDir == "" {
 		return res, nil
 	}
-	defs, bad := e.readLegacyDir()
+	defs, bad, skipped := e.readLegacyDir()
 	want := map[string]legacyDef{}
 	for _, d := range defs {
 		want[d.Name] = d
@@ -208,7 +245,7 @@ func (e *Engine) Reload() (zinit.ReloadResult, error) {
 	for _, d := range defs {
 		if s, ok := e.services[d.Name]; ok {
 			if s.legacy == nil {
-				e.log.Error("legacy service conflicts with a service created through the API; skipped", "service", d.Name, "file", d.File)
+				skipped = append(skipped, e.legacyConflict(d))
 			}
 			continue
 		}
@@ -218,6 +255,7 @@ func (e *Engine) Reload() (zinit.ReloadResult, error) {
 		res.Started = append(res.Started, d.Name)
 		e.startService(s, now)
 	}
+	e.configSkipped, res.Skipped = skipped, skipped
 	e.settle()
 	return res, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"k8s.io/utils/clock"
@@ -22,7 +23,9 @@ type Config struct {
 	StateDir  string
 	Log       io.Writer
 
-	observe func(Event) // tests and benchmarks of this package
+	observe        func(Event)   // tests and benchmarks of this package
+	requestTimeout time.Duration // tests: RequestTimeout when 0
+	maxConns       int           // tests: MaxConns when 0
 }
 
 // Run runs the daemon until ctx is cancelled or a system.shutdown RPC; it
@@ -63,7 +66,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("zinit daemon starting", "socket", cfg.Socket, "config_dir", cfg.ConfigDir, "state_dir", cfg.StateDir,
 		"pid", os.Getpid(), "reap_all", reapAll)
 	e.Boot()
-	srv := newServer(e, ln, log)
+	srv := newServer(e, ln, log, cfg.requestTimeout, cfg.maxConns)
 	srv.start()
 
 	loopErr := e.Loop(ctx)

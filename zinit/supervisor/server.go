@@ -2,10 +2,12 @@ package supervisor
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -18,128 +20,150 @@ import (
 	"github.com/zchaos/zchaos/zinit"
 )
 
-// maxRequestBytes bounds one request line.
-const maxRequestBytes = 1 << 20
+// Limits of the daemon's socket.
+const (
+	// RequestTimeout bounds the wait for each request line, from the
+	// moment the daemon starts reading it (the connection's accept, or the
+	// previous answer) to its newline: an idle connection, or one that sent
+	// half a request, is closed when it passes.
+	RequestTimeout = 60 * time.Second
+	// MaxConns caps the connections served at once. One more evicts the
+	// connection that has waited longest for its next request (idle, or
+	// half-sent); when every connection has a request in progress the new
+	// one's first request is answered an error (refuse), and it is closed.
+	MaxConns = 256
+	// refuseWait bounds the wait for a refused connection's first request.
+	refuseWait = time.Second
+
+	// maxRequestBytes bounds one request line.
+	maxRequestBytes = 1 << 20
+	// writeTimeout bounds the writing of one answer: a client that never
+	// reads cannot hold its connection's goroutine.
+	writeTimeout = 5 * time.Second
+	// readBufferBytes is each connection's read buffer; longer lines are
+	// read in chunks (readLine).
+	readBufferBytes = 4 << 10
+)
 
 // dispatch serves one request on the engine goroutine. reply is called
 // exactly once, maybe later (service.stop answers once the service is down).
 func (e *Engine) dispatch(req zinit.Request, reply func(any, error)) {
 	nothing := func(err error) { reply(nil, err) }
-	var name zinit.NameParams
 	switch req.Method {
 	case zinit.MethodServiceAdd:
-		var p zinit.ServiceAddParams
-		if err := req.DecodeParams(&p); err != nil {
-			nothing(err)
-			return
-		}
-		nothing(e.AddService(p))
+		withParams(req, reply, func(p zinit.ServiceAddParams) { nothing(e.AddService(p)) })
 	case zinit.MethodServiceRemove:
-		if err := req.DecodeParams(&name); err != nil {
-			nothing(err)
-			return
-		}
-		e.RemoveService(name.Name, nothing)
+		withParams(req, reply, func(p zinit.NameParams) { e.RemoveService(p.Name, nothing) })
 	case zinit.MethodJobAdd:
-		var j zinit.Job
-		if err := req.DecodeParams(&j); err != nil {
-			nothing(err)
-			return
-		}
-		res, err := e.AddJob(j)
-		reply(res, err)
+		withParams(req, reply, func(j zinit.Job) { reply(e.AddJob(j)) })
 	case zinit.MethodJobRemove:
-		var p zinit.JobRefParams
-		if err := req.DecodeParams(&p); err != nil {
-			nothing(err)
-			return
-		}
-		e.RemoveJob(p.Service, p.Name, nothing)
+		withParams(req, reply, func(p zinit.JobRefParams) { e.RemoveJob(p.Service, p.Name, nothing) })
 	case zinit.MethodServiceList:
-		if err := req.DecodeParams(&struct{}{}); err != nil {
-			nothing(err)
-			return
-		}
-		reply(e.List(), nil)
+		withoutParams(req, reply, func() { reply(e.List(), nil) })
 	case zinit.MethodServiceStatus:
-		if err := req.DecodeParams(&name); err != nil {
-			nothing(err)
-			return
-		}
-		st, err := e.Status(name.Name)
-		reply(st, err)
+		withParams(req, reply, func(p zinit.NameParams) { reply(e.Status(p.Name)) })
 	case zinit.MethodServiceStart:
-		if err := req.DecodeParams(&name); err != nil {
-			nothing(err)
-			return
-		}
-		nothing(e.Start(name.Name))
+		withParams(req, reply, func(p zinit.NameParams) { nothing(e.Start(p.Name)) })
 	case zinit.MethodServiceStop:
-		if err := req.DecodeParams(&name); err != nil {
-			nothing(err)
-			return
-		}
-		e.Stop(name.Name, nothing)
+		withParams(req, reply, func(p zinit.NameParams) { e.Stop(p.Name, nothing) })
 	case zinit.MethodServiceRestart:
-		if err := req.DecodeParams(&name); err != nil {
-			nothing(err)
-			return
-		}
-		e.Restart(name.Name, nothing)
+		withParams(req, reply, func(p zinit.NameParams) { e.Restart(p.Name, nothing) })
 	case zinit.MethodServiceKill:
-		var p zinit.KillParams
-		if err := req.DecodeParams(&p); err != nil {
-			nothing(err)
-			return
-		}
-		nothing(e.Kill(p.Name, p.Signal))
+		withParams(req, reply, func(p zinit.KillParams) { nothing(e.Kill(p.Name, p.Signal)) })
 	case zinit.MethodLogsGet:
-		var p zinit.LogsParams
-		if err := req.DecodeParams(&p); err != nil {
-			nothing(err)
-			return
-		}
-		lines, mono, err := e.Logs(p.Name, p.Lines)
-		reply(zinit.LogsResult{Lines: lines, MonoNs: mono}, err)
+		withParams(req, reply, func(p zinit.LogsParams) {
+			lines, mono, err := e.Logs(p.Name, p.Lines)
+			reply(zinit.LogsResult{Lines: lines, MonoNs: mono}, err)
+		})
 	case zinit.MethodSystemReload:
-		res, err := e.Reload()
-		reply(res, err)
+		withoutParams(req, reply, func() { reply(e.Reload()) })
 	case zinit.MethodSystemShutdown:
-		nothing(nil)
-		e.BeginShutdown()
+		withoutParams(req, reply, func() {
+			nothing(nil)
+			e.BeginShutdown()
+		})
 	case zinit.MethodSystemPing:
-		reply(zinit.PingResult{Version: zinit.Version, PID: os.Getpid()}, nil)
+		withoutParams(req, reply, func() {
+			reply(zinit.PingResult{Version: zinit.Version, PID: os.Getpid(), Degraded: e.persist.readOnly}, nil)
+		})
+	case zinit.MethodSystemStatus:
+		withoutParams(req, reply, func() { reply(e.SystemStatus(), nil) })
+	case zinit.MethodPersistResume:
+		withoutParams(req, reply, func() { reply(e.PersistResume()) })
 	case zinit.MethodRPCDiscover:
-		reply(zinit.DiscoverResult{Methods: append([]string(nil), zinit.Methods...)}, nil)
+		withoutParams(req, reply, func() { reply(zinit.DiscoverResult{Methods: append([]string(nil), zinit.Methods...)}, nil) })
 	default:
 		nothing(&zinit.RPCError{Code: zinit.CodeMethodMissing, Message: fmt.Sprintf("method %q not found", req.Method)})
 	}
 }
 
-// server answers JSON-RPC 2.0 on the daemon's socket: one goroutine
-// accepts, one per connection reads requests (one line each), hands them
-// to the engine and writes the answers in order. close stops them all and
-// waits.
-type server struct {
-	e      *Engine
-	ln     *net.UnixListener
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	mu    sync.Mutex
-	conns map[*net.UnixConn]struct{}
+// withParams decodes the params a method requires (zinit.Request's
+// RequireParams: absent ones are -32602 too), checks them when P has a
+// Validate method, and calls f; a problem is replied instead.
+func withParams[P any](req zinit.Request, reply func(any, error), f func(P)) {
+	var p P
+	err := req.RequireParams(&p)
+	if v, ok := any(p).(interface{ Validate() error }); ok && err == nil {
+		err = v.Validate()
+	}
+	if err != nil {
+		reply(nil, err)
+		return
+	}
+	f(p)
 }
 
-func newServer(e *Engine, ln *net.UnixListener, log *slog.Logger) *server {
+// withoutParams checks a method that takes no params got none (or {}),
+// then calls f.
+func withoutParams(req zinit.Request, reply func(any, error), f func()) {
+	if err := req.DecodeParams(&struct{}{}); err != nil {
+		reply(nil, err)
+		return
+	}
+	f()
+}
+
+// server answers JSON-RPC 2.0 on the daemon's socket: one goroutine
+// accepts, one per connection reads requests (one line each, each within
+// requestTimeout), hands them to the engine and writes the answers in
+// order. At most maxConns connections are served (see MaxConns). close
+// stops them all and waits.
+type server struct {
+	e              *Engine
+	ln             *net.UnixListener
+	log            *slog.Logger
+	now            func() time.Time // the engine's clock: socket deadlines
+	requestTimeout time.Duration
+	maxConns       int
+	ctx            context.Context
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
+
+	mu       sync.Mutex
+	conns    map[*net.UnixConn]*connState
+	refusing map[*net.UnixConn]struct{} // at most maxConns, each for at most refuseWait
+}
+
+// connState is what eviction needs to know of a connection.
+type connState struct {
+	waitingSince time.Time // when it started waiting for its next request; zero while one is handled
+}
+
+func newServer(e *Engine, ln *net.UnixListener, log *slog.Logger, requestTimeout time.Duration, maxConns int) *server {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &server{e: e, ln: ln, log: log, ctx: ctx, cancel: cancel, conns: map[*net.UnixConn]struct{}{}}
+	if requestTimeout <= 0 {
+		requestTimeout = RequestTimeout
+	}
+	if maxConns <= 0 {
+		maxConns = MaxConns
+	}
+	return &server{e: e, ln: ln, log: log, now: e.clock.Now, requestTimeout: requestTimeout, maxConns: maxConns,
+		ctx: ctx, cancel: cancel, conns: map[*net.UnixConn]*connState{}, refusing: map[*net.UnixConn]struct{}{}}
 }
 
 func (srv *server) start() {
 	srv.wg.Add(1)
-	go srv.accept()
+	go srv.accept() // owner: srv; stop: close (ln.Close); waiter: srv.wg
 }
 
 func (srv *server) accept() {
@@ -158,10 +182,69 @@ func (srv *server) accept() {
 			c.Close()
 			return
 		}
-		srv.conns[c] = struct{}{}
+		if len(srv.conns) >= srv.maxConns && !srv.evictLocked() {
+			if len(srv.refusing) >= srv.maxConns {
+				srv.mu.Unlock()
+				c.Close() // a flood: not even a word
+				continue
+			}
+			srv.refusing[c] = struct{}{}
+			srv.wg.Add(1)
+			srv.mu.Unlock()
+			go srv.refuse(c) // owner: srv; stop: close (CloseRead) or refuseWait; waiter: srv.wg
+			continue
+		}
+		srv.conns[c] = &connState{waitingSince: srv.now()}
 		srv.wg.Add(1)
 		srv.mu.Unlock()
-		go srv.handle(c)
+		go srv.handle(c) // owner: srv; stop: close (CloseRead) or the read deadline; waiter: srv.wg
+	}
+}
+
+// evictLocked closes the connection that has waited longest for its next
+// request; false when every connection has a request in progress.
+func (srv *server) evictLocked() bool {
+	var victim *net.UnixConn
+	var since time.Time
+	for c, st := range srv.conns {
+		if !st.waitingSince.IsZero() && (victim == nil || st.waitingSince.Before(since)) {
+			victim, since = c, st.waitingSince
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	delete(srv.conns, victim)
+	victim.Close() // its handler's read fails: it ends
+	return true
+}
+
+// refuse answers the first request of a connection over the limit with an
+// error (to its id, when it comes within refuseWait and can be read) and
+// closes the connection. Answering after the request, not at once, lets
+// the client write it and read the answer, where a close would fail its
+// write.
+func (srv *server) refuse(c *net.UnixConn) {
+	defer srv.wg.Done()
+	defer srv.release(c)
+	c.SetReadDeadline(srv.now().Add(refuseWait))
+	line, _ := readLine(bufio.NewReaderSize(io.LimitReader(c, readBufferBytes), readBufferBytes))
+	req, _ := zinit.ParseRequest(line)
+	srv.write(c, zinit.NewErrorResponse(req.ID, fmt.Errorf("too many connections: %d, each with a request in progress; try again", srv.maxConns)))
+}
+
+// setWaiting marks c as waiting for its next request (evictable), from
+// now unless it already waits (since its accept), or as handling one.
+func (srv *server) setWaiting(c *net.UnixConn, waiting bool) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	st, ok := srv.conns[c]
+	switch {
+	case !ok:
+	case !waiting:
+		st.waitingSince = time.Time{}
+	case st.waitingSince.IsZero():
+		st.waitingSince = srv.now()
 	}
 }
 
@@ -174,75 +257,51 @@ func (srv *server) close() {
 	for c := range srv.conns {
 		c.CloseRead()
 	}
+	for c := range srv.refusing {
+		c.CloseRead()
+	}
 	srv.mu.Unlock()
 	srv.wg.Wait()
 }
 
+// release forgets c (served or refused) and closes it.
+func (srv *server) release(c *net.UnixConn) {
+	srv.mu.Lock()
+	delete(srv.conns, c)
+	delete(srv.refusing, c)
+	srv.mu.Unlock()
+	c.Close()
+}
+
 func (srv *server) handle(c *net.UnixConn) {
 	defer srv.wg.Done()
-	defer func() {
-		srv.mu.Lock()
-		delete(srv.conns, c)
-		srv.mu.Unlock()
-		c.Close()
-	}()
-	r := bufio.NewReaderSize(c, 64<<10)
+	defer srv.release(c)
+	r := bufio.NewReaderSize(c, readBufferBytes)
 	for {
+		srv.setWaiting(c, true)
+		c.SetReadDeadline(srv.now().Add(srv.requestTimeout))
 		line, err := readLine(r)
+		srv.setWaiting(c, false)
 		if err != nil {
-			if errors.Is(err, errLineTooLong) {
-				srv.write(c, zinit.Response{JSONRPC: zinit.JSONRPCVersion,
-					Error: &zinit.RPCError{Code: zinit.CodeInvalidRequest, Message: err.Error()}})
-			}
+			srv.readFailed(c, line, err)
 			return
 		}
-		if len(line) == 0 {
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var req zinit.Request
-		if err := json.Unmarshal(line, &req); err != nil {
-			if !srv.write(c, zinit.Response{JSONRPC: zinit.JSONRPCVersion,
-				Error: &zinit.RPCError{Code: zinit.CodeParseError, Message: "parse error: " + err.Error()}}) {
-				return
-			}
-			continue
-		}
-		if err := req.Validate(); err != nil {
+		req, err := zinit.ParseRequest(line)
+		if err != nil {
 			if !srv.write(c, zinit.NewErrorResponse(req.ID, err)) {
 				return
 			}
 			continue
 		}
-		respc := make(chan zinit.Response, 1)
-		var once sync.Once
-		f := func() {
-			srv.e.dispatch(req, func(v any, err error) {
-				once.Do(func() {
-					if err != nil {
-						respc <- zinit.NewErrorResponse(req.ID, err)
-						return
-					}
-					resp, merr := zinit.NewResult(req.ID, v)
-					if merr != nil {
-						resp = zinit.NewErrorResponse(req.ID, merr)
-					}
-					respc <- resp
-				})
-			})
-		}
-		if !srv.e.Submit(srv.ctx, f) {
-			srv.write(c, zinit.NewErrorResponse(req.ID, errShuttingDown))
-			return
-		}
-		var resp zinit.Response
-		select {
-		case resp = <-respc:
-		case <-srv.ctx.Done():
-			select {
-			case resp = <-respc:
-			default:
-				return
+		resp, err := srv.call(req)
+		if err != nil {
+			if errors.Is(err, errNotTaken) {
+				srv.write(c, zinit.NewErrorResponse(req.ID, errShuttingDown))
 			}
+			return
 		}
 		if req.IsNotification() {
 			continue
@@ -253,8 +312,68 @@ func (srv *server) handle(c *net.UnixConn) {
 	}
 }
 
+// readFailed answers a request line that could not be read, when there is
+// something to answer: a line over the limit, or half a line at the
+// deadline. An idle connection at its deadline, or one the client closed,
+// is closed without a word.
+func (srv *server) readFailed(c *net.UnixConn, partial []byte, err error) {
+	var msg string
+	switch {
+	case errors.Is(err, errLineTooLong):
+		msg = err.Error()
+	case errors.Is(err, os.ErrDeadlineExceeded) && len(partial) > 0:
+		msg = fmt.Sprintf("incomplete request: no newline within %v, connection closed", srv.requestTimeout)
+	default:
+		return
+	}
+	srv.write(c, zinit.Response{JSONRPC: zinit.JSONRPCVersion,
+		Error: &zinit.RPCError{Code: zinit.CodeInvalidRequest, Message: msg}})
+}
+
+// errNotTaken: the engine did not take a request (it is shutting down).
+var errNotTaken = errors.New("request not taken")
+
+// call runs req on the engine goroutine and waits for its answer. It fails
+// with errNotTaken when the engine did not take it, or with
+// context.Canceled when the server closed before the answer came.
+func (srv *server) call(req zinit.Request) (zinit.Response, error) {
+	respc := make(chan zinit.Response, 1)
+	var once sync.Once
+	f := func() {
+		srv.e.dispatch(req, func(v any, err error) {
+			once.Do(func() {
+				if err != nil {
+					respc <- zinit.NewErrorResponse(req.ID, err)
+					return
+				}
+				resp, merr := zinit.NewResult(req.ID, v)
+				if merr != nil {
+					resp = zinit.NewErrorResponse(req.ID, merr)
+				}
+				respc <- resp
+			})
+		})
+	}
+	if !srv.e.Submit(srv.ctx, f) {
+		return zinit.Response{}, errNotTaken
+	}
+	select {
+	case resp := <-respc:
+		return resp, nil
+	case <-srv.ctx.Done():
+		select {
+		case resp := <-respc:
+			return resp, nil
+		default:
+			return zinit.Response{}, srv.ctx.Err()
+		}
+	}
+}
+
 var errLineTooLong = fmt.Errorf("request longer than %d bytes", maxRequestBytes)
 
+// readLine reads one newline-terminated line of at most maxRequestBytes,
+// without the newline. On an error it returns what it read of the line.
 func readLine(r *bufio.Reader) ([]byte, error) {
 	var buf []byte
 	for {
@@ -267,7 +386,7 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 			return buf[:len(buf)-1], nil
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
-			return nil, err
+			return buf, err
 		}
 	}
 }
@@ -278,7 +397,7 @@ func (srv *server) write(c *net.UnixConn, resp zinit.Response) bool {
 		srv.log.Error("marshal response", "err", err)
 		return false
 	}
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second)) // a client that never reads cannot hold the daemon
+	c.SetWriteDeadline(srv.now().Add(writeTimeout)) // a client that never reads cannot hold the daemon
 	_, err = c.Write(append(b, '\n'))
 	return err == nil
 }
