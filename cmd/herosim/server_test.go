@@ -407,7 +407,15 @@ func TestMultiCallProcess(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait() // after it, stderr is complete and no longer written
+		}
+	}
+	t.Cleanup(stop)
 	waitSocket(t, sock)
 	got, err := call(t, sock, "server.health", 2*time.Second)
 	require.NoError(t, err)
@@ -415,5 +423,6 @@ func TestMultiCallProcess(t *testing.T) {
 	b, err := os.ReadFile(ledger)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"name":"hero_demo_server"`)
+	stop()
 	assert.Contains(t, stderr.String(), "ignoring unknown flag --threads")
 }
