@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -65,32 +66,55 @@ func asBuiltImage(t *testing.T, files map[string][]byte, entrypoint []string) st
 	return ref
 }
 
-// gateAsBuilt runs `zchaos gate --as-built` on image and returns its exit
-// code, its output and its result.
-func gateAsBuilt(t *testing.T, image string, extra ...string) (int, string, scenarios.Result) {
+// binRun is one run of the real zchaos binary (built from the module
+// once per test), as a user runs it.
+type binRun struct {
+	code           int
+	stdout, stderr string
+	out            string // its --out directory
+}
+
+// runBinary runs `zchaos args... --out DIR --seed 7` and returns its exit
+// code and output; the test fails only when it could not run at all.
+func runBinary(t *testing.T, timeout time.Duration, args ...string) binRun {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(t), t.TempDir())
 	require.NoError(t, err)
-	out := t.TempDir()
-	args := append([]string{"gate", "--as-built", "--image", image, "--time-scale", "0.05", "--tag", "hang", "--out", out, "--seed", "7"}, extra...)
+	r := binRun{out: t.TempDir()}
+	args = append(args, "--out", r.out, "--seed", "7")
 	cmd := exec.CommandContext(ctx, bins.Agent, args...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
-	t.Logf("zchaos %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), stdout.String(), stderr.String())
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
+	r.stdout, r.stderr = stdout.String(), stderr.String()
+	t.Logf("zchaos %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.stdout, r.stderr)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
 	} else {
 		require.NoError(t, err)
 	}
+	return r
+}
+
+// result reads the run's result.json.
+func (r binRun) result(t *testing.T) scenarios.Result {
+	t.Helper()
+	return readResult(t, filepath.Join(r.out, "result.json"))
+}
+
+// gateAsBuilt runs `zchaos gate --as-built` on image and returns its exit
+// code, its output and (when it wrote one) its result.
+func gateAsBuilt(t *testing.T, image string, extra ...string) (int, string, scenarios.Result) {
+	t.Helper()
+	r := runBinary(t, 10*time.Minute, append([]string{"gate", "--as-built", "--image", image, "--time-scale", "0.05", "--tag", "hang"}, extra...)...)
 	var res scenarios.Result
-	if code <= exitInconclusive {
-		res = readResult(t, filepath.Join(out, "result.json"))
+	if r.code <= exitInconclusive {
+		res = r.result(t)
 	}
-	return code, stdout.String() + stderr.String(), res
+	return r.code, r.stdout + r.stderr, res
 }
 
 func auditOf(res scenarios.Result, svc string) *scenarios.ProbeAudit {

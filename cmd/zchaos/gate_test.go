@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/chaos/chaostest"
-	"github.com/zchaos/zchaos/chaos/runtime"
 	"github.com/zchaos/zchaos/scenarios"
 )
 
@@ -74,18 +71,10 @@ func TestDockerGateBaseline(t *testing.T) {
 	rt := chaostest.Docker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-
-	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(t), t.TempDir())
-	require.NoError(t, err)
-	out := t.TempDir()
-	cmd := exec.CommandContext(ctx, bins.Agent, "gate", "--baseline", "--tag", "hang", "--time-scale", "0.05", "--out", out, "--seed", "7")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	t.Logf("zchaos gate stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	require.NoError(t, err, "exit code 0 means promote")
-
-	res := readResult(t, filepath.Join(out, "result.json"))
+	run := runBinary(t, 20*time.Minute, "gate", "--baseline", "--tag", "hang", "--time-scale", "0.05")
+	require.Equal(t, exitPass, run.code, "exit code 0 means promote")
+	out, stdout := run.out, run.stdout
+	res := run.result(t)
 	assert.Equal(t, scenarios.VerdictPass, res.Verdict)
 	got := map[string]scenarios.Verdict{}
 	for _, s := range res.Scenarios {
@@ -105,7 +94,7 @@ func TestDockerGateBaseline(t *testing.T) {
 			assert.Positive(t, st.Size(), name)
 		}
 	}
-	assert.Contains(t, stdout.String(), "gate: PROMOTE")
+	assert.Contains(t, stdout, "gate: PROMOTE")
 
 	// Nothing of this run is left in the engine.
 	left, err := rt.Cleanup(ctx, res.RunID)
@@ -125,26 +114,17 @@ func TestDockerGateBaseline(t *testing.T) {
 // socket by convention, and the migrated config promotes.
 func TestDockerGateSeedConfigVerbatim(t *testing.T) {
 	rt := chaostest.Docker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(t), t.TempDir())
-	require.NoError(t, err)
-	out := t.TempDir()
 	seed := filepath.Join(chaostest.ModuleRoot(t), "migrator", "testdata", "seed")
-	cmd := exec.CommandContext(ctx, bins.Agent, "gate", "--config", seed, "--tag", "hang", "--time-scale", "0.05", "--out", out, "--seed", "7")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	t.Logf("zchaos gate stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	require.NoError(t, err, "exit code 0 means promote")
-	res := readResult(t, filepath.Join(out, "result.json"))
+	run := runBinary(t, 10*time.Minute, "gate", "--config", seed, "--tag", "hang", "--time-scale", "0.05")
+	require.Equal(t, exitPass, run.code, "exit code 0 means promote")
+	res := run.result(t)
 	assert.Equal(t, scenarios.DecisionPromote, res.Decision, res.DecisionReason)
 	require.NotEmpty(t, res.Scenarios)
 	for _, s := range res.Scenarios {
 		assert.Equal(t, "user.hero_embedder_server", s.Service)
 		assert.Equal(t, scenarios.VerdictPass, s.Verdict, "%s: %s", s.Scenario, s.Reason)
 	}
-	left, err := rt.Cleanup(ctx, res.RunID)
+	left, err := rt.Cleanup(context.Background(), res.RunID)
 	require.NoError(t, err)
 	assert.Empty(t, left)
 }
@@ -164,25 +144,16 @@ func readResult(t *testing.T, p string) scenarios.Result {
 // for any scale exits 2 saying so, never guessing.
 func TestDockerTimeScaleAuto(t *testing.T) {
 	chaostest.Docker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(t), t.TempDir())
-	require.NoError(t, err)
-	out := t.TempDir()
-	cmd := exec.CommandContext(ctx, bins.Agent, "run", "crash-restart", "--time-scale", "auto", "--out", out, "--seed", "7")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == exitInconclusive && strings.Contains(stderr.String(), "machine too loaded to judge any timing") {
+	run := runBinary(t, 15*time.Minute, "run", "crash-restart", "--time-scale", "auto")
+	if run.code == exitInconclusive && strings.Contains(run.stderr, "machine too loaded to judge any timing") {
 		return // an honest answer on a saturated machine
 	}
-	require.NoError(t, err)
-	res := readResult(t, filepath.Join(out, "result.json"))
+	require.Equal(t, exitPass, run.code)
+	stderr := run.stderr
+	res := run.result(t)
 	require.NotNil(t, res.Calibration, "the calibration is recorded")
 	assert.Equal(t, res.Calibration.Scale, res.TimeScale)
 	assert.Contains(t, []float64{0.05, 0.1, 0.25, 0.5, 1}, res.TimeScale)
 	assert.Positive(t, res.Calibration.Load.Windows)
-	assert.Contains(t, stderr.String(), "--time-scale auto: timer lateness p99")
+	assert.Contains(t, stderr, "--time-scale auto: timer lateness p99")
 }
