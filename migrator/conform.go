@@ -67,6 +67,10 @@ func conformService(s zinit.ServiceStatus, pol Policy, timeScale float64) []Find
 	if start.Restart != nil {
 		restart = *start.Restart
 	}
+	if restart == zinit.RestartNever && s.State == zinit.StateBlocked {
+		add(SeverityInfo, CodeNoRestart, "job "+start.Name, "restart never, still waiting for its --after services: a oneshot, or a service no crash restarts")
+		return out
+	}
 	if restart == zinit.RestartNever && oneshotLike(s) {
 		for _, c := range checks {
 			add(SeverityWarning, CodeCheckOnOneshot, "job "+c.Name, "a check on a oneshot (it ran once and ended with exit 0): a oneshot has nothing to probe")

@@ -22,8 +22,9 @@ import (
 // way zinit runs it (sh -c in its own process group, the group SIGKILLed
 // at the timeout, ZINIT_SERVICE and ZINIT_PID set), in three states of its
 // service: healthy (it must pass), hung by SIGSTOP (it must fail: else it
-// is blind to a hang), and with its socket gone (it must fail). Every
-// state is undone before the next one, even on cancel.
+// is blind to a hang), and, for a check that uses the service's socket,
+// with that socket gone (it must fail). Every state is undone before the
+// next one, even on cancel.
 
 // Audit states.
 const (
@@ -96,9 +97,12 @@ func RunAudit(ctx context.Context, opts AuditOptions, env InjectEnv) ([]AuditRun
 	// Socket gone: move it aside, always move it back (unless the service
 	// made a new one meanwhile).
 	sock := probeFor(opts.Spec, opts.Service, t).Socket
-	if sock == "" {
+	switch {
+	case sock == "":
 		runs = append(runs, AuditRun{State: AuditSocketGone, Skipped: "no Unix socket known for the service"})
 		return runs, nil
+	case !strings.Contains(opts.Exec, sock):
+		return runs, nil // the check does not use the socket (HTTP): the state says nothing of it
 	}
 	aside := sock + auditSuffix
 	if err := os.Rename(sock, aside); err != nil {
