@@ -283,7 +283,8 @@ func (e *Engine) apply(s *service, ev event, now time.Time) {
 	for _, a := range acts {
 		e.do(s, a, now)
 	}
-	if s.down() && len(s.waiters) > 0 {
+	stopped := s.down() || (from == zinit.StateStopping && ev.kind == evExit && mutant("stop-is-failure"))
+	if stopped && len(s.waiters) > 0 {
 		w := s.waiters
 		s.waiters = nil
 		for _, f := range w {
@@ -533,7 +534,7 @@ func (e *Engine) checkEnded(p *proc, x Exit) {
 		j.runTimer.cancel()
 		j.runTimer = nil
 	}
-	if !mutant("check-kill-leader-only") {
+	if !mutant("check-group-left") {
 		e.signal(x.PID, syscall.SIGKILL) // a run is over: nothing of its group stays behind (H4)
 	}
 	timedOut := j.timedOut
@@ -598,7 +599,7 @@ func (e *Engine) stopCheckJob(j *job) {
 
 // killCheck SIGKILLs a check run's process group.
 func (e *Engine) killCheck(pid int) {
-	if mutant("check-kill-leader-only") {
+	if mutant("check-group-left") {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		return
 	}

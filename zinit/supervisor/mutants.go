@@ -35,7 +35,7 @@ var Mutants = []Mutant{
 	{"no-grace", "H1", "runs the first check right after each spawn"},
 	{"check-no-kill", "H2", "a failed check marks the service but never kills it (the Docker trap)"},
 	{"check-timeout-ignored", "H4", "a check outliving its timeout is not killed: its own exit is awaited"},
-	{"check-kill-leader-only", "H4", "kills a timed-out check's leader, not its process group, and leaves the group after a run"},
+	{"check-group-left", "H4", "signals a check run's leader, never its process group: what the run forked outlives it"},
 	{"check-kill-bypasses-policy", "H5", "a check kill respawns at once, uncounted, whatever the policy"},
 	{"check-state-carried", "H6", "checks keep the previous incarnation's schedule across a respawn"},
 	{"leader-exit-leaves-group", "S1", "leaves the process group of an exited start job alive"},

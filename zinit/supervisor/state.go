@@ -171,6 +171,8 @@ func transition(from zinit.State, ev event, now time.Time) (zinit.State, []actio
 			return zinit.StateStopping, []action{{kind: actKill}}, nil
 		case evExit:
 			if mutant("stop-is-failure") {
+				// The stop completes (its waiters are told), then its exit goes
+				// through the restart policy as a failure.
 				ev.failed = true
 				to, acts, err := exitEdge(ev, now)
 				return to, append([]action{{kind: actCancelStopTimer}}, acts...), err
