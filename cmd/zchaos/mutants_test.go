@@ -129,20 +129,16 @@ func runOnImage(t *testing.T, image string, names []string) (binRun, scenarios.R
 	t.Helper()
 	args := append([]string{"run"}, names...)
 	r := runBinary(t, 20*time.Minute, append(args, "--image", image, "--time-scale", "0.05")...)
-	var res scenarios.Result
-	if r.code <= exitInconclusive {
-		res = r.result(t)
-	}
-	return r, res
+	return r, r.judged(t)
 }
 
+// scenarioResult is the result of the scenario called name, or nil.
 func scenarioResult(res scenarios.Result, name string) *scenarios.ScenarioResult {
-	for i := range res.Scenarios {
-		if res.Scenarios[i].Scenario == name {
-			return &res.Scenarios[i]
-		}
+	i := slices.IndexFunc(res.Scenarios, func(s scenarios.ScenarioResult) bool { return s.Scenario == name })
+	if i < 0 {
+		return nil
 	}
-	return nil
+	return &res.Scenarios[i]
 }
 
 // TestDockerMutantsCaught runs each selected defect's scenario on an
