@@ -85,7 +85,8 @@ func selectedCatches(t *testing.T) []mutantCatch {
 
 // TestMutantCatches: every defect has its catch, in a gate scenario of the
 // catalogue that judges the check named, and the rule the defect breaks
-// is the check that catches it.
+// is the check that catches it (recovery, for the reload and persistence
+// rules, which no invariant names).
 func TestMutantCatches(t *testing.T) {
 	cat, err := scenarios.Catalogue()
 	require.NoError(t, err)
@@ -95,6 +96,8 @@ func TestMutantCatches(t *testing.T) {
 		assert.Equal(t, m.Name, c.mutant, "catches follow supervisor.Mutants")
 		if slices.Contains(oracle.InvariantIDs(), m.Rule) {
 			assert.Equal(t, m.Rule, c.check, "%s breaks %s", m.Name, m.Rule)
+		} else {
+			assert.Equal(t, oracle.CheckRecover, c.check, "%s breaks a scenario's claim (%s): its recovery", m.Name, m.Rule)
 		}
 		j := slices.IndexFunc(cat, func(s scenarios.Scenario) bool { return s.Name == c.scenario })
 		if !assert.GreaterOrEqual(t, j, 0, "%s: no scenario %s", c.mutant, c.scenario) {
