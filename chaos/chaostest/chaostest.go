@@ -1,9 +1,11 @@
 // Package chaostest holds the test infrastructure the harness's packages
 // share: the Docker-or-skip rule, the module root, the test fleet and the
-// images built from it once per test binary.
+// images built from it once per test binary (the reference image, and the
+// mutant images of the gate's self-test).
 //
-// It is imported by tests only. It imports chaos/runtime and the standard
-// testing packages; never chaos (the runner), so runner tests can use it.
+// It is imported by tests only. It imports chaos/runtime, zinit/supervisor
+// (for the mutants' names) and the standard testing packages; never chaos
+// (the runner), so runner tests can use it.
 package chaostest
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/chaos/runtime"
+	"github.com/zchaos/zchaos/zinit/supervisor"
 )
 
 // Docker returns a Docker runtime, or skips (loudly) when no engine
@@ -86,37 +89,67 @@ oneshot = false
 // FleetHeroBins are the /root/hero/bin names Fleet's exec lines use.
 var FleetHeroBins = []string{"hero_demo_server"}
 
+// builtImage is an image built once per test binary.
+type builtImage struct {
+	once sync.Once
+	ref  string
+	err  error
+	log  bytes.Buffer
+}
+
 var (
-	imageOnce sync.Once
-	imageRef  string
-	imageErr  error
-	imageLog  bytes.Buffer
+	referenceImage builtImage
+	mutantImage    builtImage
 )
 
 // Image builds (or reuses) the base and hero image of Fleet, once per test
 // binary, and returns its reference.
 func Image(tb testing.TB) string {
 	tb.Helper()
-	imageOnce.Do(func() {
+	return referenceImage.build(tb)
+}
+
+// MutantImage is Image with a zinit built with supervisor.MutantsTag, once
+// per test binary: the reference supervisor, until ZINIT_MUTANT switches
+// one of its defects on (see Mutant).
+func MutantImage(tb testing.TB) string {
+	tb.Helper()
+	return mutantImage.build(tb, supervisor.MutantsTag)
+}
+
+// Mutant derives from MutantImage the image whose zinit runs with the
+// defect name (one of supervisor.Mutants) switched on.
+func Mutant(tb testing.TB, name string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ref, err := runtime.BuildDerived(ctx, runtime.DerivedOptions{From: MutantImage(tb), Env: []string{supervisor.MutantEnv + "=" + name}})
+	require.NoError(tb, err)
+	return ref
+}
+
+func (b *builtImage) build(tb testing.TB, zinitTags ...string) string {
+	tb.Helper()
+	b.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		dir, err := os.MkdirTemp("", "zchaos-testbin-")
 		if err != nil {
-			imageErr = err
+			b.err = err
 			return
 		}
 		defer os.RemoveAll(dir) // the binaries live in the image afterwards
-		bins, err := runtime.BuildBinaries(ctx, ModuleRoot(tb), dir)
+		bins, err := runtime.BuildBinaries(ctx, ModuleRoot(tb), dir, zinitTags...)
 		if err != nil {
-			imageErr = err
+			b.err = err
 			return
 		}
-		imageRef, imageErr = runtime.BuildImage(ctx, runtime.ImageOptions{
-			Binaries: bins, Fleet: Fleet, HeroBins: FleetHeroBins, Progress: &imageLog,
+		b.ref, b.err = runtime.BuildImage(ctx, runtime.ImageOptions{
+			Binaries: bins, Fleet: Fleet, HeroBins: FleetHeroBins, Progress: &b.log,
 		})
 	})
-	require.NoError(tb, imageErr, "image build log:\n%s", imageLog.String())
-	return imageRef
+	require.NoError(tb, b.err, "image build log:\n%s", b.log.String())
+	return b.ref
 }
 
 // LocalImage builds the three binaries and lays out a local image of Fleet

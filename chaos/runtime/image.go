@@ -190,22 +190,43 @@ type Binaries struct {
 
 // BuildBinaries builds the three static binaries (CGO_ENABLED=0,
 // -trimpath) of the module in moduleDir into outDir with `go build`.
-func BuildBinaries(ctx context.Context, moduleDir, outDir string) (Binaries, error) {
+// zinitTags are build tags for zinit alone: supervisor.MutantsTag builds
+// the supervisor whose defects ZINIT_MUTANT switches on (the gate's
+// self-test); herosim and the agent are always the plain builds.
+func BuildBinaries(ctx context.Context, moduleDir, outDir string, zinitTags ...string) (Binaries, error) {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return Binaries{}, err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", outDir+string(os.PathSeparator),
-		"./cmd/zinit", "./cmd/herosim", "./cmd/zchaos")
-	cmd.Dir = moduleDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return Binaries{}, fmt.Errorf("go build: %w\n%s", err, out)
+	pkgs := []string{"./cmd/zinit", "./cmd/herosim", "./cmd/zchaos"}
+	if len(zinitTags) > 0 {
+		if err := goBuild(ctx, moduleDir, outDir, zinitTags, pkgs[:1]...); err != nil {
+			return Binaries{}, err
+		}
+		pkgs = pkgs[1:]
+	}
+	if err := goBuild(ctx, moduleDir, outDir, nil, pkgs...); err != nil {
+		return Binaries{}, err
 	}
 	return Binaries{
 		Zinit:   filepath.Join(outDir, "zinit"),
 		Herosim: filepath.Join(outDir, "herosim"),
 		Agent:   filepath.Join(outDir, "zchaos"),
 	}, nil
+}
+
+// goBuild builds pkgs of moduleDir into outDir, static, with tags.
+func goBuild(ctx context.Context, moduleDir, outDir string, tags []string, pkgs ...string) error {
+	args := []string{"build", "-trimpath", "-ldflags", "-s -w"}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, "go", append(append(args, "-o", outDir+string(os.PathSeparator)), pkgs...)...)
+	cmd.Dir = moduleDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
 }
 
 // ImageOptions describe the reference hero image: the base plus zinit,

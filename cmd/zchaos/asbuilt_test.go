@@ -105,16 +105,22 @@ func (r binRun) result(t *testing.T) scenarios.Result {
 	return readResult(t, filepath.Join(r.out, "result.json"))
 }
 
+// judged is the run's result when it judged anything (exit 0, 1 or 2),
+// else the zero Result.
+func (r binRun) judged(t *testing.T) scenarios.Result {
+	t.Helper()
+	if r.code > exitInconclusive {
+		return scenarios.Result{}
+	}
+	return r.result(t)
+}
+
 // gateAsBuilt runs `zchaos gate --as-built` on image and returns its exit
 // code, its output and (when it wrote one) its result.
 func gateAsBuilt(t *testing.T, image string, extra ...string) (int, string, scenarios.Result) {
 	t.Helper()
 	r := runBinary(t, 10*time.Minute, append([]string{"gate", "--as-built", "--image", image, "--time-scale", "0.05", "--tag", "hang"}, extra...)...)
-	var res scenarios.Result
-	if r.code <= exitInconclusive {
-		res = r.result(t)
-	}
-	return r.code, r.stdout + r.stderr, res
+	return r.code, r.stdout + r.stderr, r.judged(t)
 }
 
 func auditOf(res scenarios.Result, svc string) *scenarios.ProbeAudit {

@@ -283,7 +283,8 @@ func (e *Engine) apply(s *service, ev event, now time.Time) {
 	for _, a := range acts {
 		e.do(s, a, now)
 	}
-	if s.down() && len(s.waiters) > 0 {
+	stopped := s.down() || (from == zinit.StateStopping && ev.kind == evExit && mutant("stop-is-failure"))
+	if stopped && len(s.waiters) > 0 {
 		w := s.waiters
 		s.waiters = nil
 		for _, f := range w {
@@ -297,12 +298,16 @@ func (e *Engine) do(s *service, a action, now time.Time) {
 	case actSpawn:
 		e.spawnStart(s, now)
 	case actResetRestarts:
-		s.used = 0
+		if !mutant("start-keeps-budget") {
+			s.used = 0
+		}
 		s.reason = ""
 		s.restartAt = time.Time{}
 	case actCountRestart:
 		s.used++
-		s.total++
+		if !mutant("restarts-not-counted") {
+			s.total++
+		}
 	case actScheduleRestart:
 		s.restartAt = a.at
 		s.restartTimer = e.schedule(a.at, func(now time.Time) {
@@ -334,6 +339,14 @@ func (e *Engine) do(s *service, a action, now time.Time) {
 	case actSetReason:
 		s.reason = a.reason
 		s.note("failed: %s", a.reason)
+		if mutant("failed-not-sticky") && a.reason == zinit.ReasonRestartLimit {
+			e.schedule(now.Add(s.startJob().def.EffectiveRestartDelay()), func(now time.Time) {
+				if s.state == zinit.StateFailed {
+					s.state, s.reason = zinit.StateInactive, ""
+					e.emit(Event{Kind: EventState, Service: s.def.Name, At: now, State: s.state})
+				}
+			})
+		}
 	}
 }
 
@@ -349,6 +362,7 @@ func (e *Engine) spawnStart(s *service, now time.Time) {
 		e.apply(s, event{kind: evSpawnFailed}, now)
 		return
 	}
+	prevStart := s.startedAt
 	s.incarnation++
 	s.checkKilled = false
 	s.oneshotDone = false
@@ -366,9 +380,18 @@ func (e *Engine) spawnStart(s *service, now time.Time) {
 	s.note("%s spawned, pid %d", j.def.Name, pid)
 	e.emit(Event{Kind: EventSpawn, Service: s.def.Name, Job: j.def.Name, PID: pid, At: now, Due: s.restartAt})
 	for _, c := range s.jobs {
-		if c.def.Trigger == zinit.TriggerCheck {
-			e.scheduleCheck(s, c, now.Add(c.def.Interval))
+		if c.def.Trigger != zinit.TriggerCheck {
+			continue
 		}
+		first := now.Add(c.def.Interval) // the grace period (H1), fresh for each incarnation (H6)
+		switch {
+		case mutant("no-grace"):
+			first = now
+		case mutant("check-state-carried") && !prevStart.IsZero():
+			// The previous incarnation's schedule: its next tick after now.
+			first = prevStart.Add((now.Sub(prevStart)/c.def.Interval + 1) * c.def.Interval)
+		}
+		e.scheduleCheck(s, c, first)
 	}
 }
 
@@ -423,11 +446,17 @@ func (e *Engine) startExited(p *proc, x Exit) {
 	}
 	s.pid = 0
 	// The leader is gone; nothing of its group may outlive it (S1).
-	e.signal(x.PID, syscall.SIGKILL)
+	if !mutant("leader-exit-leaves-group") {
+		e.signal(x.PID, syscall.SIGKILL)
+	}
 	s.lastExit = exitStatus(x)
 	s.note("%s pid %d: %s", p.job.def.Name, x.PID, describeExit(x))
 	e.emit(Event{Kind: EventExit, Service: s.def.Name, Job: p.job.def.Name, PID: x.PID, At: x.At})
 	clean := x.Code == 0 && x.Signal == 0
+	if s.checkKilled && mutant("check-kill-bypasses-policy") {
+		e.spawnStart(s, x.At)
+		return
+	}
 	j := p.job.def
 	e.apply(s, event{
 		kind:    evExit,
@@ -483,11 +512,11 @@ func (e *Engine) runCheck(s *service, j *job, inc uint64, due, now time.Time) {
 }
 
 func (e *Engine) checkTimedOut(s *service, j *job, inc uint64, pid int, timeout time.Duration, now time.Time) {
-	if j.pid != pid {
+	if j.pid != pid || mutant("check-timeout-ignored") {
 		return
 	}
 	j.timedOut = true
-	e.signal(pid, syscall.SIGKILL) // the whole check group; reaped by the reaper
+	e.killCheck(pid) // the whole check group; reaped by the reaper
 	if s.incarnation != inc || s.state != zinit.StateRunning || j.removed {
 		return
 	}
@@ -505,7 +534,9 @@ func (e *Engine) checkEnded(p *proc, x Exit) {
 		j.runTimer.cancel()
 		j.runTimer = nil
 	}
-	e.signal(x.PID, syscall.SIGKILL) // a run is over: nothing of its group stays behind (H4)
+	if !mutant("check-group-left") {
+		e.signal(x.PID, syscall.SIGKILL) // a run is over: nothing of its group stays behind (H4)
+	}
 	timedOut := j.timedOut
 	j.timedOut = false
 	current := !j.removed && !s.removed && p.incarnation == s.incarnation && s.state == zinit.StateRunning && !s.checkKilled
@@ -562,8 +593,17 @@ func (e *Engine) stopCheckJob(j *job) {
 	j.runTimer = nil
 	j.due = false
 	if j.pid != 0 {
-		e.signal(j.pid, syscall.SIGKILL)
+		e.killCheck(j.pid)
 	}
+}
+
+// killCheck SIGKILLs a check run's process group.
+func (e *Engine) killCheck(pid int) {
+	if mutant("check-group-left") {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		return
+	}
+	e.signal(pid, syscall.SIGKILL)
 }
 
 // --- stop jobs ---
@@ -1002,7 +1042,9 @@ func (e *Engine) status(s *service) zinit.ServiceStatus {
 // persistence read-only (see bootPersisted); config files that cannot be
 // used are skipped. Both are logged and reported by SystemStatus.
 func (e *Engine) Boot() {
-	e.bootPersisted()
+	if !mutant("persist-not-restored") {
+		e.bootPersisted()
+	}
 	if e.configDir != "" {
 		defs, _, skipped := e.readLegacyDir()
 		for _, d := range defs {

@@ -212,6 +212,15 @@ func (e *Engine) Reload() (zinit.ReloadResult, error) {
 	now := e.clock.Now()
 	for _, n := range append([]string(nil), e.names...) {
 		s := e.services[n]
+		if s.legacy == nil && mutant("reload-wipes-api-services") {
+			res.Stopped = append(res.Stopped, n)
+			e.stopThen(s, func() {
+				if !s.removed {
+					e.delete(s)
+				}
+			})
+			continue
+		}
 		if s.legacy == nil {
 			continue
 		}

@@ -44,6 +44,9 @@ func Run(ctx context.Context, cfg Config) error {
 	log := slog.New(slog.NewTextHandler(w, nil))
 	clk := clock.RealClock{}
 
+	if err := checkMutant(log); err != nil {
+		return err
+	}
 	ln, err := listen(ctx, cfg.Socket)
 	if err != nil {
 		return err
@@ -53,6 +56,9 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("cannot become a child subreaper; orphans will not be reaped unless PID 1", "err", err)
 	} else {
 		reapAll = true
+	}
+	if mutant("orphans-not-reaped") {
+		reapAll = false
 	}
 	sp, err := NewProcSpawner(clk, log, reapAll)
 	if err != nil {

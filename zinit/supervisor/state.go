@@ -96,6 +96,11 @@ func transition(from zinit.State, ev event, now time.Time) (zinit.State, []actio
 		case evStop:
 			// Nothing runs. A failed service stays failed: sticky until start.
 			return from, nil, nil
+		case evRestartDue:
+			if mutant("stop-keeps-restart") {
+				// The timer a stop left armed still respawns.
+				return zinit.StateRunning, []action{{kind: actCountRestart}, {kind: actSpawn}}, nil
+			}
 		}
 	case zinit.StateBlocked:
 		switch ev.kind {
@@ -132,6 +137,9 @@ func transition(from zinit.State, ev event, now time.Time) (zinit.State, []actio
 			// No stop jobs: SIGTERM now, SIGKILL after StopTimeout.
 			return zinit.StateStopping, []action{{kind: actTerm, at: now.Add(zinit.StopTimeout)}}, nil
 		case evCheckFailed:
+			if mutant("check-no-kill") {
+				return zinit.StateRunning, nil, nil
+			}
 			// One failed check run is enough: SIGKILL the start group at once. The
 			// exit that follows is a failure and goes through the restart policy.
 			return zinit.StateRunning, []action{{kind: actKill}}, nil
@@ -144,6 +152,9 @@ func transition(from zinit.State, ev event, now time.Time) (zinit.State, []actio
 			// stop cancelled is never reported (C1).
 			return zinit.StateRunning, []action{{kind: actCountRestart}, {kind: actSpawn}}, nil
 		case evStop:
+			if mutant("stop-keeps-restart") {
+				return zinit.StateInactive, nil, nil
+			}
 			// A stop during the delay cancels the pending restart (R4).
 			return zinit.StateInactive, []action{{kind: actCancelRestart}}, nil
 		case evStart:
@@ -159,6 +170,13 @@ func transition(from zinit.State, ev event, now time.Time) (zinit.State, []actio
 			// SIGTERM was not enough within StopTimeout.
 			return zinit.StateStopping, []action{{kind: actKill}}, nil
 		case evExit:
+			if mutant("stop-is-failure") {
+				// The stop completes (its waiters are told), then its exit goes
+				// through the restart policy as a failure.
+				ev.failed = true
+				to, acts, err := exitEdge(ev, now)
+				return to, append([]action{{kind: actCancelStopTimer}}, acts...), err
+			}
 			// The process is gone: a stop is not a failure (R3), no restart.
 			return zinit.StateInactive, []action{{kind: actCancelStopTimer}}, nil
 		case evStop:
@@ -188,18 +206,39 @@ func startEdge(ev event) (zinit.State, []action, error) {
 
 // exitEdge applies the restart policy to an exit that no stop caused.
 func exitEdge(ev event, now time.Time) (zinit.State, []action, error) {
+	restart := ev.policy.ShouldRestart(ev.failed)
+	switch {
+	case mutant("exit0-restarted") && ev.policy == zinit.RestartOnFailure:
+		restart = true
+	case mutant("always-ignores-exit0") && ev.policy == zinit.RestartAlways:
+		restart = ev.failed
+	}
+	limit := ev.max
+	if mutant("limit-off-by-one") && limit > 0 {
+		limit++
+	}
 	switch {
 	case ev.oneshot:
 		// A legacy oneshot runs once.
 		return zinit.StateInactive, nil, nil
-	case !ev.policy.ShouldRestart(ev.failed):
+	case !restart:
 		// never, or on-failure after exit 0: nothing restarts it (the seed's
 		// "marks it inactive and nothing restarts it").
 		return zinit.StateInactive, nil, nil
-	case ev.max > 0 && ev.used >= ev.max:
+	case limit > 0 && ev.used >= limit:
+		if mutant("limit-reason-missing") {
+			return zinit.StateFailed, nil, nil
+		}
 		// The exit that would need restart N+1: give up (R5, R6).
 		return zinit.StateFailed, []action{{kind: actSetReason, reason: zinit.ReasonRestartLimit}}, nil
 	}
 	// A restart is due exactly d after the exit: fixed delay, no backoff (R1).
-	return zinit.StateRestarting, []action{{kind: actScheduleRestart, at: now.Add(ev.delay)}}, nil
+	at := now.Add(ev.delay)
+	switch {
+	case mutant("restart-early"):
+		at = now.Add(ev.delay / 2)
+	case mutant("restart-no-delay"):
+		at = now
+	}
+	return zinit.StateRestarting, []action{{kind: actScheduleRestart, at: at}}, nil
 }
