@@ -78,5 +78,13 @@ func (p Params) ObserveWindow(m JobModel, last *scenarios.Fault, crashMinAge tim
 	} else {
 		exp = time.Duration(max(m.MaxRestarts, 1)+1) * (m.RestartDelay + m.Interval + m.Timeout)
 	}
-	return exp + p.Slack(exp) + p.QuietWindow(m)
+	w := p.QuietWindow(m)
+	win := exp + p.Slack(exp) + w
+	if last != nil && (last.Kind == scenarios.FaultSupervisor || last.Kind == scenarios.FaultReload) {
+		// The oracle gives a reload or a supervisor restart W to bring
+		// the service back (recoveryModel): watch past W and its slack,
+		// so that one that never comes back is judged, not cut short.
+		win = max(win, w+p.Slack(w)+p.SlackMin)
+	}
+	return win
 }

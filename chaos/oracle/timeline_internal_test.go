@@ -48,6 +48,42 @@ func TestObserveWindowCoversStopDuringDelay(t *testing.T) {
 	assert.GreaterOrEqual(t, p.ObserveWindow(m, &stop, 0), m.RestartDelay+p.QuietWindow(m))
 }
 
+// TestObserveWindowCoversRecoveryDeadline: the runner's observation
+// window and the oracle's recovery deadline are two views of one model.
+// For every fault kind a scenario can end on, the window must reach past
+// the deadline the oracle judges by, or a service that never recovers
+// would be called inconclusive instead of failed.
+func TestObserveWindowCoversRecoveryDeadline(t *testing.T) {
+	models := map[string]JobModel{
+		"fleet": {Restart: zinit.RestartOnFailure, RestartDelay: 5 * time.Second, MaxRestarts: 5,
+			HasCheck: true, Interval: 60 * time.Second, Timeout: 10 * time.Second},
+		"fast check": {Restart: zinit.RestartAlways, RestartDelay: 2 * time.Second, MaxRestarts: 3,
+			HasCheck: true, Interval: 5 * time.Second, Timeout: 2 * time.Second},
+		"no check": {Restart: zinit.RestartAlways, RestartDelay: time.Second},
+	}
+	kinds := []scenarios.FaultKind{scenarios.FaultKill, scenarios.FaultHang, scenarios.FaultHealthHang,
+		scenarios.FaultHealthError, scenarios.FaultSocket, scenarios.FaultSupervisor, scenarios.FaultReload,
+		scenarios.FaultExit, scenarios.FaultStart}
+	for _, scale := range []float64{0.05, 1} {
+		for name, m := range models {
+			m.RestartDelay = zinit.ScaleDuration(m.RestartDelay, scale)
+			m.Interval = zinit.ScaleDuration(m.Interval, scale)
+			m.Timeout = zinit.ScaleDuration(m.Timeout, scale)
+			p := DefaultParams(scale)
+			tl := buildTimeline(JudgeInput{Model: m, Params: p})
+			for _, k := range kinds {
+				can, exp, bound := tl.recoveryModel(&faultEv{kind: k})
+				if !can {
+					continue
+				}
+				f := scenarios.Fault{Kind: k}
+				assert.GreaterOrEqual(t, int64(p.ObserveWindow(m, &f, 0)), tl.upper(exp),
+					"scale %g, %s, %s: the window ends before the oracle's deadline (%s)", scale, name, k, bound)
+			}
+		}
+	}
+}
+
 func TestChooseScale(t *testing.T) {
 	s, why, err := ChooseScale(scenarios.Load{P50Ms: 0.06, P99Ms: 3, MaxMs: 9, Windows: 12}, ScaleLadder)
 	require.NoError(t, err)
