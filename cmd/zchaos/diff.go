@@ -126,4 +126,3 @@ func readInput(in io.Reader, path string) ([]byte, error) {
 	}
 	return data, nil
 }
-

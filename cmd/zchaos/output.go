@@ -71,11 +71,22 @@ func addOutputFlag(cmd *cobra.Command, json bool, def string, formats ...string)
 	return o
 }
 
-// addFormatAlias keeps an older --format flag working as a deprecated
-// spelling of -o/--output.
+// addFormatAlias keeps an older --format flag working as a hidden,
+// deprecated spelling of -o/--output; using it says so on the error
+// stream (never on stdout, which may be JSON).
 func addFormatAlias(cmd *cobra.Command, o *outputFlag) {
 	cmd.Flags().Var(o, "format", "deprecated: use -o/--output")
-	_ = cmd.Flags().MarkDeprecated("format", "use -o/--output")
+	_ = cmd.Flags().MarkHidden("format")
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		if c.Flags().Changed("format") {
+			fmt.Fprintln(c.ErrOrStderr(), "zchaos: --format is deprecated: use -o/--output")
+		}
+		if prev != nil {
+			return prev(c, args)
+		}
+		return nil
+	}
 }
 
 // Format sets for the commands.
