@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -134,4 +137,22 @@ func wd(t *testing.T) string {
 	d, err := os.Getwd()
 	require.NoError(t, err)
 	return d
+}
+
+// On a terminal the table fits its width; piped, it has no box drawing.
+func TestReportTableFitsTerminal(t *testing.T) {
+	for _, width := range []int{60, 80, 120} {
+		for _, format := range []string{"table", "wide"} {
+			var out, errOut bytes.Buffer
+			f := &Factory{IO: IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, TTY: true, Width: width}, Executable: os.Executable}
+			require.Equal(t, exitPass, execute(context.Background(), f, []string{"report", reportResult, "-o", format}), errOut.String())
+			assert.Contains(t, out.String(), "┌")
+			for _, line := range strings.Split(out.String(), "\n") {
+				assert.LessOrEqual(t, utf8.RuneCountInString(line), width, "%s at %d: %q", format, width, line)
+			}
+		}
+	}
+	piped := runZchaosCLI(t, false, "", "report", reportResult)
+	require.Equal(t, exitPass, piped.code, piped.err)
+	assert.False(t, strings.ContainsFunc(piped.out, func(r rune) bool { return r >= 0x2500 && r <= 0x257f }), piped.out)
 }
