@@ -366,7 +366,7 @@ func (o harnessOptions) expandTargets(f *Factory, scs []scenarios.Scenario) ([]s
 func runScenarios(ctx context.Context, f *Factory, r *chaos.Runner, name string, scs []scenarios.Scenario, configs []string) (scenarios.Result, error) {
 	fmt.Fprintf(f.IO.ErrOut, "zchaos %s: %d scenario(s) × %v, image %s, time scale %g, seed %d\n",
 		name, len(scs), configs, r.Image, r.TimeScale, r.Seed)
-	prog := newProgress(f.IO.ErrOut, f.IO.ErrTTY, f.IO.ErrWidth, time.Now)
+	prog := runProgress(f.IO)
 	r.Progress = prog.update
 	res, err := r.Run(ctx, scs, configs)
 	prog.finish()

@@ -30,6 +30,12 @@ type progress struct {
 	total int
 }
 
+// runProgress is the progress of run and gate: live whenever the error
+// stream is a terminal, whatever stdout is (gate --json > r.json).
+func runProgress(s IOStreams) *progress {
+	return newProgress(s.ErrOut, s.ErrTTY, s.ErrWidth, time.Now)
+}
+
 func newProgress(w io.Writer, tty bool, width int, now func() time.Time) *progress {
 	return &progress{w: w, tty: tty, width: width, now: now, start: now(), live: map[string]chaos.ProgressEvent{}}
 }

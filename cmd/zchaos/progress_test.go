@@ -78,3 +78,18 @@ func lastLine(s string) string {
 	}
 	return s[i+len("\r\033[K"):]
 }
+
+// gate --json > r.json: stdout is a file, stderr a terminal; the progress
+// stays live on stderr. Piped stderr gets plain lines whatever stdout is.
+func TestRunProgressFollowsStderr(t *testing.T) {
+	var out, errOut bytes.Buffer
+	p := runProgress(IOStreams{Out: &out, ErrOut: &errOut, TTY: false, ErrTTY: true, ErrWidth: 100})
+	p.update(chaos.ProgressEvent{Scenario: "a", Config: "migrated", Attempt: 1, Phase: chaos.PhaseObserve, Total: 3})
+	assert.Equal(t, "\r\033[K0/3 · [a/migrated#1 observe 0s]", errOut.String())
+	assert.Empty(t, out.String())
+
+	errOut.Reset()
+	p = runProgress(IOStreams{Out: &out, ErrOut: &errOut, TTY: true, ErrTTY: false})
+	p.update(chaos.ProgressEvent{Scenario: "a", Config: "migrated", Attempt: 1, Phase: chaos.PhaseObserve, Total: 3})
+	assert.Empty(t, errOut.String())
+}
