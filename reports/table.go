@@ -311,15 +311,18 @@ func fitColumns(width int, header []string, rows [][]string) ([]string, [][]stri
 // Else, when every column's longest word fits, each gets that and the
 // rest of the room goes, evenly, to the columns still short of their
 // natural width (so names stay whole and prose wraps at spaces). Else it
-// water-fills: a column narrower than the fair share of what is left
-// keeps its width; the rest split the remainder (each at least 1), and
-// words break after - _ . / or anywhere.
+// water-fills over the longest words: a column whose longest word fits
+// the fair share of what is left keeps that width; the rest split the
+// remainder (each at least 1), and their words break after - _ . / or
+// anywhere.
 func shareWidths(natural, word []int, room int) []int {
 	widths := append([]int(nil), natural...)
+	floor := make([]int, len(natural))
 	total, words := 0, 0
 	for i, w := range natural {
+		floor[i] = min(word[i], w)
 		total += w
-		words += min(word[i], w)
+		words += floor[i]
 	}
 	if total <= room {
 		return widths
@@ -355,9 +358,10 @@ func shareWidths(natural, word []int, room int) []int {
 	for changed := true; changed && open > 0; {
 		changed = false
 		share := left / open
-		for i, w := range natural {
+		for i, w := range floor {
 			if !fixed[i] && w <= share {
 				fixed[i], changed = true, true
+				widths[i] = w
 				left -= w
 				open--
 			}
@@ -427,7 +431,8 @@ func breakPoint(s string, width int) int {
 		switch {
 		case r == ' ':
 			space = i
-		case strings.ContainsRune("-_./,:", r):
+		case strings.ContainsRune("-_/", r),
+			strings.ContainsRune(".,:", r) && !digitAt(s, fit):
 			soft = fit
 		}
 	}
@@ -442,5 +447,9 @@ func breakPoint(s string, width int) int {
 	_, size := utf8.DecodeRuneInString(s)
 	return size
 }
+
+// digitAt says whether s has a digit at byte i ("0.01" does not break
+// after its dot).
+func digitAt(s string, i int) bool { return i < len(s) && s[i] >= '0' && s[i] <= '9' }
 
 func joinComma(s []string) string { return strings.Join(s, ",") }

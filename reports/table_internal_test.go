@@ -18,6 +18,8 @@ func TestWrapLine(t *testing.T) {
 		{"restart-counter-reset", 10, []string{"restart-", "counter-", "reset"}},
 		{"abcdefghij", 4, []string{"abcd", "efgh", "ij"}},
 		{"a b", 1, []string{"a", "b"}},
+		{"4.25 s ± 0.01", 11, []string{"4.25 s ±", "0.01"}},
+		{"x 0.0001234", 8, []string{"x", "0.000123", "4"}},
 		{"±±±", 1, []string{"±", "±", "±"}},
 	} {
 		assert.Equal(t, c.want, wrapLine(c.in, c.width), "%q at %d", c.in, c.width)
@@ -31,6 +33,8 @@ func TestShareWidths(t *testing.T) {
 	assert.Equal(t, []int{8, 12}, shareWidths([]int{8, 40}, []int{8, 6}, 20))
 	// Not even the words fit: the narrow column keeps its width, the wide ones share.
 	assert.Equal(t, []int{3, 9, 8}, shareWidths([]int{3, 30, 30}, []int{3, 30, 30}, 20))
+	// The words of the narrow columns stay whole; the widest name breaks.
+	assert.Equal(t, []int{13, 19, 8, 7, 7, 7}, shareWidths([]int{13, 25, 8, 8, 13, 13}, []int{13, 25, 8, 7, 7, 7}, 61))
 	// Never below one character.
 	assert.Equal(t, []int{1, 1}, shareWidths([]int{30, 30}, []int{30, 30}, 0))
 }
