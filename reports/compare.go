@@ -411,7 +411,7 @@ func ComparisonTable(w io.Writer, c Comparison, opts TableOptions) error {
 		header = append(header, "Why")
 	}
 	rows := make([][]string, 0, len(c.Changes))
-	var notes []string
+	var notes noteList
 	for _, ch := range c.Changes {
 		kind := strings.ReplaceAll(string(ch.Kind), "-", " ")
 		if ch.Figure != "" {
@@ -421,15 +421,14 @@ func ComparisonTable(w io.Writer, c Comparison, opts TableOptions) error {
 			kind += " (regression)"
 		}
 		svc := ch.Service
-		if svc == "" && ch.Scenario != "" {
-			svc = serviceLabel(svc)
+		if svc == "" && ch.Config != "" {
+			svc = serviceLabel(svc) // a case of a fleet-wide scenario
 		}
 		row := []string{kind, orDash(ch.Scenario), orDash(ch.Config), orDash(svc), orDash(ch.Old), orDash(ch.New)}
 		if inline {
 			row = append(row, ch.Why)
 		} else {
-			notes = append(notes, ch.Why)
-			row[0] += " [" + strconv.Itoa(len(notes)) + "]"
+			row[0] += " [" + strconv.Itoa(notes.ref(ch.Why)) + "]"
 		}
 		rows = append(rows, row)
 	}
@@ -437,7 +436,7 @@ func ComparisonTable(w io.Writer, c Comparison, opts TableOptions) error {
 		if err := opts.Grid(w, header, rows); err != nil {
 			return err
 		}
-		if err := opts.Notes(w, notes); err != nil {
+		if err := opts.Notes(w, notes.texts); err != nil {
 			return err
 		}
 	}

@@ -51,7 +51,7 @@ func Table(w io.Writer, r scenarios.Result, opts TableOptions) error {
 		header = append(header, "Reason")
 	}
 	rows := make([][]string, 0, len(r.Scenarios))
-	var notes []string
+	var notes noteList
 	for _, s := range r.Scenarios {
 		name := s.Scenario
 		if s.Attempt > 1 {
@@ -65,8 +65,7 @@ func Table(w io.Writer, r scenarios.Result, opts TableOptions) error {
 				FormatMeasure(s.Recovery.Detect), FormatMeasure(s.Recovery.Restart), FormatMeasure(s.Recovery.Healthy), s.Reason}
 		default:
 			if !opts.Plain && s.Verdict != scenarios.VerdictPass && s.Reason != "" {
-				notes = append(notes, s.Reason)
-				verdict += " [" + strconv.Itoa(len(notes)) + "]"
+				verdict += " [" + strconv.Itoa(notes.ref(s.Reason)) + "]"
 			}
 			row = []string{name, serviceLabel(s.Service), s.Config, verdict,
 				FormatMeasure(s.Recovery.Restart), FormatMeasure(s.Recovery.Healthy)}
@@ -79,7 +78,7 @@ func Table(w io.Writer, r scenarios.Result, opts TableOptions) error {
 	if err := opts.Grid(w, header, rows); err != nil {
 		return err
 	}
-	if err := opts.Notes(w, notes); err != nil {
+	if err := opts.Notes(w, notes.texts); err != nil {
 		return err
 	}
 	if opts.NoSummary {
@@ -185,6 +184,25 @@ func (l Layout) Grid(w io.Writer, header []string, rows [][]string) error {
 		return fmt.Errorf("table: %w", err)
 	}
 	return nil
+}
+
+// noteList numbers the notes of a table; rows with the same text share
+// one number.
+type noteList struct {
+	texts []string
+	index map[string]int
+}
+
+func (n *noteList) ref(text string) int {
+	if i, ok := n.index[text]; ok {
+		return i
+	}
+	if n.index == nil {
+		n.index = map[string]int{}
+	}
+	n.texts = append(n.texts, text)
+	n.index[text] = len(n.texts)
+	return len(n.texts)
 }
 
 // Notes writes numbered notes ("[1] ...") under a table, each wrapped to

@@ -124,3 +124,15 @@ func TestTableNotesKeyedFromRows(t *testing.T) {
 	assert.Contains(t, out, "\n[5] the counter did not reset")
 	assert.NotContains(t, out, "respawned after the restart delay", "a pass gets no note")
 }
+
+// Rows with the same reason share its number.
+func TestTableNotesShareNumbers(t *testing.T) {
+	r := sampleResult()
+	r.Scenarios[3].Reason = r.Scenarios[1].Reason
+	var b bytes.Buffer
+	require.NoError(t, reports.Table(&b, r, reports.TableOptions{NoSummary: true}))
+	out := b.String()
+	assert.Equal(t, 2, strings.Count(out, "│ fail [1] "), out)
+	assert.Equal(t, 1, strings.Count(out, "[1] no respawn"), out)
+	assert.Contains(t, out, "│ inconclusive [2] ")
+}
