@@ -197,6 +197,14 @@ func TestDecodeComparable(t *testing.T) {
 	n, err := reports.DecodeComparable(nb.Bytes())
 	require.NoError(t, err)
 	assert.Equal(t, reports.Compare(old, new), reports.Compare(o, n))
+	require.Len(t, o.Scenarios, len(old.Scenarios))
+	for i, s := range old.Scenarios {
+		got := o.Scenarios[i]
+		assert.Equal(t, []any{s.Scenario, s.Config, s.Service, s.Attempt, s.Baseline, s.Verdict, s.Reason, s.Recovery, s.Load},
+			[]any{got.Scenario, got.Config, got.Service, got.Attempt, got.Baseline, got.Verdict, got.Reason, got.Recovery, got.Load})
+	}
+	assert.Equal(t, []any{old.RunID, old.Image, old.TimeScale, old.Verdict, old.Decision, old.Require},
+		[]any{o.RunID, o.Image, o.TimeScale, o.Verdict, o.Decision, o.Require})
 
 	v, err := reports.SchemaVersion([]byte(`{"tool": "x", "schema_version": 7}`))
 	require.NoError(t, err)
