@@ -188,19 +188,20 @@ func printGate(w io.Writer, l reports.Layout, res scenarios.Result, d scenarios.
 		}
 	}
 	for _, s := range d.Surprises {
-		fmt.Fprintln(w, "warning:", s)
+		if err := l.Text(w, "warning: "+s); err != nil {
+			return err
+		}
 	}
 	if b := d.Baseline.Sentence(); b != "" {
 		fmt.Fprintf(w, "\nlegacy baseline: %s\n", b)
 	}
-	fmt.Fprintf(w, "\ngate: %s — %s", reports.DecisionWord(d.Decision, d.Verdict), d.Reason)
+	line := fmt.Sprintf("\ngate: %s — %s", reports.DecisionWord(d.Decision, d.Verdict), d.Reason)
 	if o.Repeat > 1 {
 		need := o.Require
 		if need == 0 {
 			need = o.Repeat
 		}
-		fmt.Fprintf(w, " (%d of %d attempts each; first-attempt pass rate %.0f%%)", need, o.Repeat, 100*d.FirstPassRate)
+		line += fmt.Sprintf(" (%d of %d attempts each; first-attempt pass rate %.0f%%)", need, o.Repeat, 100*d.FirstPassRate)
 	}
-	fmt.Fprintf(w, "; time scale %g; reports in %s\n", res.TimeScale, o.Out)
-	return nil
+	return l.Text(w, line+fmt.Sprintf("; time scale %g; reports in %s", res.TimeScale, o.Out))
 }
