@@ -99,6 +99,16 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 	res.Ledger = ledger
 	res.Diff = scenarios.BehaviourDiffs(res)
 	d := res.Decide(o.Require)
+	if res.Shard != nil && len(res.Scenarios) == 0 && runErr == nil {
+		// More shards than attempts: this one has nothing to run, and
+		// report --merge still needs its (empty) result.
+		if err := writeResult(filepath.Join(o.Out, "result.json"), res); err != nil {
+			return &exitError{code: exitInfra, err: err}
+		}
+		fmt.Fprintf(f.IO.ErrOut, "zchaos gate: shard %s holds none of the plan's %d attempts; its empty result is in %s\n",
+			res.Shard, res.PlanAttempts, o.Out)
+		return nil
+	}
 	if err := writeReports(o.Out, res); err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}
@@ -197,6 +207,10 @@ func printGate(w io.Writer, res scenarios.Result, d scenarios.GateDecision, o ga
 			need = o.Repeat
 		}
 		fmt.Fprintf(w, " (%d of %d attempts each; first-attempt pass rate %.0f%%)", need, o.Repeat, 100*d.FirstPassRate)
+	}
+	if res.Shard != nil {
+		fmt.Fprintf(w, "; shard %s (%d of the plan's %d attempts: merge the shards with zchaos report --merge for the decision)",
+			res.Shard, len(res.Scenarios), res.PlanAttempts)
 	}
 	fmt.Fprintf(w, "; time scale %g; reports in %s\n", res.TimeScale, o.Out)
 	return nil
