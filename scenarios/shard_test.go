@@ -183,7 +183,10 @@ func TestMergeRefuses(t *testing.T) {
 		field  string
 		naming []string
 	}{
-		{"image", func(in []scenarios.ShardInput) []scenarios.ShardInput { in[1].Result.Image = "zchaos/hero:def"; return in },
+		{"image", func(in []scenarios.ShardInput) []scenarios.ShardInput {
+			in[1].Result.Image = "zchaos/hero:def"
+			return in
+		},
 			"image", []string{"zchaos/hero:abc", "zchaos/hero:def", "shard1.json", "shard2.json"}},
 		{"seed", func(in []scenarios.ShardInput) []scenarios.ShardInput { in[1].Result.Seed = 8; return in }, "seed", []string{"7", "8"}},
 		{"scale", func(in []scenarios.ShardInput) []scenarios.ShardInput { in[1].Result.TimeScale = 0.1; return in }, "time_scale", []string{"0.05", "0.1"}},
