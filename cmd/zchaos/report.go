@@ -20,6 +20,8 @@ type reportOptions struct {
 	Input  string
 	Format string
 	Output string
+	Merge  bool   // --merge: the arguments are shard results to join
+	Out    string // --merge: directory of the merged result and its reports
 }
 
 func newReportCmd(f *Factory) *cobra.Command {
@@ -36,14 +38,18 @@ func newReportCmd(f *Factory) *cobra.Command {
 
 A result with an unknown schema_version is refused (exit code 3). The exit
 code does not depend on the verdicts inside the result.`,
-		Args: usageArgs(cobra.ExactArgs(1)),
+		Args: usageArgs(reportArgs(&opts)),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if opts.Merge {
+				return runReportMerge(f, args, opts.Out)
+			}
 			opts.Input = args[0]
 			return runReport(f, opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Format, "format", "table", "table, markdown, junit, html or json")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write to this file instead of stdout")
+	addMergeFlags(cmd, &opts)
 	return cmd
 }
 
