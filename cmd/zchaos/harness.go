@@ -40,6 +40,7 @@ type harnessOptions struct {
 	PolicyFile    string   // --policy
 	AsBuilt       bool     // --as-built: judge the image as it boots, apply nothing
 	BootTimeout   time.Duration
+	BaseImage     string          // --base: the reference image's base, an image in the engine
 	ShardArg      string          // --shard i/n
 	shard         scenarios.Shard // parsed by validate
 	parallelBase  int             // the command's --parallel at fast scales
@@ -64,6 +65,7 @@ func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int, timeScale str
 	fl.BoolVar(&o.AsBuilt, "as-built", false, "judge the image as it boots (its own config; nothing applied): conformance to the policy, a probe audit of every check, the fault scenarios on the services it declares; --time-scale states the scale it was built at")
 	fl.DurationVar(&o.BootTimeout, "boot-timeout", 60*time.Second, "--as-built: how long the image's zinit may take to answer")
 	fl.StringVar(&o.PolicyFile, "policy", "", "migration policy file (YAML or TOML): restart, delay, max restarts, interval, timeout, probes")
+	fl.StringVar(&o.BaseImage, "base", "", "build the reference image on this Debian-based image in the engine (with socat, curl, procps) instead of the debootstrap base")
 	fl.StringVar(&o.ShardArg, "shard", "", "run only shard INDEX/COUNT of the scenario × config × attempt plan (1-based, e.g. 2/3 for "+
 		"CI_NODE_INDEX/CI_NODE_TOTAL); every shard needs the same --seed and a stated --time-scale; join them with report --merge")
 	fl.StringVar(&o.LocalDir, "local-dir", runtime.DefaultLocalDir(), "state and root directory of --runtime local (keep it short: socket paths < 108 bytes)")
@@ -95,6 +97,8 @@ func (o *harnessOptions) validate() error {
 		return usageErrorf("--image: --runtime local runs only the reference binaries")
 	case o.AsBuilt && o.Runtime != runtimeDocker:
 		return usageErrorf("--as-built: needs the docker runtime (an image boots as built only in a container)")
+	case o.BaseImage != "" && (o.Image != "" || o.Runtime != runtimeDocker):
+		return usageErrorf("--base %s: builds the reference image for the docker runtime; --image and --runtime local need none", o.BaseImage)
 	case o.AsBuilt && o.ConfigDir != "":
 		return usageErrorf("--as-built: the image brings its own config; --config is for configs zchaos migrates")
 	}
@@ -210,7 +214,12 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 	release := func() { _ = rt.RemoveAll(context.WithoutCancel(ctx)) }
 	r := o.runner(rt, o.Image)
 	if o.Image == "" {
-		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{}, progressWriter(f))
+		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{Base: o.BaseImage}, progressWriter(f))
+		var be *runtime.BaseImageError
+		if errors.As(err, &be) {
+			release()
+			return nil, nil, &usageError{err: err}
+		}
 		if err != nil {
 			release()
 			return nil, nil, &exitError{code: exitInfra, err: fmt.Errorf("reference image: %w", err)}
