@@ -121,10 +121,10 @@ func buildReferenceImage(ctx context.Context, f *Factory, opts imageBuildOptions
 	iopts := runtime.ImageOptions{
 		Base:      runtime.BaseOptions{NoCache: opts.NoCache},
 		BaseImage: opts.Base,
-		Binaries: bins,
-		Fleet:    migrator.FleetFS(),
-		NoCache:  opts.NoCache,
-		Progress: progress,
+		Binaries:  bins,
+		Fleet:     migrator.FleetFS(),
+		NoCache:   opts.NoCache,
+		Progress:  progress,
 	}
 	ref, err := runtime.BuildImage(ctx, iopts)
 	if err != nil {
