@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -69,6 +70,9 @@ func runReportMerge(f *Factory, files []string, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return usageErrorf("--out: %w", err)
 	}
+	if err := copyForensics(files, in, out); err != nil {
+		return &exitError{code: exitInfra, err: err}
+	}
 	if err := writeReports(out, res); err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}
@@ -83,4 +87,31 @@ func runReportMerge(f *Factory, files []string, out string) error {
 		return err
 	}
 	return verdictExit(d.Verdict)
+}
+
+// copyForensics copies the forensics bundles each shard wrote next to its
+// result.json into out, so the merged result's bundle paths (relative to
+// its out dir) lead to them. Bundles are named per scenario × config ×
+// attempt, so shards never collide; one already in place is kept, and a
+// shard whose bundles were not kept beside its result is skipped.
+func copyForensics(files []string, in []scenarios.ShardInput, out string) error {
+	for i, s := range in {
+		dir := filepath.Dir(files[i])
+		for _, sc := range s.Result.Scenarios {
+			if sc.Forensics == "" || !filepath.IsLocal(sc.Forensics) {
+				continue
+			}
+			src, dst := filepath.Join(dir, sc.Forensics), filepath.Join(out, sc.Forensics)
+			if st, err := os.Stat(src); err != nil || !st.IsDir() {
+				continue
+			}
+			if _, err := os.Stat(dst); err == nil {
+				continue
+			}
+			if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+				return fmt.Errorf("forensics of %s: %w", sc.Key(), err)
+			}
+		}
+	}
+	return nil
 }

@@ -48,8 +48,16 @@ func splitResult(t *testing.T, n int, edit func(i int, r *scenarios.Result)) (sc
 		}
 		var buf bytes.Buffer
 		require.NoError(t, reports.JSON(&buf, r))
-		p := filepath.Join(dir, fmt.Sprintf("shard%d.json", i))
+		sd := filepath.Join(dir, fmt.Sprintf("shard%d", i))
+		p := filepath.Join(sd, "result.json")
+		require.NoError(t, os.MkdirAll(sd, 0o755))
 		require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o644))
+		for _, s := range r.Scenarios { // each shard's bundles beside its result
+			if s.Forensics != "" {
+				require.NoError(t, os.MkdirAll(filepath.Join(sd, s.Forensics), 0o755))
+				require.NoError(t, os.WriteFile(filepath.Join(sd, s.Forensics, "reproduce.txt"), []byte(s.Key()), 0o644))
+			}
+		}
 		paths = append(paths, p)
 	}
 	return whole, paths
@@ -75,6 +83,17 @@ func TestReportMergeDecidesLikeTheWholeRun(t *testing.T) {
 	assert.Nil(t, merged.Shard)
 	require.Len(t, merged.MergedFrom, 2)
 	assert.Equal(t, scenarios.Shard{Index: 2, Count: 2}, merged.MergedFrom[1].Shard)
+
+	bundles := 0
+	for _, s := range merged.Scenarios {
+		if s.Forensics != "" {
+			bundles++
+			b, err := os.ReadFile(filepath.Join(out, s.Forensics, "reproduce.txt"))
+			require.NoError(t, err, "the bundle of %s is copied beside the merged result", s.Key())
+			assert.Equal(t, s.Key(), string(b))
+		}
+	}
+	require.Positive(t, bundles, "the fixture has forensics")
 
 	// The merged result is a result like any other.
 	again := runZchaosCLI(t, false, "", "report", filepath.Join(out, "result.json"))
