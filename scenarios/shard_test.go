@@ -106,7 +106,7 @@ func TestPlanDigest(t *testing.T) {
 
 // shardResults splits a run of scenario results the way the runner does
 // and returns one result per shard.
-func shardResults(t *testing.T, all []scenarios.ScenarioResult, n int) []scenarios.ShardInput {
+func shardResults(t testing.TB, all []scenarios.ScenarioResult, n int) []scenarios.ShardInput {
 	t.Helper()
 	keys := make([]string, len(all))
 	units := map[string]string{}
@@ -218,3 +218,21 @@ func TestMergeRefuses(t *testing.T) {
 }
 
 func in0key(in []scenarios.ShardInput) string { return in[0].Result.Scenarios[0].Key() }
+
+// BenchmarkMerge joins two shards of a 10,000-attempt run (the figure
+// beside the CLI's report --merge, which also reads and writes JSON).
+func BenchmarkMerge(b *testing.B) {
+	var all []scenarios.ScenarioResult
+	for i := range 5000 {
+		for _, c := range []string{mig, leg} {
+			all = append(all, sr(fmt.Sprintf("scenario-%04d", i), c, 1, scenarios.VerdictPass, "restarted after 251 ms"))
+		}
+	}
+	in := shardResults(b, all, 2)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := scenarios.Merge(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
