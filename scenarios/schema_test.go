@@ -3,6 +3,8 @@ package scenarios_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -76,4 +78,14 @@ func TestSchemaRefusesWhatTheDecoderRefuses(t *testing.T) {
 			assert.Error(t, sch.Validate(yamlInstance(t, src)))
 		})
 	}
+}
+
+// docs/scenario.schema.json, the file the examples point editors at, is
+// what zchaos scenarios schema prints today.
+func TestShippedSchemaIsCurrent(t *testing.T) {
+	want, err := scenarios.SchemaJSON()
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join("..", "docs", "scenario.schema.json"))
+	require.NoError(t, err)
+	assert.Equal(t, string(want)+"\n", string(got), "regenerate: go run ./cmd/zchaos scenarios schema > docs/scenario.schema.json")
 }
