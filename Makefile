@@ -19,11 +19,15 @@ SHELL       := bash
 all: lint build test
 
 ## deps: the Debian packages the image build and the probe tests need, installed when missing
-## (debootstrap builds the base image; socat and curl are the probes' clients). Needs root.
+## (debootstrap builds the base image; socat and curl are the probes' clients). As root only:
+## without root nothing is installed, and one line says what is missing and how to get it.
 DEPS := debootstrap socat curl
 deps:
 	@missing=""; for c in $(DEPS); do command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || missing="$$missing $$c"; done; \
-	if [ -n "$$missing" ]; then echo "deps: installing$$missing"; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "deps: missing$$missing, not installed (not root): sudo apt-get install$$missing, or make gate BASE=IMAGE to build on a Debian image you have"; \
+	else echo "deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 ## build: static binaries (CGO_ENABLED=0) into bin/
@@ -78,9 +82,11 @@ lint:
 image: build deps
 	$(BIN)/zchaos image build
 
-## gate: the main job on the built-in default
+## gate: the main job on the built-in default; BASE=IMAGE builds the reference image on a
+## Debian-based image already in the engine (zchaos image build --base) instead of debootstrap
+BASE ?=
 gate: build deps
-	$(BIN)/zchaos gate --baseline
+	$(BIN)/zchaos gate --baseline $(if $(BASE),--base $(BASE))
 
 clean:
 	rm -rf $(BIN) bench.out mutants.out

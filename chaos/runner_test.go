@@ -440,3 +440,36 @@ func TestConfigsFor(t *testing.T) {
 	assert.Equal(t, []string{"migrated"}, chaos.ConfigsFor(fleet, []string{"migrated"}))
 	assert.Equal(t, []string{"migrated"}, chaos.ConfigsFor(declared(), []string{"migrated", "legacy"}))
 }
+
+// Two runners given the same plan and shards 1/2 and 2/2 run every attempt
+// of it exactly once between them, record their shard and the plan, and
+// merge into one result.
+func TestRunnerShardsSplitThePlan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: four scenario attempts in real time")
+	}
+	a, b := declared(), declared()
+	a.Name, b.Name = "a", "b"
+	var in []scenarios.ShardInput
+	seen := map[string]int{}
+	for i := 1; i <= 2; i++ {
+		r := fakeRunner(&fakeRuntime{restartD: 50 * time.Millisecond}, "")
+		r.Parallel, r.Repeat, r.Shard = 2, 2, scenarios.Shard{Index: i, Count: 2}
+		res, err := r.Run(context.Background(), []scenarios.Scenario{a, b}, nil)
+		require.NoError(t, err)
+		require.NotNil(t, res.Shard)
+		assert.Equal(t, scenarios.Shard{Index: i, Count: 2}, *res.Shard)
+		assert.Equal(t, 4, res.PlanAttempts)
+		assert.NotEmpty(t, res.Plan)
+		for _, s := range res.Scenarios {
+			seen[s.Key()]++
+			assert.Equal(t, chaos.AttemptSeed(7, s.Scenario, s.Config, s.Attempt), s.Seed, "a shard keeps the unsharded seeds")
+		}
+		in = append(in, scenarios.ShardInput{Name: fmt.Sprint(i), Result: res})
+	}
+	assert.Equal(t, map[string]int{"a@svc/migrated#1": 1, "a@svc/migrated#2": 1, "b@svc/migrated#1": 1, "b@svc/migrated#2": 1}, seen)
+	assert.Equal(t, in[0].Result.Plan, in[1].Result.Plan)
+	merged, err := scenarios.Merge(in)
+	require.NoError(t, err)
+	assert.Len(t, merged.Scenarios, 4)
+}

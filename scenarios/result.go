@@ -93,6 +93,27 @@ type Result struct {
 	// Calibration is how --time-scale auto chose TimeScale (nil: stated).
 	Calibration *Calibration `json:"calibration,omitempty"`
 	ProbeAudit  []ProbeAudit `json:"probe_audit,omitempty"`
+	// Plan fingerprints what the run was asked to do before any sharding
+	// (PlanDigest: every scenario × config × attempt and its scenario's
+	// source); PlanAttempts counts those attempts. Shards of one run agree
+	// on both.
+	Plan         string `json:"plan,omitempty"`
+	PlanAttempts int    `json:"plan_attempts,omitempty"`
+	// Shard is the part of the plan this result holds (--shard i/n); nil
+	// for a whole run and for a merged one.
+	Shard *Shard `json:"shard,omitempty"`
+	// MergedFrom lists the shard results `zchaos report --merge` joined
+	// into this one, in shard order.
+	MergedFrom []MergedShard `json:"merged_from,omitempty"`
+}
+
+// MergedShard is one shard result a merged result was made from.
+type MergedShard struct {
+	Shard      Shard     `json:"shard"`
+	RunID      string    `json:"run_id"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMs int64     `json:"duration_ms"`
+	Attempts   int       `json:"attempts"`
 }
 
 // Calibration is the machine's timer lateness measured before the run and

@@ -108,6 +108,16 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 	res.Ledger = ledger
 	res.Diff = scenarios.BehaviourDiffs(res)
 	d := res.Decide(o.Require)
+	if res.Shard != nil && len(res.Scenarios) == 0 && runErr == nil {
+		// More shards than attempts: this one has nothing to run, and
+		// report --merge still needs its (empty) result.
+		if err := writeResult(filepath.Join(o.Out, "result.json"), res); err != nil {
+			return &exitError{code: exitInfra, err: err}
+		}
+		fmt.Fprintf(f.IO.ErrOut, "zchaos gate: shard %s holds none of the plan's %d attempts; its empty result is in %s\n",
+			res.Shard, res.PlanAttempts, o.Out)
+		return nil
+	}
 	if err := writeReports(o.Out, res); err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}
@@ -202,6 +212,10 @@ func printGate(w io.Writer, l reports.Layout, res scenarios.Result, d scenarios.
 			need = o.Repeat
 		}
 		line += fmt.Sprintf(" (%d of %d attempts each; first-attempt pass rate %.0f%%)", need, o.Repeat, 100*d.FirstPassRate)
+	}
+	if res.Shard != nil {
+		line += fmt.Sprintf("; shard %s (%d of the plan's %d attempts: merge the shards with zchaos report --merge for the decision)",
+			res.Shard, len(res.Scenarios), res.PlanAttempts)
 	}
 	return l.Text(w, line+fmt.Sprintf("; time scale %g; reports in %s", res.TimeScale, o.Out))
 }

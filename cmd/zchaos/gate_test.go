@@ -33,6 +33,12 @@ func TestGateUsageErrors(t *testing.T) {
 		"positional argument":  {"gate", "crash-restart"},
 		"unknown flag":         {"gate", "--frobnicate"},
 		"missing policy file":  {"gate", "--policy", "/nonexistent/policy.yaml"},
+		"shard index > count":  {"gate", "--shard", "3/2", "--seed", "1", "--time-scale", "0.05"},
+		"shard 0/0":            {"gate", "--shard", "0/0", "--seed", "1", "--time-scale", "0.05"},
+		"shard not a number":   {"gate", "--shard", "a/b", "--seed", "1", "--time-scale", "0.05"},
+		"shard without seed":   {"gate", "--shard", "1/2", "--time-scale", "0.05"},
+		"shard with auto":      {"gate", "--shard", "1/2", "--seed", "1"},
+		"run shard 0-based":    {"run", "--shard", "0/2", "--seed", "1", "crash-restart"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args = append(args, "--out", t.TempDir())
