@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,10 +26,47 @@ func containerNameFor(runID string, t task) string {
 	return fmt.Sprintf("%s-%s-%s-%d", runID, unsafeName.ReplaceAllString(t.label(), "_"), t.config, t.attempt)
 }
 
+// bundleDir is the attempt's forensics directory, relative to OutDir.
+func (a *attempt) bundleDir() string {
+	return filepath.Join("forensics", fmt.Sprintf("%s_%s_%d", unsafeName.ReplaceAllString(a.t.label(), "_"), a.t.config, a.t.attempt))
+}
+
+// rawEventsFile names the attempt's full event stream in its forensics
+// directory.
+const rawEventsFile = "events.jsonl.gz"
+
+// writeRawEvents writes the attempt's full event stream, one JSON event a
+// line, gzipped, into its forensics directory (every attempt has one, a
+// pass too: its result keeps only the compact timeline), and returns the
+// file's path relative to OutDir.
+func (a *attempt) writeRawEvents(evs []scenarios.Event) (string, error) {
+	rel := filepath.Join(a.bundleDir(), rawEventsFile)
+	p := filepath.Join(a.r.OutDir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	enc := json.NewEncoder(zw)
+	enc.SetEscapeHTML(false)
+	for i := range evs {
+		if err := enc.Encode(&evs[i]); err != nil {
+			return "", fmt.Errorf("raw events: %w", err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return "", fmt.Errorf("raw events: %w", err)
+	}
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		return "", fmt.Errorf("raw events: %w", err)
+	}
+	return rel, nil
+}
+
 // forensics writes the bundle of a non-passing attempt under OutDir and
 // returns its path relative to OutDir.
 func (a *attempt) forensics(ctx context.Context, res scenarios.ScenarioResult) (string, error) {
-	rel := filepath.Join("forensics", fmt.Sprintf("%s_%s_%d", unsafeName.ReplaceAllString(a.t.label(), "_"), a.t.config, a.t.attempt))
+	rel := a.bundleDir()
 	dir := filepath.Join(a.r.OutDir, rel)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return rel, err

@@ -61,7 +61,7 @@ func TestReportErrors(t *testing.T) {
 	require.NoError(t, os.WriteFile(v1, []byte(`{"schema_version": 1, "scenarios": []}`), 0o644))
 	r := runZchaosCLI(t, false, "", "report", v1)
 	assert.Equal(t, exitUsage, r.code)
-	assert.Equal(t, "zchaos: "+v1+": result schema_version 1 is not supported: this zchaos reads version 2\n", r.err)
+	assert.Equal(t, "zchaos: "+v1+": result schema_version 1 is not supported: this zchaos reads versions 2 to 3\n", r.err)
 	assert.Empty(t, r.out)
 
 	empty := filepath.Join(dir, "empty.json")
