@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"iter"
 	"strconv"
 
 	"github.com/zchaos/zchaos/scenarios"
@@ -42,7 +43,7 @@ type htmlPage struct {
 	Rows           []htmlRow
 	Diff           []scenarios.BehaviourDiff
 	Image          []htmlTable
-	Cards          []htmlCard
+	Cards          iter.Seq[htmlCard] // built one by one as the page is written
 	Services       []htmlService
 	LedgerCounts   string
 	Ledger         []scenarios.LedgerEntry
@@ -112,23 +113,16 @@ func htmlPageOf(r scenarios.Result) htmlPage {
 	}
 
 	for i, s := range r.Scenarios {
-		anchor := "r" + strconv.Itoa(i)
-		p.Rows = append(p.Rows, htmlRow{Anchor: anchor, Label: scenarioLabel(s), Service: serviceLabel(s.Service), Config: s.Config,
+		p.Rows = append(p.Rows, htmlRow{Anchor: "r" + strconv.Itoa(i), Label: scenarioLabel(s), Service: serviceLabel(s.Service), Config: s.Config,
 			Verdict: s.Verdict.String(), Detect: FormatMeasure(s.Recovery.Detect), Restart: FormatMeasure(s.Recovery.Restart),
 			Healthy: FormatMeasure(s.Recovery.Healthy), Reason: s.Reason})
-		c := htmlCard{Anchor: anchor, Label: scenarioLabel(s), Config: s.Config, Service: serviceLabel(s.Service),
-			Verdict: s.Verdict.String(), Description: s.Description, Reason: s.Reason,
-			Figures: []htmlFigure{{"detect", FormatMeasure(s.Recovery.Detect)}, {"restart", FormatMeasure(s.Recovery.Restart)},
-				{"healthy", FormatMeasure(s.Recovery.Healthy)}},
-			Timeline: timeline(s), Checks: s.Checks, Forensics: s.Forensics,
-			ChecksOpen: s.Verdict != scenarios.VerdictPass && s.Verdict != scenarios.VerdictInfo}
-		if s.Policy != nil {
-			c.Figures = append(c.Figures, htmlFigure{"policy", policyLine(*s.Policy) + "; check " + checkLine(*s.Policy)})
+	}
+	p.Cards = func(yield func(htmlCard) bool) {
+		for i, s := range r.Scenarios {
+			if !yield(cardOf(i, s)) {
+				return
+			}
 		}
-		if s.RawEvents != "" {
-			c.Figures = append(c.Figures, htmlFigure{"full event stream", s.RawEvents})
-		}
-		p.Cards = append(p.Cards, c)
 	}
 	for _, d := range r.Diff {
 		d.Service = serviceLabel(d.Service)
@@ -153,6 +147,23 @@ func htmlPageOf(r scenarios.Result) htmlPage {
 	p.Params = fmt.Sprintf("F = %d failed check(s) before a kill · S = %s stop timeout · ε = max(%s, %s × expected) · restart counter resets after a healthy run: %t",
 		pp.FailedChecks, formatMs(pp.StopTimeoutMs), formatMs(pp.SlackMinMs), formatScale(pp.SlackFraction), pp.CounterResets)
 	return p
+}
+
+// cardOf is one scenario result's card: its figures, timeline and checks.
+func cardOf(i int, s scenarios.ScenarioResult) htmlCard {
+	c := htmlCard{Anchor: "r" + strconv.Itoa(i), Label: scenarioLabel(s), Config: s.Config, Service: serviceLabel(s.Service),
+		Verdict: s.Verdict.String(), Description: s.Description, Reason: s.Reason,
+		Figures: []htmlFigure{{"detect", FormatMeasure(s.Recovery.Detect)}, {"restart", FormatMeasure(s.Recovery.Restart)},
+			{"healthy", FormatMeasure(s.Recovery.Healthy)}},
+		Timeline: timeline(s), Checks: s.Checks, Forensics: s.Forensics,
+		ChecksOpen: s.Verdict != scenarios.VerdictPass && s.Verdict != scenarios.VerdictInfo}
+	if s.Policy != nil {
+		c.Figures = append(c.Figures, htmlFigure{"policy", policyLine(*s.Policy) + "; check " + checkLine(*s.Policy)})
+	}
+	if s.RawEvents != "" {
+		c.Figures = append(c.Figures, htmlFigure{"full event stream", s.RawEvents})
+	}
+	return c
 }
 
 func scenarioLabel(s scenarios.ScenarioResult) string {

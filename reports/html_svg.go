@@ -13,12 +13,12 @@ import (
 	observed "github.com/zchaos/zchaos/scenarios/timeline"
 )
 
-// A timeline picture is an SVG the page template frames (its size, lane
-// labels and accessible name are template fields); the shapes inside are
-// written here by svgWriter, whose only text goes through its escaper: a
-// timeline holds thousands of numbers, and html/template spends about
-// 1.5 µs on each action, which would make the 10,000-result page 20 times
-// slower.
+// A timeline picture is an SVG the page template frames (its size and
+// accessible name are template fields); the lane labels and shapes inside
+// are written here by svgWriter, whose only text goes through its escaper
+// (html.EscapeString's): a timeline holds hundreds of numbers, and
+// html/template spends 1.5–2.5 µs on each action, which would make the
+// 10,000-result page several times slower.
 //
 // Dense stretches are folded so a page stays small: a run of probes of
 // one outcome is one band, check runs and incarnations closer than
@@ -60,16 +60,8 @@ const (
 // htmlTimeline is what the template needs of one picture.
 type htmlTimeline struct {
 	Width, Height string
-	Name          string // for the accessible name
-	Lanes         []htmlLane
-	Body          template.HTML // the shapes, escaped by svgWriter
-}
-
-// htmlLane is one lane's label in the left column.
-type htmlLane struct {
-	Y, Height, LabelWidth, TextX, TextY string
-	Shaded                              bool
-	Label, Title                        string
+	Name          string        // for the accessible name
+	Body          template.HTML // lane labels and shapes, escaped by svgWriter
 }
 
 type lane struct {
@@ -320,7 +312,7 @@ func timeline(s scenarios.ScenarioResult) htmlTimeline {
 	w.n1(bottom)
 	w.s(`" stroke="` + colMark + "\"/>\n")
 
-	// Lanes: the template writes their labels, the shapes go here.
+	// Lanes: a label (its full name as its title when shortened) and shapes.
 	out := htmlTimeline{Width: fmtN(tlWidth), Height: fmtN(math.Ceil(height)), Name: caseName(s)}
 	y := top
 	for i, l := range lanes {
@@ -331,8 +323,21 @@ func timeline(s scenarios.ScenarioResult) htmlTimeline {
 			}
 			label = shorten(label, maxChars)
 		}
-		out.Lanes = append(out.Lanes, htmlLane{Y: fmtN(y), Height: fmtN(l.height), LabelWidth: fmtN(labelW),
-			TextX: fmtN(labelW - 8), TextY: fmtN(y + min(l.height, tlLaneH)/2 + 4), Shaded: i%2 == 1, Label: label, Title: title})
+		if i%2 == 1 {
+			w.rect(0, y, labelW, l.height, "#f6f8fa", ` opacity="0.6"`, "")
+		}
+		w.s(`<text x="`)
+		w.n1(labelW - 8)
+		w.s(`" y="`)
+		w.n1(y + min(l.height, tlLaneH)/2 + 4)
+		w.s(`" font-size="12" text-anchor="end" fill="#1f2328">`)
+		w.e(label)
+		if title != "" {
+			w.s(`<title>`)
+			w.e(title)
+			w.s(`</title>`)
+		}
+		w.s(`</text>`)
 		l.draw(y)
 		w.s("\n")
 		y += l.height

@@ -34,8 +34,10 @@ containers, and decide. With --baseline the legacy config runs too, and the
 behaviour difference (legacy: never restarted; migrated: restarted after
 250 ms ...) is printed and reported.
 
-Writes result.json, report.md, junit.xml and report.html to --out, and a
-forensics bundle for every scenario that did not pass.
+Writes result.json, report.md (the rollout note, within a pull-request
+comment's 65,536 characters), report-details.md, junit.xml and report.html
+to --out, a forensics bundle for every scenario that did not pass, and every
+attempt's full event stream (forensics/*/events.jsonl.gz).
 
 With --repeat K, a scenario passes when --require of its K attempts passed
 (default: all of them); the first-attempt pass rate is reported next to the
@@ -60,7 +62,7 @@ Exit codes: 0 promote, 1 a scenario failed, 2 inconclusive (no failure),
 
 // reportFiles are the renderings gate writes next to result.json.
 var reportFiles = []struct{ name, format string }{
-	{"report.md", "markdown"}, {"junit.xml", "junit"}, {"report.html", "html"},
+	{"report.md", "markdown"}, {reports.DetailsFile, "markdown-details"}, {"junit.xml", "junit"}, {"report.html", "html"},
 }
 
 func runGate(ctx context.Context, f *Factory, o gateOptions) error {

@@ -88,7 +88,7 @@ func TestReportErrors(t *testing.T) {
 
 	r = runZchaosCLI(t, false, "", "report", reportResult, "--format", "pdf")
 	assert.Equal(t, exitUsage, r.code)
-	assert.Equal(t, "zchaos: unknown format \"pdf\": want table, markdown, junit, json, html\n", r.err)
+	assert.Equal(t, "zchaos: unknown format \"pdf\": want table, markdown, markdown-details, junit, json, html\n", r.err)
 
 	r = runZchaosCLI(t, false, "", "report", filepath.Join(dir, "missing.json"))
 	assert.Equal(t, exitUsage, r.code)
