@@ -186,8 +186,9 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 		}
 		keep = r.KeepOnFailure
 	}
-	// The result keeps the compact timeline; the full stream goes next to
-	// the forensics (a non-pass's bundle also holds it as timeline.json).
+	// The result keeps the compact timeline; the full stream goes to the
+	// attempt's forensics directory (a non-pass's bundle also holds the
+	// compact one as timeline.json).
 	if r.OutDir != "" && len(res.Timeline) > 0 {
 		raw, err := a.writeRawEvents(res.Timeline)
 		if err != nil {

@@ -63,6 +63,24 @@ func (a *attempt) writeRawEvents(evs []scenarios.Event) (string, error) {
 	return rel, nil
 }
 
+// eventLines is a JSON array of events, one compact event a line.
+func eventLines(evs []scenarios.Event) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	b.WriteString("[")
+	for i := range evs {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n  ")
+		_ = enc.Encode(&evs[i]) // an Event always encodes
+		b.Truncate(b.Len() - 1)
+	}
+	b.WriteString("\n]\n")
+	return b.Bytes()
+}
+
 // forensics writes the bundle of a non-passing attempt under OutDir and
 // returns its path relative to OutDir.
 func (a *attempt) forensics(ctx context.Context, res scenarios.ScenarioResult) (string, error) {
@@ -77,8 +95,9 @@ func (a *attempt) forensics(ctx context.Context, res scenarios.ScenarioResult) (
 			errs = append(errs, err)
 		}
 	}
-	tl, _ := json.MarshalIndent(res.Timeline, "", "  ")
-	write("timeline.json", tl)
+	// The compact timeline, as the result keeps it, one event a line; the
+	// full stream is events.jsonl.gz beside it (writeRawEvents).
+	write("timeline.json", eventLines(scenarios.CompactTimeline(res.Timeline)))
 	judged, _ := json.MarshalIndent(struct {
 		Verdict  scenarios.Verdict          `json:"verdict"`
 		Reason   string                     `json:"reason"`

@@ -362,6 +362,29 @@ func TestRunnerKeepsTheFullStreamBesideACompactTimeline(t *testing.T) {
 	assert.Equal(t, scenarios.CompactTimeline(raw), s.Timeline, "the result's timeline is the stream's compaction")
 }
 
+// A non-passing attempt's bundle holds the result's compact timeline as
+// timeline.json, one event a line, and the full stream beside it.
+func TestRunnerBundleHoldsTheCompactTimeline(t *testing.T) {
+	out := t.TempDir()
+	rt := &fakeRuntime{restartD: 5 * time.Millisecond} // restarts before d = 50 ms: R1 does not pass
+	sc := declared(scenarios.Fault{Kind: scenarios.FaultKill, Signal: "SIGKILL", When: "healthy"})
+	sc.Expect.Invariants = []string{"R1"}
+	res, err := fakeRunner(rt, out).Run(context.Background(), []scenarios.Scenario{sc}, nil)
+	require.NoError(t, err)
+	s := res.Scenarios[0]
+	require.NotEqual(t, scenarios.VerdictPass, s.Verdict, s.Reason)
+	require.NotEmpty(t, s.Forensics)
+	tlFile, err := os.ReadFile(filepath.Join(out, s.Forensics, "timeline.json"))
+	require.NoError(t, err)
+	var tl []scenarios.Event
+	require.NoError(t, json.Unmarshal(tlFile, &tl), "%s", tlFile)
+	require.NotEmpty(t, tl)
+	assert.Equal(t, s.Timeline, tl)
+	assert.Equal(t, len(tl)+2, strings.Count(string(tlFile), "\n"), "one event a line")
+	assert.Equal(t, filepath.Join(s.Forensics, "events.jsonl.gz"), s.RawEvents, "the full stream in the same bundle")
+	assert.FileExists(t, filepath.Join(out, s.RawEvents))
+}
+
 func TestRunnerInfrastructureBreaksAsVerdictError(t *testing.T) {
 	out := t.TempDir()
 	rt := &fakeRuntime{restartD: 50 * time.Millisecond, applyErr: true}
