@@ -118,8 +118,9 @@ func htmlPageOf(r scenarios.Result) htmlPage {
 			Healthy: FormatMeasure(s.Recovery.Healthy), Reason: s.Reason})
 	}
 	p.Cards = func(yield func(htmlCard) bool) {
+		w := &svgWriter{} // one buffer for every picture
 		for i, s := range r.Scenarios {
-			if !yield(cardOf(i, s)) {
+			if !yield(cardOf(w, i, s)) {
 				return
 			}
 		}
@@ -150,12 +151,12 @@ func htmlPageOf(r scenarios.Result) htmlPage {
 }
 
 // cardOf is one scenario result's card: its figures, timeline and checks.
-func cardOf(i int, s scenarios.ScenarioResult) htmlCard {
+func cardOf(w *svgWriter, i int, s scenarios.ScenarioResult) htmlCard {
 	c := htmlCard{Anchor: "r" + strconv.Itoa(i), Label: scenarioLabel(s), Config: s.Config, Service: serviceLabel(s.Service),
 		Verdict: s.Verdict.String(), Description: s.Description, Reason: s.Reason,
 		Figures: []htmlFigure{{"detect", FormatMeasure(s.Recovery.Detect)}, {"restart", FormatMeasure(s.Recovery.Restart)},
 			{"healthy", FormatMeasure(s.Recovery.Healthy)}},
-		Timeline: timeline(s), Checks: s.Checks, Forensics: s.Forensics,
+		Timeline: timeline(w, s), Checks: s.Checks, Forensics: s.Forensics,
 		ChecksOpen: s.Verdict != scenarios.VerdictPass && s.Verdict != scenarios.VerdictInfo}
 	if s.Policy != nil {
 		c.Figures = append(c.Figures, htmlFigure{"policy", policyLine(*s.Policy) + "; check " + checkLine(*s.Policy)})

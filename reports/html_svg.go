@@ -221,11 +221,12 @@ func (w *svgWriter) cross(cx, cy float64, color, title string) {
 	w.s(`</title></path>`)
 }
 
-// timeline builds the picture of one scenario result.
-func timeline(s scenarios.ScenarioResult) htmlTimeline {
+// timeline builds the picture of one scenario result with w, whose buffer
+// it reuses.
+func timeline(w *svgWriter, s scenarios.ScenarioResult) htmlTimeline {
 	pic := newPicture(s)
 	tl, end := pic.tl, pic.end
-	w := &svgWriter{}
+	w.b.Reset()
 
 	var lanes []lane
 	if s.Service != "" {
