@@ -212,7 +212,9 @@ func newRolloutModel(r scenarios.Result) *rolloutModel {
 	}
 	for _, c := range m.classes {
 		if seen[c.name] > 1 {
-			c.name += " (" + policyLine(c.policy) + ")"
+			p := c.policy // at production timings
+			p.RestartDelayMs, p.IntervalMs, p.TimeoutMs = m.prodMs(p.RestartDelayMs), m.prodMs(p.IntervalMs), m.prodMs(p.TimeoutMs)
+			c.name += " (" + policyLine(p) + "; check " + checkLine(p) + ")"
 		}
 	}
 	m.declared = collectSituations(declaredRuns)

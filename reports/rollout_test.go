@@ -151,3 +151,23 @@ func TestHTMLFaultLabelsDoNotOverlap(t *testing.T) {
 func TestFormatsIncludeTheDetails(t *testing.T) {
 	assert.Contains(t, reports.Formats(), "markdown-details")
 }
+
+// Services of one kind under two policies make two classes, each named by
+// its policy at production timings.
+func TestRolloutNoteClassesByPolicy(t *testing.T) {
+	r := compacted(gateSizedResult())
+	n := 0
+	for i, p := range r.Services {
+		if p.Config == "migrated" && strings.HasPrefix(p.Probe, "server.health") && n < 2 {
+			r.Services[i].MaxRestarts = 5
+			n++
+		}
+	}
+	note := string(render(t, "markdown", r))
+	assertInOrder(t, note,
+		"### Unix-socket services (restart on-failure, delay 5 s, max 20; check every 1 min, timeout 30 s) (16)",
+		"### HTTP services (7)",
+		"### Oneshot services (4)",
+		"### Unix-socket services (restart on-failure, delay 5 s, max 5; check every 1 min, timeout 30 s) (2)",
+		"In production: restarted (on-failure) 5 s after an exit, at most 5 times")
+}
