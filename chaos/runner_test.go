@@ -1,6 +1,7 @@
 package chaos_test
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -329,6 +330,59 @@ func TestRunnerSchedulesFaultsAndJudges(t *testing.T) {
 		chaos.PhaseObserve, chaos.PhaseJudge, chaos.PhaseDone}, phases)
 	assert.Equal(t, oracle.DefaultParams(0.05).Result(), res.Params)
 	assert.Equal(t, res.Verdict, s.Verdict)
+}
+
+// Every attempt's full event stream goes to its forensics directory
+// (gzipped JSON lines, a pass's too); the result keeps its compaction.
+func TestRunnerKeepsTheFullStreamBesideACompactTimeline(t *testing.T) {
+	out := t.TempDir()
+	rt := &fakeRuntime{restartD: 50 * time.Millisecond}
+	res, err := fakeRunner(rt, out).Run(context.Background(), []scenarios.Scenario{declared(
+		scenarios.Fault{Kind: scenarios.FaultKill, Signal: "SIGKILL", When: "healthy"},
+		scenarios.Fault{Kind: scenarios.FaultStop, When: "restarting", DelayMs: 200})}, nil)
+	require.NoError(t, err)
+	s := res.Scenarios[0]
+	require.Equal(t, scenarios.VerdictPass, s.Verdict, s.Reason)
+	assert.Empty(t, s.Forensics, "a pass has no bundle")
+	require.Equal(t, filepath.Join("forensics", "fake_migrated_1", "events.jsonl.gz"), s.RawEvents)
+
+	fh, err := os.Open(filepath.Join(out, s.RawEvents))
+	require.NoError(t, err)
+	defer fh.Close()
+	zr, err := gzip.NewReader(fh)
+	require.NoError(t, err)
+	var raw []scenarios.Event
+	dec := json.NewDecoder(zr)
+	for dec.More() {
+		var e scenarios.Event
+		require.NoError(t, dec.Decode(&e))
+		raw = append(raw, e)
+	}
+	require.NotEmpty(t, raw)
+	assert.Equal(t, scenarios.CompactTimeline(raw), s.Timeline, "the result's timeline is the stream's compaction")
+}
+
+// A non-passing attempt's bundle holds the result's compact timeline as
+// timeline.json, one event a line, and the full stream beside it.
+func TestRunnerBundleHoldsTheCompactTimeline(t *testing.T) {
+	out := t.TempDir()
+	rt := &fakeRuntime{restartD: 5 * time.Millisecond} // restarts before d = 50 ms: R1 does not pass
+	sc := declared(scenarios.Fault{Kind: scenarios.FaultKill, Signal: "SIGKILL", When: "healthy"})
+	sc.Expect.Invariants = []string{"R1"}
+	res, err := fakeRunner(rt, out).Run(context.Background(), []scenarios.Scenario{sc}, nil)
+	require.NoError(t, err)
+	s := res.Scenarios[0]
+	require.NotEqual(t, scenarios.VerdictPass, s.Verdict, s.Reason)
+	require.NotEmpty(t, s.Forensics)
+	tlFile, err := os.ReadFile(filepath.Join(out, s.Forensics, "timeline.json"))
+	require.NoError(t, err)
+	var tl []scenarios.Event
+	require.NoError(t, json.Unmarshal(tlFile, &tl), "%s", tlFile)
+	require.NotEmpty(t, tl)
+	assert.Equal(t, s.Timeline, tl)
+	assert.Equal(t, len(tl)+2, strings.Count(string(tlFile), "\n"), "one event a line")
+	assert.Equal(t, filepath.Join(s.Forensics, "events.jsonl.gz"), s.RawEvents, "the full stream in the same bundle")
+	assert.FileExists(t, filepath.Join(out, s.RawEvents))
 }
 
 func TestRunnerInfrastructureBreaksAsVerdictError(t *testing.T) {

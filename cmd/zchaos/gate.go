@@ -35,12 +35,15 @@ containers, and decide. With --baseline the legacy config runs too, and the
 behaviour difference (legacy: never restarted; migrated: restarted after
 250 ms ...) is printed and reported.
 
-Writes result.json, report.md, junit.xml and report.html to --out, and a
-forensics bundle for every scenario that did not pass. Prints the verdict
+Writes result.json, report.md (the rollout note, within a pull-request
+comment's 65,536 characters), report-details.md, junit.xml and report.html
+to --out, a forensics bundle for every scenario that did not pass, and every
+attempt's full event stream (forensics/*/events.jsonl.gz). Prints the verdict
 table fitted to the terminal (-o wide: every column, the reasons inline;
 plain tab-separated lines when stdout is not a terminal), or the result as
--o json (--json), md, junit or html. Live progress goes to stderr when it
-is a terminal, with a count and an ETA, even when stdout is redirected.
+-o json (--json), md, md-details, junit or html. Live progress goes to
+stderr when it is a terminal, with a count and an ETA, even when stdout is
+redirected.
 
 With --repeat K, a scenario passes when --require of its K attempts passed
 (default: all of them); the first-attempt pass rate is reported next to the
@@ -69,7 +72,7 @@ Exit codes: 0 promote, 1 a scenario failed, 2 inconclusive (no failure),
 
 // reportFiles are the renderings gate writes next to result.json.
 var reportFiles = []struct{ name, format string }{
-	{"report.md", "markdown"}, {"junit.xml", "junit"}, {"report.html", "html"},
+	{"report.md", "markdown"}, {reports.DetailsFile, "markdown-details"}, {"junit.xml", "junit"}, {"report.html", "html"},
 }
 
 func runGate(ctx context.Context, f *Factory, o gateOptions) error {

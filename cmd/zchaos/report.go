@@ -36,7 +36,11 @@ in the format -o names:
             last, when the output is not a terminal)
   wide      the table with every column: machine lateness, time to detect,
             the reason inline
-  md        the rollout report in Markdown (also: markdown)
+  md        the rollout note in Markdown: the decision, the baseline,
+            expected behaviour at production timings, what changes for
+            operators, the rollback command (also: markdown)
+  md-details  the full ledger and every check's details in Markdown
+            (also: markdown-details, details)
   junit     JUnit XML for CI (fail → failure, inconclusive → skipped, error → error)
   html      one self-contained page with a timeline per scenario
   json      the result again, indented (schema: reports/SCHEMA.md)
