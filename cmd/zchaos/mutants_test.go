@@ -34,6 +34,7 @@ type mutantCatch struct {
 var mutantCatches = []mutantCatch{
 	{"restart-early", "crash-restart", "R1"},
 	{"restart-no-delay", "crash-restart", "R1"},
+	{"restart-slightly-early", "crash-restart", "R1"},
 	{"exit0-restarted", "clean-exit-on-failure", "R2"},
 	{"always-ignores-exit0", "clean-exit-always", "R2"},
 	{"stop-is-failure", "stop-not-failure", "R3"},
