@@ -97,6 +97,7 @@ func TestMigratePlanBadInput(t *testing.T) {
 	for _, l := range lines[:4] {
 		assert.Regexp(t, `^zchaos: \.\./\.\./migrator/testdata/messy/cycle/\w+\.toml:\d+: `, l)
 		assert.Contains(t, l, "dependency cycle")
+		assert.Equal(t, 1, strings.Count(l, "dependency cycle"), "said once: %q", l)
 	}
 	assert.Contains(t, lines[4], "4 problems, nothing done")
 

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/zchaos/zchaos/reports"
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 func newScenariosCmd(f *Factory) *cobra.Command {
@@ -114,15 +114,10 @@ listed as "ok FILE" on stdout. Exit code 3 when any file is invalid.`,
 func runScenariosValidate(f *Factory, files []string) error {
 	bad := 0
 	for _, file := range files {
-		data, err := os.ReadFile(file)
+		data, err := readScenarioFile(file)
 		if err != nil {
 			bad++
-			msg := err.Error()
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				msg = pe.Err.Error()
-			}
-			fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", file, msg)
+			fmt.Fprintln(f.IO.ErrOut, err)
 			continue
 		}
 		if _, err := scenarios.Parse(file, data); err != nil {
@@ -138,4 +133,17 @@ func runScenariosValidate(f *Factory, files []string) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("invalid scenario files: %d of %d", bad, len(files))}
 	}
 	return nil
+}
+
+// readScenarioFile reads a scenario file: a regular file of at most
+// scenarios.MaxFileBytes, opened without blocking (zinit.ReadRegularFile),
+// so a FIFO, /dev/zero or a huge file is one clear error naming file, at
+// once. The error's text is "FILE: why".
+func readScenarioFile(file string) ([]byte, error) {
+	data, err := zinit.ReadRegularFile(file, scenarios.MaxFileBytes)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("%s: %w", file, pe.Err)
+	}
+	return data, err
 }
