@@ -477,7 +477,8 @@ func (s ShellFS) List(ctx context.Context, dir string) ([]string, error) {
 }
 
 func (s ShellFS) ReadFile(ctx context.Context, path string) ([]byte, error) {
-	out, err := s.sh(ctx, `cat -- "$1"`, path)
+	// A regular file only: cat on a FIFO would block.
+	out, err := s.sh(ctx, `[ -f "$1" ] || { echo "$1: not a regular file" >&2; exit 1; }; cat -- "$1"`, path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
