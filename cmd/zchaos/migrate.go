@@ -447,7 +447,7 @@ Exit codes: 0 done, 3 a bad, tampered or foreign backup (nothing changed),
 4 zinit not running or a failed step.`,
 		Example: `  zchaos migrate rollback --backup /etc/zinit.zchaos-backup/20260313T124022.000000000Z --socket /run/zinit.sock
   zchaos migrate rollback --backup /etc/zinit.zchaos-backup/20260313T124022.000000000Z --container hero --dry-run`,
-		Args:    usageArgs(cobra.NoArgs),
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runMigrateRollback(cmd.Context(), opts)
 		},
