@@ -276,4 +276,3 @@ func buildZchaos(t *testing.T) string {
 	require.NoError(t, zchaosBinErr)
 	return zchaosBin
 }
-
