@@ -375,10 +375,18 @@ func TestRollbackRefusesAForeignTarget(t *testing.T) {
 	backupFiles := readDir(t, filepath.Join(backup, "files"))
 	_, migratedBefore := listNames(t, tg)
 
-	// Another daemon, on an empty config dir: another name, and none of
-	// the backup's services or files.
+	// Another zinit (a fake: two in-process supervisors would reap each
+	// other's children) with no services: another name, and none of the
+	// backup's services or files. It answers ping and list only: any
+	// change would fail the call.
 	otherCfg := t.TempDir()
-	other := startDaemon(t, otherCfg)
+	fake := zinittest.StartFake(t, zinittest.Methods(map[string]func(zinit.Request) (any, error){
+		zinit.MethodSystemPing:  func(zinit.Request) (any, error) { return zinit.PingResult{}, nil },
+		zinit.MethodServiceList: func(zinit.Request) (any, error) { return []zinit.ServiceStatus{}, nil },
+	}))
+	other, err := migrator.DialSocket(ctx, fake.Socket)
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close() })
 
 	gone := cfg + ".gone"
 	for name, tc := range map[string]struct {
@@ -415,9 +423,9 @@ func TestRollbackRefusesAForeignTarget(t *testing.T) {
 	assert.Empty(t, readDir(t, otherCfg))
 	_, migrated := listNames(t, tg)
 	assert.Equal(t, migratedBefore, migrated)
-	otherLegacy, otherMigrated := listNames(t, other)
-	assert.Empty(t, otherLegacy)
-	assert.Empty(t, otherMigrated)
+	for _, r := range fake.Requests() {
+		assert.Contains(t, []string{zinit.MethodSystemPing, zinit.MethodServiceList}, r.Method, "the other zinit was only asked")
+	}
 	assert.Equal(t, backupFiles, readDir(t, filepath.Join(backup, "files")))
 	assert.NoDirExists(t, filepath.Join(backup, "displaced"))
 	assert.Equal(t, sortedNames(plan), migrated)
@@ -452,4 +460,27 @@ func TestRollbackDryRunPlansEverything(t *testing.T) {
 	assert.Equal(t, strings.Replace(dryLog.String(), "would (dry run)", "will", 1), log.String())
 	assert.Equal(t, orig, readDir(t, cfg))
 	assert.Equal(t, map[string][]byte{"hero_books_server.toml": []byte("# local edit\n")}, readDir(t, filepath.Join(backup, "displaced")), "the local edit kept")
+}
+
+// TestApplySurfacesTheDaemonsError: a job whose request is over the
+// daemon's limit (the 1 MB exec, past lint here) fails its step
+// with the daemon's own reason, not a protocol complaint about the id of
+// its answer; the step and the backup to roll back with are named, and
+// the steps before it stay done.
+func TestApplySurfacesTheDaemonsError(t *testing.T) {
+	cfg, _, tg, plan := fleetUnderDaemon(t)
+	sp := plan.Lookup("user.hero_books_server")
+	require.NotNil(t, sp)
+	sp.Jobs[0].Exec = "/bin/echo " + strings.Repeat("x", 1<<20)
+	rep, err := migrator.Apply(context.Background(), plan, tg, migrator.ApplyOptions{ConfigDir: cfg, BackupRoot: filepath.Join(t.TempDir(), "b"), Now: fixedNow})
+	var se *migrator.StepError
+	require.ErrorAs(t, err, &se)
+	var re *zinit.RPCError
+	require.ErrorAs(t, err, &re, "the daemon's error, not a protocol error: %v", err)
+	assert.Equal(t, zinit.CodeInvalidRequest, re.Code)
+	assert.Contains(t, err.Error(), "request longer than 1048576 bytes")
+	assert.NotContains(t, err.Error(), "does not match request id")
+	assert.Equal(t, migrator.Change{Action: migrator.ActionAddJob, Unit: "user.hero_books_server/main"}, se.Step)
+	assert.Equal(t, rep.Backup, se.Backup)
+	assert.NotEmpty(t, rep.Changes, "what was done before the step is reported")
 }

@@ -120,13 +120,13 @@ func (p *Plan) Lookup(name string) *ServicePlan {
 // blockingCodes are the findings that make a migration impossible.
 var blockingCodes = map[string]bool{
 	CodeParseError: true, CodeInvalidName: true, CodeDuplicateName: true, CodeUnknownDependency: true,
-	CodeCycle: true, CodeSocketTooLong: true, CodeProbeTarget: true,
+	CodeCycle: true, CodeSocketTooLong: true, CodeProbeTarget: true, CodeExecTooLong: true,
 }
 
 var blockingSentinel = map[string]error{
 	CodeParseError: zinit.ErrMalformed, CodeInvalidName: ErrInvalidName, CodeDuplicateName: ErrDuplicateName,
 	CodeUnknownDependency: ErrMissingDependency, CodeCycle: ErrCycle, CodeSocketTooLong: ErrUnsafeValue,
-	CodeProbeTarget: ErrPolicy,
+	CodeProbeTarget: ErrPolicy, CodeExecTooLong: ErrUnsafeValue,
 }
 
 // sentinelMessage is msg as an error wrapping sentinel: "sentinel: msg",

@@ -9,12 +9,6 @@ import (
 	"syscall"
 )
 
-// MaxRequestBytes bounds one JSON-RPC request line the reference daemon
-// reads (zinit/supervisor). A legacy config file is held to it too: a
-// service's definition that cannot travel as one request cannot be
-// migrated either.
-const MaxRequestBytes = 1 << 20
-
 var (
 	// ErrNotRegular is wrapped when a file is a FIFO, a device, a
 	// directory or a socket: ReadRegularFile never reads one (a FIFO with

@@ -122,3 +122,30 @@ func TestMissingDirNamesThePathGiven(t *testing.T) {
 		assert.Equal(t, "zchaos: "+missing+": read legacy config dir: open: no such file or directory\n", r.err, args)
 	}
 }
+
+// TestLintFlagsExecOverTheLimits: the issue's 1 MB exec and a 200 KB one
+// are over the kernel's one-argument limit; lint says so as an error with
+// the file and line, plan refuses with exit 3 before any daemon sees it;
+// the other service is linted as usual.
+func TestLintFlagsExecOverTheLimits(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, exec string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("[service]\nname = \""+strings.TrimSuffix(name, ".toml")+
+			"\"\nexec = \""+exec+"\"\n[lifecycle]\nrestart = \"on-failure\"\n"), 0o644))
+	}
+	write("huge.toml", "/bin/echo "+strings.Repeat("x", 1_000_000))
+	write("long.toml", "/bin/echo "+strings.Repeat("x", 200_000))
+	write("ok.toml", "/bin/sleep 100")
+
+	r := runNoHang(t, "lint", dir)
+	assert.Equal(t, exitFail, r.code)
+	assert.Contains(t, r.out, "  error\texec-too-long\t"+filepath.Join(dir, "huge.toml")+":3\texec is 1000010 bytes; the kernel passes at most 131071 bytes in one argument (MAX_ARG_STRLEN): `zinit add job --exec` cannot pass it, nor zinit run it (sh -c)\n")
+	assert.Contains(t, r.out, "  error\texec-too-long\t"+filepath.Join(dir, "long.toml")+":3\texec is 200010 bytes;")
+	assert.NotContains(t, r.out, "ok.toml:3")
+
+	p := runNoHang(t, "migrate", "plan", dir)
+	assert.Equal(t, exitUsage, p.code)
+	assert.Contains(t, p.err, "zchaos: "+filepath.Join(dir, "huge.toml")+":3: huge: value cannot be passed to zinit: exec is 1000010 bytes;")
+	assert.Contains(t, p.err, "zchaos: plan "+dir+": 2 problems, nothing done\n")
+	assert.Empty(t, p.out)
+}
