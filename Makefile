@@ -14,7 +14,7 @@ DOCKER_PKGS := $(sort $(dir $(shell grep -rlE --include='*_test.go' '^func (Test
 SHELL       := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: all deps build test test-unit test-race test-docker mutants soak soak-gate bench lint image gate clean
+.PHONY: all deps build test test-unit test-race test-docker mutants soak soak-gate bench fuzz lint image gate clean
 
 all: lint build test
 
@@ -87,6 +87,25 @@ soak-gate: build deps
 ## (also kept in bench.out); Docker benchmarks build their image like the tests do
 bench: build
 	$(GO) test -count=1 -p 1 -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m $(PKGS) | tee bench.out
+
+## fuzz: every fuzz target of the module (found by name, func FuzzXxx in a _test.go file), each
+## for FUZZTIME (default 5s), one at a time. Their seed corpora also run as plain tests with every
+## go test; a failing input is written to the package's testdata/fuzz/ and fails the target.
+## Go 1.26's fuzz coordinator can end a duration-bounded run with a bare "context deadline
+## exceeded" and no failing input (golang/go#75804, fixed in Go 1.27): that alone is reported and
+## ignored; any failing input, panic or other error fails the target.
+FUZZTIME ?= 5s
+fuzz:
+	@rc=0; log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	for f in $$(grep -rlE --include='*_test.go' '^func Fuzz' .); do \
+	  for fn in $$(grep -oE '^func Fuzz[A-Za-z0-9_]*' "$$f" | sed 's/^func //'); do \
+	    pkg=./$$(dirname "$${f#./}"); echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	    if $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -parallel 2 "$$pkg" > "$$log" 2>&1; then tail -n 1 "$$log"; \
+	    elif grep -q 'context deadline exceeded' "$$log" && ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' "$$log"; then \
+	      echo "fuzz $$pkg $$fn: ended by Go's fuzztime race (golang/go#75804), no failing input: ignored"; \
+	    else cat "$$log"; rc=1; fi; \
+	  done; \
+	done; exit $$rc
 
 ## lint: gofmt and go vet
 lint:

@@ -81,15 +81,39 @@ func (e *StepError) Unwrap() error { return e.Err }
 // ErrBackup is wrapped when the backup cannot be made; nothing was changed.
 var ErrBackup = errors.New("backup failed, nothing changed")
 
+var (
+	// ErrBadBackup is wrapped when a backup's files do not match its
+	// manifest (changed, missing): rollback refuses it and changes
+	// nothing. Retrying cannot help.
+	ErrBadBackup = errors.New("backup does not match its manifest")
+	// ErrWrongTarget is wrapped when rollback refuses a backup that does
+	// not belong to the target or whose config dir it cannot place: a
+	// relative path, a config dir that is gone, a target with another name,
+	// or one that holds neither the migrated services nor the backed-up
+	// files. Nothing was changed.
+	ErrWrongTarget = errors.New("backup does not belong to this target")
+)
+
 // ManifestName is the manifest file in a backup dir.
 const ManifestName = "manifest.json"
+
+// ManifestVersion is the version Apply writes. Version 1 (before the
+// target was recorded) is still read; its config dir may be relative.
+const ManifestVersion = 2
 
 // Manifest describes a backup dir: files/ holds the verified copies of the
 // legacy files, moved/ the originals moved out of the config dir.
 type Manifest struct {
 	Version   int    `json:"version"`
 	CreatedAt string `json:"created_at"`
+	// ConfigDir is the config dir the files came from: an absolute, clean
+	// path on the target's file system (version 2; version 1 wrote it as
+	// given, maybe relative).
 	ConfigDir string `json:"config_dir"`
+	// Target names the zinit the backup was taken from, as
+	// Target.String() does ("socket /run/zinit.sock", "container hero");
+	// "" in version 1.
+	Target string `json:"target,omitempty"`
 	// Services are the migrated services (removed again on rollback).
 	Services []string `json:"services"`
 	// Retired are the legacy units not re-created (health files).
@@ -197,12 +221,21 @@ func Apply(ctx context.Context, plan *Plan, t Target, opts ApplyOptions) (ApplyR
 	if opts.ConfigDir == "" {
 		return rep, errors.New("apply: the config dir is required")
 	}
+	// The manifest must say where the files came from whatever directory
+	// rollback runs in: absolute, clean paths only.
+	for _, p := range []struct{ what, path string }{{"config dir", opts.ConfigDir}, {"backup root", opts.BackupRoot}} {
+		if p.path != "" && !path.IsAbs(p.path) {
+			return rep, &zinit.ConfigError{File: p.path, Err: fmt.Errorf("the %s must be an absolute path on the target", p.what)}
+		}
+	}
+	opts.ConfigDir = path.Clean(opts.ConfigDir)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.BackupRoot == "" {
-		opts.BackupRoot = path.Clean(opts.ConfigDir) + ".zchaos-backup"
+		opts.BackupRoot = opts.ConfigDir + ".zchaos-backup"
 	}
+	opts.BackupRoot = path.Clean(opts.BackupRoot)
 	if err := t.Ping(ctx); err != nil {
 		return rep, err
 	}
@@ -443,7 +476,8 @@ func (a *applier) backup(ctx context.Context, plan *Plan, configDir, dir string,
 		a.rep.Failed = &c
 		return &StepError{Step: c, Err: fmt.Errorf("%w: %w", ErrBackup, err)}
 	}
-	m := Manifest{Version: 1, CreatedAt: path.Base(dir), ConfigDir: configDir, Services: plan.Names(), Retired: []string{}}
+	m := Manifest{Version: ManifestVersion, CreatedAt: path.Base(dir), ConfigDir: configDir, Target: a.t.String(),
+		Services: plan.Names(), Retired: []string{}}
 	for _, r := range plan.Retired {
 		m.Retired = append(m.Retired, r.Name)
 	}
@@ -487,56 +521,127 @@ func (a *applier) backup(ctx context.Context, plan *Plan, configDir, dir string,
 	return nil
 }
 
-// RollbackReport says what Rollback did.
+// RollbackReport says what Rollback did, or in a dry run would do.
 type RollbackReport struct {
-	Target  string   `json:"target"`
-	Backup  string   `json:"backup"`
+	Target string `json:"target"`
+	Backup string `json:"backup"`
+	// ConfigDir is where the legacy files go back ("" when Rollback
+	// refused before placing it).
+	ConfigDir string `json:"config_dir,omitempty"`
+	DryRun    bool   `json:"dry_run,omitempty"`
+	// Plan is every change Rollback decided on before making the first:
+	// the whole of what it touches (nil when it refused before planning).
+	Plan    []Change `json:"plan"`
 	Changes []Change `json:"changes"`
 	Failed  *Change  `json:"failed,omitempty"`
 }
 
-// Rollback undoes an apply from its backup dir (on the target's file
-// system): it verifies every backed-up file against the manifest (a
-// mismatch changes nothing), stops and removes the migrated services,
-// copies the legacy files back into the config dir byte for byte (a
-// different file in the way is first moved into the backup's displaced/),
-// and runs `zinit reload` so zinit starts the legacy services again. It is
-// idempotent. A failed step stops it with a *StepError.
-func Rollback(ctx context.Context, backupDir string, t Target) (RollbackReport, error) {
-	rep := RollbackReport{Target: t.String(), Backup: backupDir, Changes: []Change{}}
+// RollbackOptions shape Rollback.
+type RollbackOptions struct {
+	// DryRun checks and plans everything and changes nothing: the report's
+	// Plan (and Changes) is what a rollback would do.
+	DryRun bool
+	// ConfigDir places a manifest whose config dir is relative (written by
+	// an older zchaos, relative to a directory rollback cannot know): an
+	// absolute path on the target. For a manifest with an absolute config
+	// dir it may only repeat that dir.
+	ConfigDir string
+	// AnyTarget accepts a target whose name differs from the one the
+	// manifest records (a container recreated under another name, a
+	// socket moved). The config dir and content checks still hold.
+	AnyTarget bool
+	// Log receives the plan, one line per change, before the first change
+	// is made (nil: none).
+	Log io.Writer
+}
+
+// Rollback undoes an apply from its backup dir (an absolute path on the
+// target's file system). Before it changes anything it
+//
+//   - reads the manifest and verifies every backed-up file against it
+//     (a changed or missing file: an error wrapping ErrBadBackup);
+//   - places the config dir: the manifest's absolute one (a relative one,
+//     from an older zchaos, only with opts.ConfigDir), which must exist on
+//     the target;
+//   - checks that the backup belongs to the target: the target's name is
+//     the one the manifest records (unless opts.AnyTarget), and zinit runs
+//     some of the backup's services (migrated or legacy) or the config dir
+//     holds some of its files;
+//
+// any refusal wraps ErrWrongTarget (or ErrBadBackup) and changes nothing.
+// It then plans every change (report.Plan, written to opts.Log first) and
+// makes them: it stops and removes the migrated services, copies the
+// legacy files back into the config dir byte for byte (a different file in
+// the way is first moved into the backup's displaced/), and runs `zinit
+// reload` so zinit starts the legacy services again. It is idempotent. A
+// failed step stops it with a *StepError. With opts.DryRun it stops after
+// planning.
+func Rollback(ctx context.Context, backupDir string, t Target, opts RollbackOptions) (RollbackReport, error) {
+	rep := RollbackReport{Target: t.String(), Backup: backupDir, DryRun: opts.DryRun, Changes: []Change{}}
+	if !path.IsAbs(backupDir) {
+		return rep, &zinit.ConfigError{File: backupDir, Err: errors.New("the backup dir must be an absolute path on the target")}
+	}
+	backupDir = path.Clean(backupDir)
+	rep.Backup = backupDir
+	manifest := path.Join(backupDir, ManifestName)
 	if err := t.Ping(ctx); err != nil {
 		return rep, err
 	}
 	fs := t.Files()
-	raw, err := fs.ReadFile(ctx, path.Join(backupDir, ManifestName))
+	m, err := readManifest(ctx, fs, manifest)
 	if err != nil {
-		return rep, &zinit.ConfigError{File: path.Join(backupDir, ManifestName), Err: fmt.Errorf("not a zchaos backup dir: %w", err)}
+		return rep, err
 	}
-	var m Manifest
-	if err := json.Unmarshal(raw, &m); err != nil || m.Version != 1 || m.ConfigDir == "" {
-		return rep, &zinit.ConfigError{File: path.Join(backupDir, ManifestName), Err: fmt.Errorf("%w: bad manifest", zinit.ErrMalformed)}
+	refuse := func(key, format string, a ...any) error {
+		return &zinit.ConfigError{File: manifest, Key: key,
+			Err: fmt.Errorf("%w: "+format+"; nothing changed", append([]any{ErrWrongTarget}, a...)...)}
 	}
+	cfg := m.ConfigDir
+	switch {
+	case opts.ConfigDir != "" && !path.IsAbs(opts.ConfigDir):
+		return rep, &zinit.ConfigError{File: opts.ConfigDir, Err: errors.New("the config dir must be an absolute path on the target")}
+	case !path.IsAbs(cfg) && opts.ConfigDir == "":
+		return rep, refuse("config_dir", "the config dir %q is relative to the directory apply ran in (a manifest of an older zchaos), which rollback cannot know: give zinit's config dir as an absolute path (--config-dir)", cfg)
+	case !path.IsAbs(cfg):
+		cfg = path.Clean(opts.ConfigDir)
+	case opts.ConfigDir != "" && path.Clean(opts.ConfigDir) != path.Clean(cfg):
+		return rep, refuse("config_dir", "the files came from %s, not %s", cfg, path.Clean(opts.ConfigDir))
+	}
+	cfg = path.Clean(cfg)
+	if m.Target != "" && m.Target != t.String() && !opts.AnyTarget {
+		return rep, refuse("target", "the backup was taken from %s, not %s (if that zinit now answers here, roll back with --any-target)", m.Target, t)
+	}
+	rep.ConfigDir = cfg
+
 	names := make([]string, len(m.Files))
 	want := make([]FileSum, len(m.Files))
 	for i, f := range m.Files {
-		if path.Base(f.Name) != f.Name || f.Name == "." || f.Name == ".." || !isHexSum(f.SHA256) {
-			return rep, &zinit.ConfigError{File: path.Join(backupDir, ManifestName), Key: "files", Err: fmt.Errorf("%w: file %q", zinit.ErrMalformed, f.Name)}
-		}
 		names[i] = f.Name
 		want[i] = FileSum{Name: f.Name, SHA256: f.SHA256}
 	}
 	// Verify the whole backup in one batch before changing anything.
 	sums, err := fs.SumFiles(ctx, path.Join(backupDir, "files"), names)
 	if err != nil {
-		return rep, fmt.Errorf("verify backup: %w: nothing changed", err)
+		if fe := (*FileError)(nil); errors.As(err, &fe) {
+			return rep, fmt.Errorf("verify backup %s: %w: %w; nothing changed", backupDir, ErrBadBackup, err)
+		}
+		return rep, fmt.Errorf("verify backup %s: %w; nothing changed", backupDir, err)
 	}
 	if len(sums) != len(m.Files) {
-		return rep, fmt.Errorf("verify backup: %d of %d checksums: nothing changed", len(sums), len(m.Files))
+		return rep, fmt.Errorf("verify backup %s: %d of %d checksums; nothing changed", backupDir, len(sums), len(m.Files))
 	}
 	for i, f := range m.Files {
 		if sums[i].Name != f.Name || sums[i].SHA256 != f.SHA256 {
-			return rep, fmt.Errorf("verify backup: %s: checksum %s, manifest says %s: nothing changed", f.Name, sums[i].SHA256, f.SHA256)
+			return rep, fmt.Errorf("verify backup %s: %w: %s has checksum %s, the manifest says %s; nothing changed",
+				backupDir, ErrBadBackup, f.Name, sums[i].SHA256, f.SHA256)
 		}
+	}
+
+	// Does the target look like the one the backup was taken from?
+	if ok, err := fs.Exists(ctx, cfg); err != nil {
+		return rep, fmt.Errorf("config dir %s: %w", cfg, err)
+	} else if !ok {
+		return rep, refuse("config_dir", "the config dir %s does not exist on %s", cfg, t)
 	}
 	status, err := t.List(ctx)
 	if err != nil {
@@ -546,14 +651,31 @@ func Rollback(ctx context.Context, backupDir string, t Target) (RollbackReport, 
 	for _, st := range status {
 		byName[st.Name] = st
 	}
-	do := func(c Change, f func(context.Context) error) error {
-		if err := f(ctx); err != nil {
-			rep.Failed = &c
-			return &StepError{Step: c, Backup: backupDir, Err: err}
-		}
-		rep.Changes = append(rep.Changes, c)
-		return nil
+	listed, err := fs.List(ctx, cfg)
+	if err != nil {
+		return rep, fmt.Errorf("config dir %s: %w", cfg, err)
 	}
+	inDir := map[string]bool{}
+	for _, n := range listed {
+		inDir[n] = true
+	}
+	known, there := 0, []string{}
+	for _, n := range append(slices.Clone(m.Services), m.Retired...) {
+		if _, ok := byName[n]; ok {
+			known++
+		}
+	}
+	for _, n := range names {
+		if inDir[n] {
+			there = append(there, n)
+		}
+	}
+	if known == 0 && len(there) == 0 && len(m.Files) > 0 {
+		return rep, refuse("", "zinit on %s runs none of the backup's %d services and %s holds none of its %d files: this is not the zinit the backup was taken from",
+			t, len(m.Services)+len(m.Retired), cfg, len(m.Files))
+	}
+
+	// The plan: every change, decided before the first is made.
 	var down []cliStep
 	for i := len(m.Services) - 1; i >= 0; i-- {
 		n := m.Services[i]
@@ -563,6 +685,59 @@ func Rollback(ctx context.Context, backupDir string, t Target) (RollbackReport, 
 		}
 		down = append(down, stopStep(t, n), removeStep(t, n))
 	}
+	current := map[string]string{}
+	if len(there) > 0 {
+		got, err := fs.SumFiles(ctx, cfg, there)
+		if err != nil {
+			return rep, fmt.Errorf("config dir %s: %w; nothing changed", cfg, err)
+		}
+		for _, g := range got {
+			current[g.Name] = g.SHA256
+		}
+	}
+	disp := path.Join(backupDir, "displaced")
+	rep.Plan = []Change{}
+	for _, s := range down {
+		rep.Plan = append(rep.Plan, s.c)
+	}
+	for _, f := range want {
+		sum, ok := current[f.Name]
+		switch {
+		case ok && sum == f.SHA256:
+			continue // already restored
+		case inDir[f.Name]:
+			rep.Plan = append(rep.Plan, Change{Action: ActionDisplace, Unit: f.Name, Detail: "to " + path.Join(disp, f.Name)})
+		}
+		rep.Plan = append(rep.Plan, Change{Action: ActionRestore, Unit: f.Name, Detail: "to " + path.Join(cfg, f.Name)})
+	}
+	rep.Plan = append(rep.Plan, Change{Action: ActionReload, Unit: "zinit"})
+	if opts.Log != nil {
+		verb := "will"
+		if opts.DryRun {
+			verb = "would (dry run)"
+		}
+		fmt.Fprintf(opts.Log, "rollback of %s on %s, config dir %s: %s make %d changes\n", backupDir, t, cfg, verb, len(rep.Plan))
+		for _, c := range rep.Plan {
+			fmt.Fprintf(opts.Log, "  %s %s", c.Action, c.Unit)
+			if c.Detail != "" {
+				fmt.Fprintf(opts.Log, " %s", c.Detail)
+			}
+			fmt.Fprintln(opts.Log)
+		}
+	}
+	if opts.DryRun {
+		rep.Changes = slices.Clone(rep.Plan)
+		return rep, nil
+	}
+
+	do := func(c Change, f func(context.Context) error) error {
+		if err := f(ctx); err != nil {
+			rep.Failed = &c
+			return &StepError{Step: c, Backup: backupDir, Err: err}
+		}
+		rep.Changes = append(rep.Changes, c)
+		return nil
+	}
 	if err := runSteps(ctx, t, down, func(c Change) { rep.Changes = append(rep.Changes, c) }, func(c Change, err error) error {
 		rep.Failed = &c
 		return &StepError{Step: c, Backup: backupDir, Err: err}
@@ -571,8 +746,7 @@ func Rollback(ctx context.Context, backupDir string, t Target) (RollbackReport, 
 	}
 	// Restore every file in one batch (a different file in the way goes to
 	// displaced/ first; every copy's checksum checked).
-	disp := path.Join(backupDir, "displaced")
-	res, rerr := fs.RestoreFiles(ctx, path.Join(backupDir, "files"), m.ConfigDir, disp, want)
+	res, rerr := fs.RestoreFiles(ctx, path.Join(backupDir, "files"), cfg, disp, want)
 	for _, r := range res {
 		if r.Skipped {
 			continue // already restored
@@ -580,17 +754,17 @@ func Rollback(ctx context.Context, backupDir string, t Target) (RollbackReport, 
 		if r.Displaced {
 			rep.Changes = append(rep.Changes, Change{Action: ActionDisplace, Unit: r.Name, Detail: "to " + path.Join(disp, r.Name)})
 		}
-		rep.Changes = append(rep.Changes, Change{Action: ActionRestore, Unit: r.Name, Detail: "to " + path.Join(m.ConfigDir, r.Name)})
+		rep.Changes = append(rep.Changes, Change{Action: ActionRestore, Unit: r.Name, Detail: "to " + path.Join(cfg, r.Name)})
 	}
 	if rerr != nil {
-		c := Change{Action: ActionRestore, Unit: m.ConfigDir}
+		c := Change{Action: ActionRestore, Unit: cfg}
 		if fe := (*FileError)(nil); errors.As(rerr, &fe) && fe.Name != "" {
 			c = Change{Action: fe.Op, Unit: fe.Name}
 			switch fe.Op {
 			case ActionDisplace:
 				c.Detail = "to " + path.Join(disp, fe.Name)
 			default:
-				c.Action, c.Detail = ActionRestore, "to "+path.Join(m.ConfigDir, fe.Name)
+				c.Action, c.Detail = ActionRestore, "to "+path.Join(cfg, fe.Name)
 			}
 		}
 		rep.Failed = &c
@@ -600,4 +774,30 @@ func Rollback(ctx context.Context, backupDir string, t Target) (RollbackReport, 
 		return rep, err
 	}
 	return rep, nil
+}
+
+// readManifest reads and checks a backup's manifest (version 1 or 2):
+// anything else is a *zinit.ConfigError naming the file.
+func readManifest(ctx context.Context, fs FileSystem, file string) (Manifest, error) {
+	raw, err := fs.ReadFile(ctx, file)
+	if err != nil {
+		return Manifest{}, &zinit.ConfigError{File: file, Err: fmt.Errorf("not a zchaos backup dir: %w", fileCause(err))}
+	}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return Manifest{}, &zinit.ConfigError{File: file, Err: fmt.Errorf("%w: bad manifest: %w", zinit.ErrMalformed, err)}
+	}
+	if m.Version < 1 || m.Version > ManifestVersion {
+		return Manifest{}, &zinit.ConfigError{File: file, Key: "version",
+			Err: fmt.Errorf("%w: manifest version %d, this zchaos reads 1 to %d", zinit.ErrMalformed, m.Version, ManifestVersion)}
+	}
+	if m.ConfigDir == "" {
+		return Manifest{}, &zinit.ConfigError{File: file, Key: "config_dir", Err: fmt.Errorf("%w: no config dir", zinit.ErrMalformed)}
+	}
+	for _, f := range m.Files {
+		if path.Base(f.Name) != f.Name || f.Name == "." || f.Name == ".." || f.Name == "/" || !isHexSum(f.SHA256) {
+			return Manifest{}, &zinit.ConfigError{File: file, Key: "files", Err: fmt.Errorf("%w: file %q", zinit.ErrMalformed, f.Name)}
+		}
+	}
+	return m, nil
 }

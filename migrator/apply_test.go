@@ -179,7 +179,7 @@ func TestApplyRollbackRoundTrip(t *testing.T) {
 	assert.Len(t, again.Unchanged, migrator.FleetSize)
 	assert.Empty(t, again.Backup)
 
-	rb, err := migrator.Rollback(ctx, rep.Backup, tg)
+	rb, err := migrator.Rollback(ctx, rep.Backup, tg, migrator.RollbackOptions{})
 	require.NoError(t, err)
 	assert.NotEmpty(t, rb.Changes)
 	assert.Equal(t, orig, readDir(t, cfg), "legacy files restored byte for byte")
@@ -187,7 +187,7 @@ func TestApplyRollbackRoundTrip(t *testing.T) {
 	assert.Equal(t, legacyNames(plan), legacy, "reload brought the legacy services back")
 	assert.Empty(t, migrated)
 
-	rb2, err := migrator.Rollback(ctx, rep.Backup, tg)
+	rb2, err := migrator.Rollback(ctx, rep.Backup, tg, migrator.RollbackOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, []migrator.Change{{Action: migrator.ActionReload, Unit: "zinit"}}, rb2.Changes, "rollback is idempotent")
 }
@@ -259,7 +259,7 @@ func TestApplyStopsOnFailureAndRollsBack(t *testing.T) {
 		assert.NotEqual(t, migrator.ActionStart, c.Action, "nothing started after the failure")
 	}
 
-	_, err = migrator.Rollback(context.Background(), se.Backup, tg)
+	_, err = migrator.Rollback(context.Background(), se.Backup, tg, migrator.RollbackOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, orig, readDir(t, cfg))
 	legacy, migrated := listNames(t, tg)
@@ -321,14 +321,166 @@ func TestRollbackRefusesATamperedBackup(t *testing.T) {
 	require.NoError(t, err)
 	victim := filepath.Join(rep.Backup, "files", "hero_books_server.toml")
 	require.NoError(t, os.WriteFile(victim, []byte("tampered"), 0o600))
-	rb, err := migrator.Rollback(context.Background(), rep.Backup, tg)
-	require.Error(t, err)
+	rb, err := migrator.Rollback(context.Background(), rep.Backup, tg, migrator.RollbackOptions{})
+	require.ErrorIs(t, err, migrator.ErrBadBackup, "retrying cannot help: exit 3, not 4")
 	assert.Contains(t, err.Error(), "hero_books_server.toml")
+	assert.Contains(t, err.Error(), "nothing changed")
+	require.NoError(t, os.Remove(victim))
+	_, err = migrator.Rollback(context.Background(), rep.Backup, tg, migrator.RollbackOptions{})
+	require.ErrorIs(t, err, migrator.ErrBadBackup, "a file missing from the backup")
 	assert.Empty(t, rb.Changes, "nothing changed")
 	_, migrated := listNames(t, tg)
 	assert.Equal(t, sortedNames(plan), migrated)
 
-	_, err = migrator.Rollback(context.Background(), t.TempDir(), tg)
+	_, err = migrator.Rollback(context.Background(), t.TempDir(), tg, migrator.RollbackOptions{})
 	var ce *zinit.ConfigError
 	assert.ErrorAs(t, err, &ce, "not a backup dir")
+}
+
+// TestApplyRefusesRelativePaths: the manifest must place the files from
+// any directory, so Apply takes absolute paths only, and changes nothing
+// otherwise.
+func TestApplyRefusesRelativePaths(t *testing.T) {
+	cfg, orig, tg, plan := fleetUnderDaemon(t)
+	for _, opts := range []migrator.ApplyOptions{{ConfigDir: "fleet"}, {ConfigDir: cfg, BackupRoot: "backups"}} {
+		rep, err := migrator.Apply(context.Background(), plan, tg, opts)
+		var ce *zinit.ConfigError
+		require.ErrorAs(t, err, &ce)
+		assert.Contains(t, err.Error(), "must be an absolute path on the target")
+		assert.Empty(t, rep.Changes)
+	}
+	assert.Equal(t, orig, readDir(t, cfg))
+	legacy, migrated := listNames(t, tg)
+	assert.Equal(t, legacyNames(plan), legacy)
+	assert.Empty(t, migrated)
+}
+
+// appliedFleet migrates the fleet under a daemon and returns what a
+// rollback test needs.
+func appliedFleet(t *testing.T) (cfg string, orig map[string][]byte, tg *migrator.SocketTarget, plan *migrator.Plan, backup string) {
+	t.Helper()
+	cfg, orig, tg, plan = fleetUnderDaemon(t)
+	rep, err := migrator.Apply(context.Background(), plan, tg, migrator.ApplyOptions{ConfigDir: cfg, BackupRoot: filepath.Join(t.TempDir(), "b"), Now: fixedNow})
+	require.NoError(t, err)
+	return cfg, orig, tg, plan, rep.Backup
+}
+
+// TestRollbackRefusesAForeignTarget: a backup whose config dir is gone, a
+// target of another name, or one that runs none of its services and holds
+// none of its files is refused with ErrWrongTarget, and nothing changes:
+// not the daemons, not the dirs, not the backup.
+func TestRollbackRefusesAForeignTarget(t *testing.T) {
+	ctx := context.Background()
+	cfg, _, tg, plan, backup := appliedFleet(t)
+	backupFiles := readDir(t, filepath.Join(backup, "files"))
+	_, migratedBefore := listNames(t, tg)
+
+	// Another zinit (a fake: two in-process supervisors would reap each
+	// other's children) with no services: another name, and none of the
+	// backup's services or files. It answers ping and list only: any
+	// change would fail the call.
+	otherCfg := t.TempDir()
+	fake := zinittest.StartFake(t, zinittest.Methods(map[string]func(zinit.Request) (any, error){
+		zinit.MethodSystemPing:  func(zinit.Request) (any, error) { return zinit.PingResult{}, nil },
+		zinit.MethodServiceList: func(zinit.Request) (any, error) { return []zinit.ServiceStatus{}, nil },
+	}))
+	other, err := migrator.DialSocket(ctx, fake.Socket)
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close() })
+
+	gone := cfg + ".gone"
+	for name, tc := range map[string]struct {
+		tg     migrator.Target
+		opts   migrator.RollbackOptions
+		before func()
+		after  func()
+		msg    string
+	}{
+		"config dir gone": {tg: tg, before: func() { require.NoError(t, os.Rename(cfg, gone)) }, after: func() { require.NoError(t, os.Rename(gone, cfg)) },
+			msg: "config_dir: backup does not belong to this target: the config dir " + cfg + " does not exist on " + tg.String() + "; nothing changed"},
+		"another target": {tg: other,
+			msg: "target: backup does not belong to this target: the backup was taken from " + tg.String() + ", not " + other.String() + " (if that zinit now answers here, roll back with --any-target); nothing changed"},
+		"another target, accepted, but foreign": {tg: other, opts: migrator.RollbackOptions{AnyTarget: true},
+			msg: "backup does not belong to this target: zinit on " + other.String() + " runs none of the backup's 58 services and " + cfg + " holds none of its 58 files: this is not the zinit the backup was taken from; nothing changed"},
+		"another config dir": {tg: tg, opts: migrator.RollbackOptions{ConfigDir: otherCfg},
+			msg: "config_dir: backup does not belong to this target: the files came from " + cfg + ", not " + otherCfg + "; nothing changed"},
+	} {
+		if tc.before != nil {
+			tc.before()
+		}
+		var log strings.Builder
+		tc.opts.Log = &log
+		rep, err := migrator.Rollback(ctx, backup, tc.tg, tc.opts)
+		if tc.after != nil {
+			tc.after()
+		}
+		require.ErrorIs(t, err, migrator.ErrWrongTarget, name)
+		assert.Equal(t, filepath.Join(backup, migrator.ManifestName)+": "+tc.msg, err.Error(), name)
+		assert.Empty(t, rep.Changes, name)
+		assert.Empty(t, log.String(), "%s: nothing planned", name)
+	}
+	assert.Empty(t, readDir(t, cfg))
+	assert.Empty(t, readDir(t, otherCfg))
+	_, migrated := listNames(t, tg)
+	assert.Equal(t, migratedBefore, migrated)
+	for _, r := range fake.Requests() {
+		assert.Contains(t, []string{zinit.MethodSystemPing, zinit.MethodServiceList}, r.Method, "the other zinit was only asked")
+	}
+	assert.Equal(t, backupFiles, readDir(t, filepath.Join(backup, "files")))
+	assert.NoDirExists(t, filepath.Join(backup, "displaced"))
+	assert.Equal(t, sortedNames(plan), migrated)
+}
+
+// TestRollbackDryRunPlansEverything: the dry run checks the backup and
+// returns the whole plan, changing nothing; the rollback then makes
+// exactly those changes, having written the plan to its log first.
+func TestRollbackDryRunPlansEverything(t *testing.T) {
+	ctx := context.Background()
+	cfg, orig, tg, plan, backup := appliedFleet(t)
+	// A different file in the way of one restore: planned as displaced.
+	require.NoError(t, os.WriteFile(filepath.Join(cfg, "hero_books_server.toml"), []byte("# local edit\n"), 0o644))
+
+	var dryLog strings.Builder
+	dry, err := migrator.Rollback(ctx, backup, tg, migrator.RollbackOptions{DryRun: true, Log: &dryLog})
+	require.NoError(t, err)
+	assert.True(t, dry.DryRun)
+	assert.Equal(t, dry.Plan, dry.Changes)
+	assert.Contains(t, dry.Plan, migrator.Change{Action: migrator.ActionDisplace, Unit: "hero_books_server.toml", Detail: "to " + filepath.Join(backup, "displaced", "hero_books_server.toml")})
+	assert.Equal(t, migrator.Change{Action: migrator.ActionReload, Unit: "zinit"}, dry.Plan[len(dry.Plan)-1])
+	assert.True(t, strings.HasPrefix(dryLog.String(), "rollback of "+backup+" on "+tg.String()+", config dir "+cfg+": would (dry run) make "), dryLog.String())
+	assert.Equal(t, map[string][]byte{"hero_books_server.toml": []byte("# local edit\n")}, readDir(t, cfg), "a dry run changes nothing")
+	_, migrated := listNames(t, tg)
+	assert.Equal(t, sortedNames(plan), migrated)
+
+	var log strings.Builder
+	rb, err := migrator.Rollback(ctx, backup, tg, migrator.RollbackOptions{Log: &log})
+	require.NoError(t, err)
+	assert.Equal(t, dry.Plan, rb.Plan)
+	assert.Equal(t, rb.Plan, rb.Changes, "exactly the changes planned")
+	assert.Equal(t, strings.Replace(dryLog.String(), "would (dry run)", "will", 1), log.String())
+	assert.Equal(t, orig, readDir(t, cfg))
+	assert.Equal(t, map[string][]byte{"hero_books_server.toml": []byte("# local edit\n")}, readDir(t, filepath.Join(backup, "displaced")), "the local edit kept")
+}
+
+// TestApplySurfacesTheDaemonsError: a job whose request is over the
+// daemon's limit (the 1 MB exec, past lint here) fails its step
+// with the daemon's own reason, not a protocol complaint about the id of
+// its answer; the step and the backup to roll back with are named, and
+// the steps before it stay done.
+func TestApplySurfacesTheDaemonsError(t *testing.T) {
+	cfg, _, tg, plan := fleetUnderDaemon(t)
+	sp := plan.Lookup("user.hero_books_server")
+	require.NotNil(t, sp)
+	sp.Jobs[0].Exec = "/bin/echo " + strings.Repeat("x", 1<<20)
+	rep, err := migrator.Apply(context.Background(), plan, tg, migrator.ApplyOptions{ConfigDir: cfg, BackupRoot: filepath.Join(t.TempDir(), "b"), Now: fixedNow})
+	var se *migrator.StepError
+	require.ErrorAs(t, err, &se)
+	var re *zinit.RPCError
+	require.ErrorAs(t, err, &re, "the daemon's error, not a protocol error: %v", err)
+	assert.Equal(t, zinit.CodeInvalidRequest, re.Code)
+	assert.Contains(t, err.Error(), "request longer than 1048576 bytes")
+	assert.NotContains(t, err.Error(), "does not match request id")
+	assert.Equal(t, migrator.Change{Action: migrator.ActionAddJob, Unit: "user.hero_books_server/main"}, se.Step)
+	assert.Equal(t, rep.Backup, se.Backup)
+	assert.NotEmpty(t, rep.Changes, "what was done before the step is reported")
 }

@@ -112,7 +112,7 @@ func BenchmarkApplyFleet(b *testing.B) {
 		}
 		changes += len(rep.Changes)
 		b.StopTimer()
-		if _, err := migrator.Rollback(ctx, rep.Backup, tg); err != nil {
+		if _, err := migrator.Rollback(ctx, rep.Backup, tg, migrator.RollbackOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		waitLegacy(b, tg, len(plan.Files))

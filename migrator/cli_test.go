@@ -117,7 +117,7 @@ func TestCLITargetRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, again.Changes)
 
-	_, err = migrator.Rollback(ctx, rep.Backup, tg)
+	_, err = migrator.Rollback(ctx, rep.Backup, tg, migrator.RollbackOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, orig, readDir(t, cfg))
 	legacy, migrated = listNames(t, tg)

@@ -64,6 +64,7 @@ const (
 	CodeNeedsQuoting        = "needs-quoting"         // info: quotes, $, backticks or newlines
 	CodeNameFromFile        = "name-from-file"        // info: no name key; the file name is used
 	CodeProbeTarget         = "probe-target"          // error: the policy asks for a probe with no target
+	CodeExecTooLong         = "exec-too-long"         // error: exec/env over the kernel's argument limits or the daemon's request limit
 )
 
 // Finding is one problem (or remark) about one service.
@@ -322,6 +323,9 @@ func (a *analysis) lintFile(r *LintRow, l *Legacy, add addFunc) {
 	}
 	if l.Role != RoleService {
 		return // a health file's exec is not carried over
+	}
+	if err := zinit.CheckExecLimits(l.Exec, l.Env); err != nil {
+		add(r, l, SeverityError, CodeExecTooLong, "exec", "%s", strings.TrimPrefix(err.Error(), zinit.ErrInvalid.Error()+": "))
 	}
 	if needsQuoting(l.Exec) {
 		add(r, l, SeverityInfo, CodeNeedsQuoting, "exec", "exec holds quotes, $, backticks, backslashes or newlines: quoted for the shell, checked by round trip")

@@ -28,9 +28,58 @@ type Inventory struct {
 	Ignored []string `json:"ignored,omitempty"`
 }
 
-// LoadDir loads the legacy config directory dir (see Load).
+// LoadDir loads the legacy config directory dir (see Load), through
+// DirFS: a FIFO, a device or an oversized file among its files is one
+// file's error, read without blocking.
 func LoadDir(dir string) (*Inventory, error) {
-	return Load(os.DirFS(dir), dir)
+	return Load(DirFS(dir), dir)
+}
+
+// MaxConfigFileBytes bounds one legacy config file: the daemon's request
+// limit, as the reference zinit holds its own *.toml files to it (a
+// definition that cannot travel as one request cannot be migrated).
+const MaxConfigFileBytes = zinit.MaxRequestBytes
+
+// DirFS is the file system of a legacy config dir on this machine, for
+// Load: like os.DirFS, but it opens files without blocking (O_NONBLOCK)
+// and reads only regular files of at most MaxConfigFileBytes
+// (zinit.ReadRegularFile), so a FIFO or a device in the dir is an error of
+// its own, never a hang. Its errors name the paths under dir as given.
+func DirFS(dir string) fs.FS { return regularDirFS(dir) }
+
+type regularDirFS string
+
+func (d regularDirFS) join(op, name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	return filepath.Join(string(d), filepath.FromSlash(name)), nil
+}
+
+// Open opens a directory or a regular file; anything else is an error
+// wrapping zinit.ErrNotRegular, found without blocking.
+func (d regularDirFS) Open(name string) (fs.File, error) {
+	full, err := d.join("open", name)
+	if err != nil {
+		return nil, err
+	}
+	return openRegular(full, true)
+}
+
+func (d regularDirFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	full, err := d.join("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadDir(full)
+}
+
+func (d regularDirFS) ReadFile(name string) ([]byte, error) {
+	full, err := d.join("read", name)
+	if err != nil {
+		return nil, err
+	}
+	return zinit.ReadRegularFile(full, MaxConfigFileBytes)
 }
 
 // Load reads every *.toml, *.yaml and *.yml file at the top of fsys, as
@@ -41,7 +90,7 @@ func LoadDir(dir string) (*Inventory, error) {
 func Load(fsys fs.FS, label string) (*Inventory, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
-		return nil, &zinit.ConfigError{File: label, Err: fmt.Errorf("read legacy config dir: %w", err)}
+		return nil, &zinit.ConfigError{File: label, Err: fmt.Errorf("read legacy config dir: %w", fileCause(err))}
 	}
 	inv := &Inventory{Dir: label}
 	var names []string
@@ -92,7 +141,7 @@ func loadOne(fsys fs.FS, label, name string) (*Legacy, *zinit.ConfigError) {
 	display := path.Join(filepath.ToSlash(label), name)
 	data, err := fs.ReadFile(fsys, name)
 	if err != nil {
-		return nil, &zinit.ConfigError{File: display, Err: fmt.Errorf("%w: %w", zinit.ErrMalformed, err)}
+		return nil, &zinit.ConfigError{File: display, Err: fileCause(err)}
 	}
 	l, err := parseFile(display, data)
 	if err != nil {

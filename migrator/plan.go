@@ -120,14 +120,33 @@ func (p *Plan) Lookup(name string) *ServicePlan {
 // blockingCodes are the findings that make a migration impossible.
 var blockingCodes = map[string]bool{
 	CodeParseError: true, CodeInvalidName: true, CodeDuplicateName: true, CodeUnknownDependency: true,
-	CodeCycle: true, CodeSocketTooLong: true, CodeProbeTarget: true,
+	CodeCycle: true, CodeSocketTooLong: true, CodeProbeTarget: true, CodeExecTooLong: true,
 }
 
 var blockingSentinel = map[string]error{
 	CodeParseError: zinit.ErrMalformed, CodeInvalidName: ErrInvalidName, CodeDuplicateName: ErrDuplicateName,
 	CodeUnknownDependency: ErrMissingDependency, CodeCycle: ErrCycle, CodeSocketTooLong: ErrUnsafeValue,
-	CodeProbeTarget: ErrPolicy,
+	CodeProbeTarget: ErrPolicy, CodeExecTooLong: ErrUnsafeValue,
 }
+
+// sentinelMessage is msg as an error wrapping sentinel: "sentinel: msg",
+// or msg alone when it already begins with the sentinel's words (never
+// "dependency cycle: dependency cycle …").
+func sentinelMessage(sentinel error, msg string) error {
+	if strings.HasPrefix(msg, sentinel.Error()) {
+		return &wrapped{msg: msg, err: sentinel}
+	}
+	return fmt.Errorf("%w: %s", sentinel, msg)
+}
+
+// wrapped is an error with its own text that wraps err.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }
 
 // BuildPlan turns the inventory into a plan under the policy. Input that
 // cannot be migrated (a parse error, a name zinit rejects, a duplicate
@@ -145,7 +164,7 @@ func BuildPlan(inv *Inventory, pol Policy) (*Plan, error) {
 			continue
 		}
 		errs = append(errs, &zinit.ConfigError{File: f.File, Line: f.Line, Key: f.Service,
-			Err: fmt.Errorf("%w: %s", blockingSentinel[f.Code], f.Message)})
+			Err: sentinelMessage(blockingSentinel[f.Code], f.Message)})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

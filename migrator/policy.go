@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -77,14 +77,39 @@ func DefaultPolicy() Policy {
 	return Policy{SocketDir: DefaultSocketDir, HTTPHost: DefaultHTTPHost}
 }
 
+// MaxPolicyFileBytes bounds a policy file.
+const MaxPolicyFileBytes = 1 << 20
+
 // LoadPolicy reads a policy file (.yaml, .yml or .toml) strictly: unknown
 // keys and bad values are a *zinit.ConfigError (wrapping ErrPolicy) naming the
 // file and, where known, the line. Unset values keep the seed defaults.
+// Only a regular file of at most MaxPolicyFileBytes is read, without
+// blocking (zinit.ReadRegularFile): a FIFO or a device is refused at once.
 func LoadPolicy(path string) (Policy, error) {
-	data, err := os.ReadFile(path)
+	data, err := zinit.ReadRegularFile(path, MaxPolicyFileBytes)
 	if err != nil {
-		return Policy{}, &zinit.ConfigError{File: path, Err: fmt.Errorf("%w: %w", ErrPolicy, err)}
+		return Policy{}, &zinit.ConfigError{File: path, Err: fmt.Errorf("%w: %w", ErrPolicy, fileCause(err))}
 	}
+	return ParsePolicy(path, data)
+}
+
+// fileCause is why a file could not be read, without its path (the
+// caller's *zinit.ConfigError names the file).
+func fileCause(err error) error {
+	var fe *zinit.FileError
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &fe):
+		return fe.Err
+	case errors.As(err, &pe):
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
+}
+
+// ParsePolicy decodes the policy file path holds data (its extension picks
+// YAML or TOML), as LoadPolicy does.
+func ParsePolicy(path string, data []byte) (Policy, error) {
 	p := DefaultPolicy()
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".yaml", ".yml":

@@ -317,15 +317,44 @@ func (LocalFS) List(_ context.Context, dir string) ([]string, error) {
 	return out, nil
 }
 
-func (LocalFS) ReadFile(_ context.Context, path string) ([]byte, error) { return os.ReadFile(path) }
+// maxLocalReadBytes bounds a file LocalFS.ReadFile reads (a manifest).
+const maxLocalReadBytes = 64 << 20
+
+// ReadFile reads a regular file only, without blocking on a FIFO.
+func (LocalFS) ReadFile(_ context.Context, path string) ([]byte, error) {
+	return zinit.ReadRegularFile(path, maxLocalReadBytes)
+}
+
+// openRegular opens path for reading if it is a regular file (or, with
+// dirOK, a directory), without blocking on a FIFO or a device: the open is
+// O_NONBLOCK and the type is checked on the open file.
+func openRegular(path string, dirOK bool) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() && !(dirOK && fi.IsDir()) {
+		err = &zinit.FileError{Path: path, Err: fmt.Errorf("%w (%s)", zinit.ErrNotRegular, zinit.FileKind(fi.Mode()))}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
 
 func (LocalFS) Sum(_ context.Context, path string) (string, error) {
-	b, err := os.ReadFile(path)
+	f, err := openRegular(path, false)
 	if err != nil {
 		return "", err
 	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:]), nil
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("sha256 %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (LocalFS) Exists(_ context.Context, path string) (bool, error) {
@@ -339,7 +368,7 @@ func (LocalFS) Exists(_ context.Context, path string) (bool, error) {
 func (LocalFS) MkdirAll(_ context.Context, dir string) error { return os.MkdirAll(dir, 0o700) }
 
 func (LocalFS) Copy(_ context.Context, src, dst string) error {
-	in, err := os.Open(src)
+	in, err := openRegular(src, false)
 	if err != nil {
 		return err
 	}
@@ -448,7 +477,8 @@ func (s ShellFS) List(ctx context.Context, dir string) ([]string, error) {
 }
 
 func (s ShellFS) ReadFile(ctx context.Context, path string) ([]byte, error) {
-	out, err := s.sh(ctx, `cat -- "$1"`, path)
+	// A regular file only: cat on a FIFO would block.
+	out, err := s.sh(ctx, `[ -f "$1" ] || { echo "$1: not a regular file" >&2; exit 1; }; cat -- "$1"`, path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}

@@ -71,6 +71,11 @@ func ValidationErrors(err error) []*ValidationError {
 	return nil
 }
 
+// MaxFileBytes bounds a scenario file: the readers of scenario files
+// (zchaos scenarios validate, zchaos run FILE) refuse a larger one, and
+// anything but a regular file, before Parse sees it.
+const MaxFileBytes = 1 << 20
+
 // Parse decodes one scenario strictly (unknown fields, wrong types, duplicate
 // keys and extra documents are errors) and validates it. The returned
 // Scenario keeps file and the YAML text in File and Source even when err is

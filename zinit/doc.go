@@ -5,8 +5,9 @@
 // of the domain vocabulary its users share: the legacy zinit 0.3 TOML
 // parser (ParseLegacy, ConfigError), signals (ParseSignal, SignalName),
 // command lines (SplitWords, the inverse of CommandLine), probe targets
-// named by command lines (DetectProbe) and time scaling (ScaleDuration,
-// ScaleJob).
+// named by command lines (DetectProbe), time scaling (ScaleDuration,
+// ScaleJob) and the one safe read of a user's file (ReadRegularFile: a
+// regular file within a size limit, never blocking on a FIFO or device).
 //
 // PollUntil is the project's one wait loop: every wait for a state nobody
 // announces (a socket, a service state, an exec's end) polls through it,

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"sort"
@@ -118,9 +117,9 @@ func (c *Composer) source(sc scenarios.Scenario) (source, error) {
 	src := source{fsys: migrator.FleetFS(), label: "fleet"}
 	switch {
 	case c.ConfigDir != "":
-		src.fsys, src.label = os.DirFS(c.ConfigDir), c.ConfigDir
+		src.fsys, src.label = migrator.DirFS(c.ConfigDir), c.ConfigDir
 	case sc.Services.From != "" && sc.Services.From != "fleet":
-		src.fsys, src.label = os.DirFS(sc.Services.From), sc.Services.From
+		src.fsys, src.label = migrator.DirFS(sc.Services.From), sc.Services.From
 	}
 	inv, err := migrator.Load(src.fsys, src.label)
 	if err != nil {

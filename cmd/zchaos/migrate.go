@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -256,6 +257,29 @@ func (t targetFlags) open(ctx context.Context) (migrator.Target, func(), error) 
 	return st, func() { st.Close() }, nil
 }
 
+// localPaths makes the paths of a --socket target absolute (they are on
+// this machine), so what a manifest records holds from any directory. A
+// container's paths are on the container: they must be absolute already.
+func (t *targetFlags) localPaths(flag string, paths ...*string) error {
+	for _, p := range paths {
+		if *p == "" {
+			continue
+		}
+		if t.Container != "" {
+			if !filepath.IsAbs(*p) {
+				return usageErrorf("%s %s: give an absolute path inside the container", flag, *p)
+			}
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return usageErrorf("%s %s: %w", flag, *p, err)
+		}
+		*p = abs
+	}
+	return nil
+}
+
 func (t targetFlags) String() string {
 	if t.Container != "" {
 		return "--container " + t.Container
@@ -263,11 +287,13 @@ func (t targetFlags) String() string {
 	return "--socket " + t.Socket
 }
 
-// targetError maps apply/rollback errors: bad input exits 3, the rest
-// (zinit not running, a failed step, an unwritable backup dir) exit 4.
+// targetError maps apply/rollback errors: bad input (a bad manifest, a
+// tampered backup, a backup that does not belong to the target) exits 3,
+// since retrying cannot help; the rest (zinit not running, a failed step,
+// an unwritable backup dir) exit 4.
 func targetError(err error) error {
 	var ce *zinit.ConfigError
-	if errors.As(err, &ce) {
+	if errors.As(err, &ce) || errors.Is(err, migrator.ErrBadBackup) || errors.Is(err, migrator.ErrWrongTarget) {
 		return &usageError{err: err}
 	}
 	return &exitError{code: exitInfra, err: err}
@@ -342,6 +368,17 @@ func runMigrateApply(ctx context.Context, opts migrateApplyOptions) error {
 			cfg = zinit.DefaultConfigDir
 		}
 	}
+	// Absolute paths only reach the manifest: a rollback run from another
+	// directory must find the same files.
+	if err := opts.Target.localPaths("--socket", &opts.Target.Socket); err != nil {
+		return err
+	}
+	if err := opts.Target.localPaths("--config-dir", &cfg); err != nil {
+		return err
+	}
+	if err := opts.Target.localPaths("--backup-root", &opts.BackupRoot); err != nil {
+		return err
+	}
 	t, release, err := opts.Target.open(ctx)
 	if err != nil {
 		return targetError(err)
@@ -394,10 +431,13 @@ func printChanges(w io.Writer, l reports.Layout, changes []migrator.Change) erro
 // ---- rollback ----
 
 type migrateRollbackOptions struct {
-	IO     IOStreams
-	Backup string
-	Target targetFlags
-	JSON   bool
+	IO        IOStreams
+	Backup    string
+	Target    targetFlags
+	ConfigDir string
+	AnyTarget bool
+	DryRun    bool
+	JSON      bool
 }
 
 func newMigrateRollbackCmd(f *Factory) *cobra.Command {
@@ -410,9 +450,21 @@ func newMigrateRollbackCmd(f *Factory) *cobra.Command {
 mismatch changes nothing), stop and remove the migrated services, copy the
 legacy files back into the config dir byte for byte (a different file in the
 way is first moved into the backup), then zinit reload starts the legacy
-services again. Running it twice is harmless.`,
-		Example: `  zchaos migrate rollback --backup /etc/zinit.zchaos-backup/20260313T124022.000000000Z --socket /run/zinit.sock`,
-		Args:    usageArgs(cobra.NoArgs),
+services again. Running it twice is harmless.
+
+Before changing anything it checks that the backup belongs to the target:
+the manifest's config dir (an absolute path) exists there, the target is the
+one the manifest names (--any-target accepts another), and zinit runs some
+of the backup's services or the config dir holds some of its files. Then it
+prints every change it will make; --dry-run stops there. A manifest of an
+older zchaos with a relative config dir is refused unless --config-dir gives
+zinit's config dir as an absolute path.
+
+Exit codes: 0 done, 3 a bad, tampered or foreign backup (nothing changed),
+4 zinit not running or a failed step.`,
+		Example: `  zchaos migrate rollback --backup /etc/zinit.zchaos-backup/20260313T124022.000000000Z --socket /run/zinit.sock
+  zchaos migrate rollback --backup /etc/zinit.zchaos-backup/20260313T124022.000000000Z --container hero --dry-run`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := out.value()
 			if err != nil {
@@ -425,6 +477,9 @@ services again. Running it twice is harmless.`,
 	cmd.Flags().StringVar(&opts.Backup, "backup", "", "the backup dir apply printed (on the target)")
 	opts.Target.flags(cmd)
 	out = addOutputFlag(cmd, true, "table", "table", "json")
+	cmd.Flags().StringVar(&opts.ConfigDir, "config-dir", "", "zinit's config dir on the target, for a manifest of an older zchaos that names it relative (absolute)")
+	cmd.Flags().BoolVar(&opts.AnyTarget, "any-target", false, "roll back onto a target whose name differs from the one the backup was taken from")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "check the backup and print every change rollback would make; make none")
 	return cmd
 }
 
@@ -435,24 +490,47 @@ func runMigrateRollback(ctx context.Context, opts migrateRollbackOptions) error 
 	if err := opts.Target.check(); err != nil {
 		return err
 	}
+	if err := opts.Target.localPaths("--socket", &opts.Target.Socket); err != nil {
+		return err
+	}
+	if err := opts.Target.localPaths("--backup", &opts.Backup); err != nil {
+		return err
+	}
+	if opts.ConfigDir != "" && !filepath.IsAbs(opts.ConfigDir) {
+		return usageErrorf("--config-dir %s: give zinit's config dir as an absolute path", opts.ConfigDir)
+	}
 	t, release, err := opts.Target.open(ctx)
 	if err != nil {
 		return targetError(err)
 	}
 	defer release()
-	rep, rerr := migrator.Rollback(ctx, opts.Backup, t)
+	// The plan is printed before the first change: on stdout, or on
+	// stderr when stdout carries the JSON report.
+	log := opts.IO.Out
+	if opts.JSON {
+		log = opts.IO.ErrOut
+	}
+	rep, rerr := migrator.Rollback(ctx, opts.Backup, t, migrator.RollbackOptions{
+		DryRun: opts.DryRun, ConfigDir: opts.ConfigDir, AnyTarget: opts.AnyTarget, Log: log})
 	if opts.JSON {
 		if err := writeIndentedJSON(opts.IO.Out, rep); err != nil {
 			return err
 		}
-	} else if err := printChanges(opts.IO.Out, opts.IO.Layout(), rep.Changes); err != nil {
-		return err
+	} else if !rep.DryRun {
+		if err := printChanges(opts.IO.Out, opts.IO.Layout(), rep.Changes); err != nil {
+			return err
+		}
 	}
 	if rerr != nil {
 		return targetError(rerr)
 	}
-	if !opts.JSON {
-		fmt.Fprintf(opts.IO.Out, "rolled back %s: %d changes\n", opts.Backup, len(rep.Changes))
+	if opts.JSON {
+		return nil
 	}
+	if rep.DryRun {
+		fmt.Fprintf(opts.IO.Out, "would roll back %s (dry run): %d changes to %s, nothing changed\n", rep.Backup, len(rep.Plan), rep.Target)
+		return nil
+	}
+	fmt.Fprintf(opts.IO.Out, "rolled back %s: %d changes to %s, config dir %s\n", rep.Backup, len(rep.Changes), rep.Target, rep.ConfigDir)
 	return nil
 }

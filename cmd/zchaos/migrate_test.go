@@ -97,6 +97,7 @@ func TestMigratePlanBadInput(t *testing.T) {
 	for _, l := range lines[:4] {
 		assert.Regexp(t, `^zchaos: \.\./\.\./migrator/testdata/messy/cycle/\w+\.toml:\d+: `, l)
 		assert.Contains(t, l, "dependency cycle")
+		assert.Equal(t, 1, strings.Count(l, "dependency cycle"), "said once: %q", l)
 	}
 	assert.Contains(t, lines[4], "4 problems, nothing done")
 
@@ -157,23 +158,7 @@ func TestMigrateApplyUsage(t *testing.T) {
 func TestMigrateApplyRollbackCLI(t *testing.T) {
 	root := t.TempDir()
 	cfg := filepath.Join(root, "etc-zinit")
-	require.NoError(t, os.MkdirAll(cfg, 0o755))
-	hs := filepath.Join(root, "herosim")
-	require.NoError(t, os.WriteFile(hs, []byte("#!/bin/sh\ncase \"$1\" in serve) exec sleep 300 ;; *) exit 0 ;; esac\n"), 0o755))
-	orig := map[string]string{}
-	require.NoError(t, fs.WalkDir(migrator.FleetFS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(migrator.FleetFS(), p)
-		if err != nil {
-			return err
-		}
-		s := strings.ReplaceAll(string(b), "/usr/local/bin/herosim", hs)
-		orig[p] = s
-		return os.WriteFile(filepath.Join(cfg, p), []byte(s), 0o644)
-	}))
-	sock := zinittest.StartSupervisor(t, supervisor.Config{ConfigDir: cfg, StateDir: filepath.Join(root, "state")}).Socket
+	orig, sock := fleetUnderSupervisor(t, root, cfg)
 	backups := filepath.Join(root, "backups")
 
 	dry := runZchaosCLI(t, false, "", "migrate", "apply", cfg, "--socket", sock, "--backup-root", backups, "--dry-run")
@@ -202,6 +187,32 @@ func TestMigrateApplyRollbackCLI(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, body, string(b), name)
 	}
+}
+
+// fleetUnderSupervisor writes the fleet fixture into cfg (its execs
+// pointed at a stand-in herosim under root) and runs the reference
+// supervisor on it in-process; it returns the files written and the
+// supervisor's socket.
+func fleetUnderSupervisor(t *testing.T, root, cfg string) (map[string]string, string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(cfg, 0o755))
+	hs := filepath.Join(root, "herosim")
+	require.NoError(t, os.WriteFile(hs, []byte("#!/bin/sh\ncase \"$1\" in serve) exec sleep 300 ;; *) exit 0 ;; esac\n"), 0o755))
+	orig := map[string]string{}
+	require.NoError(t, fs.WalkDir(migrator.FleetFS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(migrator.FleetFS(), p)
+		if err != nil {
+			return err
+		}
+		s := strings.ReplaceAll(string(b), "/usr/local/bin/herosim", hs)
+		orig[p] = s
+		return os.WriteFile(filepath.Join(cfg, p), []byte(s), 0o644)
+	}))
+	sock := zinittest.StartSupervisor(t, supervisor.Config{ConfigDir: cfg, StateDir: filepath.Join(root, "state")}).Socket
+	return orig, sock
 }
 
 // TestUsageMistakesExit3: a mistyped command, an unknown subcommand and a

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zchaos/zchaos/reports"
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 type reportOptions struct {
@@ -75,15 +76,20 @@ format, or a result with an unknown schema_version, is refused (exit code
 	return cmd
 }
 
+// maxResultFileBytes bounds a result file `report` reads: far above any
+// result zchaos writes, it only stops a device or a runaway file.
+const maxResultFileBytes = 512 << 20
+
 func runReport(f *Factory, opts reportOptions) error {
 	var in io.Reader = f.IO.In
 	if opts.Input != "-" {
-		file, err := os.Open(opts.Input)
+		// A regular file only, read without blocking: a FIFO or a device
+		// is refused at once.
+		data, err := zinit.ReadRegularFile(opts.Input, maxResultFileBytes)
 		if err != nil {
 			return &usageError{err: err}
 		}
-		defer file.Close()
-		in = file
+		in = bytes.NewReader(data)
 	}
 	res, err := scenarios.DecodeResult(in)
 	if err != nil {
@@ -115,6 +121,9 @@ func runReport(f *Factory, opts reportOptions) error {
 func checkDecision(res scenarios.Result) error {
 	if len(res.Scenarios) == 0 {
 		return errors.New("the result holds no scenario: nothing to report")
+	}
+	if res.Decision == "" {
+		return errors.New("the result holds no decision (promote, block or inconclusive): it was not written by zchaos run or gate, or was cut")
 	}
 	again := res
 	again.Scenarios = slices.Clone(res.Scenarios)

@@ -111,6 +111,14 @@ func TestReportErrors(t *testing.T) {
 	assert.Contains(t, r.err, `stored decision "promote" (verdict error) disagrees with its scenarios, which give "inconclusive" (verdict error)`)
 	assert.Empty(t, r.out)
 
+	// A result with scenarios but no decision is refused too.
+	undecided := filepath.Join(dir, "undecided.json")
+	require.NoError(t, os.WriteFile(undecided, []byte(strings.Replace(string(good), `"decision": "inconclusive",`, ``, 1)), 0o644))
+	r = runZchaosCLI(t, false, "", "report", undecided)
+	assert.Equal(t, exitUsage, r.code)
+	assert.Equal(t, "zchaos: "+undecided+": the result holds no decision (promote, block or inconclusive): it was not written by zchaos run or gate, or was cut\n", r.err)
+	assert.Empty(t, r.out)
+
 	notResult := filepath.Join(dir, "x.json")
 	require.NoError(t, os.WriteFile(notResult, []byte(`["not", "a", "result"]`), 0o644))
 	r = runZchaosCLI(t, false, "", "report", notResult)

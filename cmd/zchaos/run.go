@@ -70,7 +70,7 @@ func loadScenarios(names []string) ([]scenarios.Scenario, error) {
 	var out []scenarios.Scenario
 	for _, n := range names {
 		if st, err := os.Stat(n); err == nil && !st.IsDir() {
-			b, err := os.ReadFile(n)
+			b, err := readScenarioFile(n)
 			if err != nil {
 				return nil, &usageError{err: err}
 			}

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/zchaos/zchaos/scenarios"
+	"github.com/zchaos/zchaos/zinit"
 )
 
 func newScenariosCmd(f *Factory) *cobra.Command {
@@ -141,16 +141,12 @@ func runScenariosValidate(f *Factory, files []string, asJSON bool) error {
 	all := []validation{}
 	for _, file := range files {
 		v := validation{File: file, Valid: true, Errors: []validationError{}}
-		data, err := os.ReadFile(file)
+		data, err := readScenarioFile(file)
 		if err != nil {
-			msg := err.Error()
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				msg = pe.Err.Error()
-			}
+			msg := strings.TrimPrefix(err.Error(), file+": ") // the file is v.File
 			v.Valid, v.Errors = false, append(v.Errors, validationError{Message: msg})
 			if !asJSON {
-				fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", file, msg)
+				fmt.Fprintln(f.IO.ErrOut, err)
 			}
 		} else if _, err := scenarios.Parse(file, data); err != nil {
 			v.Valid = false
@@ -206,4 +202,17 @@ zchaos scenarios validate, the authority.`,
 			return err
 		},
 	}
+}
+
+// readScenarioFile reads a scenario file: a regular file of at most
+// scenarios.MaxFileBytes, opened without blocking (zinit.ReadRegularFile),
+// so a FIFO, /dev/zero or a huge file is one clear error naming file, at
+// once. The error's text is "FILE: why".
+func readScenarioFile(file string) ([]byte, error) {
+	data, err := zinit.ReadRegularFile(file, scenarios.MaxFileBytes)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("%s: %w", file, pe.Err)
+	}
+	return data, err
 }

@@ -29,7 +29,7 @@
 //   - a state file that cannot be restored in full is moved aside and makes
 //     persistence read-only until persist.resume (persist.go); changes are
 //     persisted before they are committed, so a failed write changes nothing.
-//   - the daemon reads only regular files (readRegular), within limits, and
+//   - the daemon reads only regular files (zinit.ReadRegularFile), within limits, and
 //     gives every request line RequestTimeout and at most MaxConns
 //     connections (server.go), so no client and no file can hold its loop.
 //

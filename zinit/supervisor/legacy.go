@@ -120,10 +120,10 @@ func (s *service) setLegacy(d legacyDef) {
 // MaxConfigFileBytes bounds one legacy *.toml file: no bigger than the
 // daemon's longest request, which is where a service's definition
 // otherwise comes from.
-const MaxConfigFileBytes = maxRequestBytes
+const MaxConfigFileBytes = zinit.MaxRequestBytes
 
 // readLegacyDir parses every *.toml of the config dir, reading regular
-// files only (readRegular: a FIFO never blocks the engine) of at most
+// files only (zinit.ReadRegularFile: a FIFO never blocks the engine) of at most
 // MaxConfigFileBytes. Bad files are logged and returned in bad (by path),
 // so reload leaves their services alone, and in skipped, with the line
 // when known.
@@ -143,7 +143,7 @@ func (e *Engine) readLegacyDir() (defs []legacyDef, bad map[string]bool, skipped
 	sort.Strings(paths)
 	seen := map[string]string{}
 	for _, p := range paths {
-		data, err := readRegular(p, MaxConfigFileBytes)
+		data, err := zinit.ReadRegularFile(p, MaxConfigFileBytes)
 		if err != nil {
 			skip(p, err)
 			continue

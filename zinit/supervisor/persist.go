@@ -332,7 +332,7 @@ func (e *Engine) bootPersisted() {
 		return
 	}
 	p := &e.persist
-	data, err := readRegular(p.file, MaxStateFileBytes)
+	data, err := zinit.ReadRegularFile(p.file, MaxStateFileBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}

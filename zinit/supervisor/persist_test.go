@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -100,7 +99,7 @@ func TestBadStateFileMovedAside(t *testing.T) {
 			r, state := stateRig(t)
 			path := filepath.Join(state, StateFileName)
 			c.make(t, path)
-			before, _ := readRegular(path, 1<<20) // nil for the FIFO, the directory and the big one (os.ReadFile would block on the FIFO)
+			before, _ := zinit.ReadRegularFile(path, 1<<20) // nil for the FIFO, the directory and the big one (os.ReadFile would block on the FIFO)
 			r.e.Boot()
 
 			// Nothing is lost: the file is aside, byte for byte.
@@ -376,30 +375,6 @@ func hasFileProblem(problems []zinit.StateProblem) bool {
 		}
 	}
 	return false
-}
-
-// TestReadRegularNeverBlocks: a FIFO with no writer, a directory and a
-// device are refused at once, a missing file is fs.ErrNotExist, and the
-// size limit holds.
-func TestReadRegularNeverBlocks(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo")
-	require.NoError(t, unix.Mkfifo(fifo, 0o600))
-	for path, kind := range map[string]string{fifo: "a FIFO", dir: "a directory", "/dev/null": "a character device"} {
-		_, err := readRegular(path, 10)
-		require.ErrorIs(t, err, errNotRegular, path)
-		assert.Equal(t, path+": not a regular file ("+kind+")", err.Error())
-	}
-	_, err := readRegular(filepath.Join(dir, "absent"), 10)
-	assert.ErrorIs(t, err, fs.ErrNotExist)
-	small := filepath.Join(dir, "small")
-	require.NoError(t, os.WriteFile(small, []byte("0123456789"), 0o600))
-	data, err := readRegular(small, 10)
-	require.NoError(t, err)
-	assert.Equal(t, "0123456789", string(data))
-	_, err = readRegular(small, 9)
-	assert.ErrorIs(t, err, errTooLarge)
-	assert.True(t, errors.Is(err, errTooLarge) && strings.Contains(err.Error(), "10 bytes, the limit is 9"), err.Error())
 }
 
 // TestReloadSkipsUnusableFiles: a config file that turns into a FIFO, a

@@ -35,8 +35,6 @@ const (
 	// refuseWait bounds the wait for a refused connection's first request.
 	refuseWait = time.Second
 
-	// maxRequestBytes bounds one request line.
-	maxRequestBytes = 1 << 20
 	// writeTimeout bounds the writing of one answer: a client that never
 	// reads cannot hold its connection's goroutine.
 	writeTimeout = 5 * time.Second
@@ -370,16 +368,16 @@ func (srv *server) call(req zinit.Request) (zinit.Response, error) {
 	}
 }
 
-var errLineTooLong = fmt.Errorf("request longer than %d bytes", maxRequestBytes)
+var errLineTooLong = fmt.Errorf("request longer than %d bytes", zinit.MaxRequestBytes)
 
-// readLine reads one newline-terminated line of at most maxRequestBytes,
+// readLine reads one newline-terminated line of at most zinit.MaxRequestBytes,
 // without the newline. On an error it returns what it read of the line.
 func readLine(r *bufio.Reader) ([]byte, error) {
 	var buf []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
 		buf = append(buf, chunk...)
-		if len(buf) > maxRequestBytes {
+		if len(buf) > zinit.MaxRequestBytes {
 			return nil, errLineTooLong
 		}
 		if err == nil {
