@@ -134,6 +134,11 @@ type procScanner struct {
 	pids        []int
 	scope       string        // Spec.Scope
 	exits       *exitWaker    // nil: exits are seen by the scan only
+	// after reads the clock again after a read of the tree (nil: tests'
+	// fake trees, where reading takes no time): what a read found held
+	// at some moment of [now, after()], and a machine that stalls in
+	// between must not date a process seen at its end by the step's start.
+	after Mono
 	spawns      *spawnCounter // nil: no hole detection
 }
 
@@ -170,6 +175,7 @@ func newProcScanner(spec Spec) *procScanner {
 func (s *procScanner) loop(ctx context.Context, clk clock.WithTicker, mono Mono, wake chan struct{}, emit func(scenarios.Event)) {
 	t := clk.NewTicker(s.period)
 	defer t.Stop()
+	s.after = mono
 	if w, err := newExecWatcher(s.execPaths()); err == nil {
 		done := make(chan struct{})
 		go func() { defer close(done); w.run(wake) }()
@@ -474,6 +480,14 @@ func (s *procScanner) classify(p *procInfo) bool {
 	return p.incarnation
 }
 
+// since is the clock after a read that began at now.
+func (s *procScanner) since(now int64) int64 {
+	if s.after == nil {
+		return now
+	}
+	return max(now, s.after())
+}
+
 // startBounds dates a process's start, known from the scan to lie in
 // [lo, hi] (the previous step and the one that first saw it; lo = 0 at
 // the first step), more closely with its starttime: the kernel's
@@ -481,15 +495,21 @@ func (s *procScanner) classify(p *procInfo) bool {
 // [tick, tick+1) on CLOCK_BOOTTIME, mapped to CLOCK_MONOTONIC through
 // bootOffset. The result is the span's end and length (an event's TNs
 // and ErrNs): at most one tick (10 ms) whatever the scan's period, which
-// is what lets the scan run slowly. A fake proc tree, or a starttime that
-// contradicts the scan, leaves the scan's own span.
+// is what lets the scan run slowly. A fake proc tree leaves the scan's
+// own span; a starttime that contradicts it widens the span to both.
 func (s *procScanner) startBounds(start uint64, lo, hi int64) (int64, int64) {
 	if s.bootOffset == 0 && s.root != "/proc" {
 		return hi, hi - lo
 	}
 	const tick = int64(time.Second) / procfs.ClockTicksPerSecond
 	from := int64(start)*tick - s.bootOffset
-	if from <= 0 || from > hi || from+tick < lo {
+	if from <= 0 {
+		return hi, hi - lo
+	}
+	if from > hi || from+tick < lo {
+		// The two disagree (a clock mapped wrong, or a read dated
+		// wrong): claim only what covers both.
+		lo, hi = min(lo, from), max(hi, from+tick)
 		return hi, hi - lo
 	}
 	lo, hi = max(lo, from), min(hi, from+tick)
@@ -510,6 +530,8 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 	if err != nil {
 		return nil
 	}
+	// Every listed process was there when the listing ended.
+	listed := s.since(now)
 	full := first || now-s.lastFull >= int64(fullScanPeriod)
 	if full {
 		s.lastFull = now
@@ -534,7 +556,7 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 			}
 			if st.Start != p.st.Start {
 				// The pid was reused: the old process is gone.
-				out = append(out, s.vanish(p, now)...)
+				out = append(out, s.vanish(p, s.since(now))...)
 				delete(s.procs, pid)
 				known = false
 			} else {
@@ -573,9 +595,9 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 		}
 		p = &procInfo{pid: pid, st: st, gen: s.gen, firstSeen: now, job: -1}
 		if first {
-			p.bornAt, p.bornErr = s.startBounds(st.Start, 0, now)
+			p.bornAt, p.bornErr = s.startBounds(st.Start, 0, listed)
 		} else {
-			p.bornAt, p.bornErr = s.startBounds(st.Start, now-errNs, now)
+			p.bornAt, p.bornErr = s.startBounds(st.Start, now-errNs, listed)
 		}
 		p.seenAlive = now
 		if st.State == 'Z' {
@@ -606,7 +628,7 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 	}
 	for pid, p := range s.procs {
 		if p.gen != s.gen {
-			out = append(out, s.vanish(p, now)...)
+			out = append(out, s.vanish(p, listed)...)
 			delete(s.procs, pid)
 		}
 	}
@@ -670,7 +692,9 @@ func (s *procScanner) observeState(p *procInfo, now int64) []scenarios.Event {
 	if p.st.State != 'Z' || p.foreign {
 		return nil
 	}
-	// It ended after the last poll that read it alive.
+	// It ended after the last poll that read it alive, and before its
+	// stat was read just now.
+	now = s.since(now)
 	errNs := now - p.seenAlive
 	if p.incarnation && !p.exited {
 		p.exited = true
