@@ -548,3 +548,29 @@ func TestInjectRefusedCommand(t *testing.T) {
 	assert.False(t, *evs[1].OK, "the command never reached a supervisor")
 	assert.False(t, evs[1].Refused)
 }
+
+// TestProcScannerDatesByTheEndOfItsRead: a step that stalls between its
+// start and its read of the tree (a loaded machine) dates what the read
+// found by the read's end: a spawn or an exit it finds may have happened
+// during the stall, never claimed before it.
+func TestProcScannerDatesByTheEndOfItsRead(t *testing.T) {
+	fp := newFakeProc(t)
+	fp.set(1, 0, 1, 'S', 1, -1, "zinit", "init")
+	s := newProcScanner(Spec{Proc: fp.root, Jobs: []Job{{Service: "svc", Job: "main", Trigger: "start", Exec: mainExec}}})
+	assert.Empty(t, s.step(100*ms1))
+
+	stalled := 350 * ms1
+	s.after = func() int64 { return stalled }
+	fp.set(50, 1, 50, 'S', 80, -1, "sh", "-c", mainExec)
+	evs := s.step(200 * ms1) // begins at 200 ms, reads at 350 ms
+	require.Equal(t, []string{"spawn:50"}, kinds(evs))
+	assert.Equal(t, stalled, evs[0].TNs, "seen by the end of the read")
+	assert.Equal(t, stalled-100*ms1, evs[0].ErrNs, "not there at the previous step")
+
+	stalled = 700 * ms1
+	fp.remove(50)
+	evs = s.step(400 * ms1) // begins at 400 ms, reads at 700 ms
+	require.Equal(t, []string{"exit:50"}, kinds(evs))
+	assert.Equal(t, stalled, evs[0].TNs, "gone by the end of the read")
+	assert.Equal(t, stalled-200*ms1, evs[0].ErrNs, "alive when the step that read it began")
+}
