@@ -483,6 +483,18 @@ func TestJudgeInvariants(t *testing.T) {
 			}, endMs: 14000, verdict: F,
 			checks: map[string]scenarios.Verdict{"R7": F, "R5": F},
 			check:  map[string]string{"R7": "no fresh restarts after the start: gave up after 0 (N=3)"}},
+		// The soak's case: the agent missed one spawn of the second loop
+		// (a hole), so a restart looks missing: not judged.
+		{name: "R7 restart missing in a hole", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
+			model: limited,
+			build: func(b *tl) {
+				crashLoop(4, "failed", "restart_limit")(b)
+				b.fault(7100, scenarios.FaultStart)
+				p := b.spawn(7110)
+				b.exit(7120, p, 1)
+				b.add(7400, scenarios.Event{Kind: scenarios.EventHole, Missed: 1, ErrNs: 50 * int64(time.Millisecond)})
+			}, endMs: 14000, verdict: I,
+			checks: map[string]scenarios.Verdict{"R7": I}},
 		{name: "R7 start ignored after the limit", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
 			model: limited,
 			build: func(b *tl) {
