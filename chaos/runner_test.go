@@ -223,6 +223,7 @@ func (c *fakeContainer) CopyIn(context.Context, map[string][]byte) error { retur
 func (c *fakeContainer) Signal(context.Context, syscall.Signal) error    { return nil }
 func (c *fakeContainer) Restart(context.Context, time.Duration) error    { return nil }
 func (c *fakeContainer) Logs(context.Context) ([]byte, error)            { return []byte("logs\n"), nil }
+func (c *fakeContainer) Keep(context.Context) error                      { return nil }
 func (c *fakeContainer) Remove(context.Context) error {
 	c.mu.Lock()
 	if c.pending != nil {

@@ -18,7 +18,7 @@ import (
 	"github.com/zchaos/zchaos/scenarios"
 )
 
-// newAgentCmd is the in-container agent: watch, inject, crashloop,
+// newAgentCmd is the in-container agent: watch, inject, crashloop, deadman,
 // interpose, now, probe-audit, calibrate.
 // It is run by the harness inside a container, not by people.
 func newAgentCmd(f *Factory) *cobra.Command {
@@ -29,7 +29,7 @@ func newAgentCmd(f *Factory) *cobra.Command {
 		Args:   usageArgs(cobra.NoArgs),
 	}
 	cmd.AddCommand(newAgentWatchCmd(f), newAgentInjectCmd(f), newAgentCrashLoopCmd(f), newAgentInterposeCmd(f),
-		newAgentNowCmd(f), newAgentProbeAuditCmd(f), newAgentCalibrateCmd(f))
+		newAgentNowCmd(f), newAgentProbeAuditCmd(f), newAgentCalibrateCmd(f), newAgentDeadmanCmd(f))
 	return cmd
 }
 
