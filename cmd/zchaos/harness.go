@@ -364,8 +364,12 @@ func (o harnessOptions) expandTargets(f *Factory, scs []scenarios.Scenario) ([]s
 // (one rewritten line on a terminal, a line per finished attempt
 // otherwise). Its error is only ctx's: the result holds what finished.
 func runScenarios(ctx context.Context, f *Factory, r *chaos.Runner, name string, scs []scenarios.Scenario, configs []string) (scenarios.Result, error) {
-	fmt.Fprintf(f.IO.ErrOut, "zchaos %s: %d scenario(s) × %v, image %s, time scale %g, seed %d\n",
-		name, len(scs), configs, r.Image, r.TimeScale, r.Seed)
+	if r.RunID == "" {
+		r.RunID = chaos.NewRunID()
+	}
+	// The run ID labels its containers: `zchaos cleanup --run ID`.
+	fmt.Fprintf(f.IO.ErrOut, "zchaos %s: %d scenario(s) × %v, image %s, time scale %g, seed %d, run %s\n",
+		name, len(scs), configs, r.Image, r.TimeScale, r.Seed, r.RunID)
 	prog := newProgress(f.IO.ErrOut, f.IO.TTY)
 	r.Progress = prog.update
 	res, err := r.Run(ctx, scs, configs)
