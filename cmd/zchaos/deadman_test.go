@@ -252,7 +252,7 @@ func TestLocalRunKilledHarnessLeavesNoProcesses(t *testing.T) {
 		for _, p := range localRootProcs(root) {
 			hasSwitch = hasSwitch || strings.Contains(p.cmdline, "agent deadman")
 			hasInit = hasInit || strings.Contains(p.cmdline, "zinit init")
-			hasService = hasService || strings.HasSuffix(strings.Fields(p.cmdline+" x")[0], "/herosim")
+			hasService = hasService || strings.HasSuffix(strings.Fields(p.cmdline + " x")[0], "/herosim")
 		}
 		return hasSwitch && hasInit && hasService
 	}, 3*time.Minute, 50*time.Millisecond, "the local container runs zinit, a service and its switch:\n%s", r.output())
