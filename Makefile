@@ -14,7 +14,7 @@ DOCKER_PKGS := $(sort $(dir $(shell grep -rlE --include='*_test.go' '^func (Test
 SHELL       := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: all deps build test test-unit test-race test-docker mutants bench lint image gate clean
+.PHONY: all deps build test test-unit test-race test-docker mutants soak-kill bench lint image gate clean
 
 all: lint build test
 
@@ -64,6 +64,14 @@ mutants: build deps
 	sed -n '/catch table:/,/^[^ |]/p' mutants.out | grep -E '^ *\|' || true; \
 	grep -E '^ *--- |^(ok|FAIL)|control: ' mutants.out || true; exit $$rc
 
+## soak-kill: the dead-man switch, 20 times: start a real `zchaos run`, SIGKILL it once its
+## containers run, and require every container of the run gone within the grace + 10 s. Prints the
+## containers left and the death → removal times (min/median/max); the log is kept in soak-kill.out.
+KILL_RUNS ?= 20
+soak-kill: build deps
+	@rc=0; ZCHAOS_KILL_RUNS=$(KILL_RUNS) $(GO) test -count=1 -timeout 60m -p 1 -v -run '^TestDockerKilledRunLeavesNoContainers$$' ./cmd/zchaos/ > soak-kill.out 2>&1 || rc=$$?; \
+	grep -E 'death → removal|kill soak:|container\(s\) left|^(--- |ok|FAIL)' soak-kill.out || true; exit $$rc
+
 ## bench: every benchmark once (-benchtime 1x), one package at a time, printed as a table
 ## (also kept in bench.out); Docker benchmarks build their image like the tests do
 bench: build
@@ -83,4 +91,4 @@ gate: build deps
 	$(BIN)/zchaos gate --baseline
 
 clean:
-	rm -rf $(BIN) bench.out mutants.out
+	rm -rf $(BIN) bench.out mutants.out soak-kill.out
