@@ -76,3 +76,30 @@ func TestDockerDeadManKeep(t *testing.T) {
 	require.NoError(t, err, "a kept container is not RemoveAll's")
 	assert.True(t, ins.State.Running)
 }
+
+// BenchmarkDockerStartWithDeadMan is what arming the dead-man switch adds
+// to a container start: Start with and without it, alternately.
+func BenchmarkDockerStartWithDeadMan(b *testing.B) {
+	rt := chaostest.Docker(b)
+	ref := chaostest.Image(b)
+	ctx := context.Background()
+	var with, without time.Duration
+	for i := 0; i < b.N; i++ {
+		for _, dm := range []runtime.DeadMan{{}, deadMan()} {
+			start := time.Now()
+			c, err := rt.Start(ctx, runtime.StartOptions{Image: ref, RunID: "bench-deadman", DeadMan: dm})
+			require.NoError(b, err)
+			took := time.Since(start)
+			if len(dm.Argv) > 0 {
+				with += took
+			} else {
+				without += took
+			}
+			b.StopTimer()
+			require.NoError(b, c.Remove(ctx))
+			b.StartTimer()
+		}
+	}
+	b.ReportMetric(float64(without.Milliseconds())/float64(b.N), "ms-start")
+	b.ReportMetric(float64(with.Milliseconds())/float64(b.N), "ms-start-armed")
+}
