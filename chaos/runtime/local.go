@@ -387,9 +387,9 @@ func (c *localContainer) startInit(ctx context.Context) error {
 	cmd.Dir = c.root
 	cmd.Env = c.env
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// zinit stops its services in order when this process dies (the
-	// dead-man switch sweeps whatever is left after its grace).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// No parent-death signal: a kept container's zinit must outlive this
+	// process; the dead-man switch stops it when this process dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("local start: %w", err)
 	}

@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zchaos/zchaos/chaos/agent"
+	"github.com/zchaos/zchaos/chaos/chaostest"
+	"github.com/zchaos/zchaos/chaos/runtime"
 )
 
 // testLocalDeadManAfterKilledHarness: a child starts a local container
@@ -62,6 +65,32 @@ func testLocalDeadManAfterKilledHarness(t *testing.T, img string) {
 	t.Logf("harness killed → no process of the container left: %v (grace %v)", time.Since(killed).Round(10*time.Millisecond), agent.DeadmanGrace)
 	log, _ := os.ReadFile(filepath.Join(root, "deadman.log"))
 	assert.Contains(t, string(log), "stopping the local container at "+root, "the switch says what it did")
+}
+
+// testLocalKeep: a kept container's switch ends without acting, and its
+// zinit runs on, out of RemoveAll's reach.
+func testLocalKeep(t *testing.T, img string) {
+	rt := chaostest.LocalRuntime(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := rt.Start(ctx, runtime.StartOptions{Image: img, Name: "kept", RunID: "local-keep", DeadMan: deadMan()})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, c.Remove(context.Background())) })
+	// The path is mapped under the container's root: only its own switch
+	// matches, whatever else runs on this host.
+	mine := []string{"pgrep", "-f", agent.Path + " agent deadman"}
+	res, err := c.Exec(ctx, mine, nil)
+	require.NoError(t, err)
+	require.Equal(t, 0, res.ExitCode, "armed")
+
+	require.NoError(t, c.Keep(ctx))
+	res, err = c.Exec(ctx, mine, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.ExitCode, "the disarmed switch ended: %s", res.Stdout)
+	require.NoError(t, rt.RemoveAll(ctx))
+	res, err = c.Exec(ctx, []string{"zinit", "list"}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.ExitCode, "the kept container's zinit still answers: %s", res.Stderr)
 }
 
 // rootPids lists the live processes whose environment names root as
