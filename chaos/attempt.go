@@ -50,6 +50,12 @@ type pendingRevert struct {
 	revert Revert
 }
 
+// crashMinAge is how old an incarnation a crash loop kills must be: old
+// enough that the agent has seen it (an exec wakes its scanner at once;
+// the scan's own period, 20 ms by default, covers one that does not, hence
+// twice the period when that is longer).
+const crashMinAge = 50 * time.Millisecond
+
 func (a *attempt) progress(p Phase) {
 	a.phase = p
 	if a.r.Progress == nil {
@@ -114,7 +120,7 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 	}
 	a.spec = r.agentSpec(a.setup, t.sc, a.params)
 	a.faults = FaultClient{Agent: agent.Path, SpecPath: agent.SpecPath, EffectTimeout: a.effectTimeout(),
-		CrashMinAge: max(25*time.Millisecond, 10*a.spec.ProcPeriod())}
+		CrashMinAge: max(crashMinAge, 2*a.spec.ProcPeriod())}
 	a.expect = a.physicalMin()
 	res.PhysicalMinMs = a.expect.Milliseconds()
 	if r.Runtime == nil {

@@ -70,7 +70,7 @@ type Runner struct {
 	AgentBinary []byte
 	// ZinitCLI is the target's zinit CLI inside the container (default "zinit").
 	ZinitCLI string
-	// ProcPeriod is the agent's /proc poll period (default 5 ms).
+	// ProcPeriod is the agent's /proc poll period (default agent.DefaultProcPeriod).
 	ProcPeriod time.Duration
 	// SteadyTimeout bounds the steady-state wait when the scenario gives
 	// none (default 30 s).

@@ -33,17 +33,24 @@ func TestSpawnCounterFindsHoles(t *testing.T) {
 	}
 	c.saw(0, MonoNow()) // the scanner saw one of them
 	assert.Empty(t, c.holes(jobs, MonoNow()), "within the grace nothing is missed yet")
+	// The counter reads inotify on its own goroutine: on a loaded machine
+	// the five execs may reach it in more than one batch, so the holes are
+	// summed until the four misses are all counted.
 	var holes []scenarios.Event
+	missed := 0
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	require.NoError(t, zinit.PollUntil(ctx, clock.RealClock{}, 20*time.Millisecond, func(context.Context) (bool, error) {
-		holes = c.holes(jobs, MonoNow()+int64(holeGrace)) // as if the grace had passed
-		return len(holes) > 0, nil
+		for _, h := range c.holes(jobs, MonoNow()+int64(holeGrace)) { // as if the grace had passed
+			holes = append(holes, h)
+			missed += h.Missed
+		}
+		return missed >= 4, nil
 	}))
-	require.Len(t, holes, 1)
+	require.NotEmpty(t, holes)
 	assert.Equal(t, scenarios.EventHole, holes[0].Kind)
 	assert.Equal(t, "svc", holes[0].Service)
-	assert.Equal(t, 4, holes[0].Missed)
+	assert.Equal(t, 4, missed)
 	assert.Empty(t, c.holes(jobs, MonoNow()+int64(holeGrace)), "reported once")
 	c.saw(0, c.since-1)
 	assert.Empty(t, c.holes(jobs, MonoNow()+int64(holeGrace)), "a spawn from before the watch counts for nothing")

@@ -24,7 +24,8 @@ import (
 const recheckWindow = 50 * time.Millisecond
 
 // fullScanPeriod is how often every known process's stat is re-read (for
-// zombies, strays and pid reuse); job leaders are re-read every poll.
+// zombies, strays and pid reuse); job leaders whose exit cannot wake the
+// scanner (no pidfd) are re-read every step.
 const fullScanPeriod = 100 * time.Millisecond
 
 // splitCmdline splits /proc/<pid>/cmdline (NUL-separated) into argv.
@@ -91,12 +92,15 @@ type procInfo struct {
 	argv         []string
 	gen          uint64
 	firstSeen    int64 // mono ns of the poll that first saw it
-	firstErr     int64 // measurement error of firstSeen
+	seenAlive    int64 // mono ns of the last poll that read it alive (not a zombie)
+	bornAt       int64 // mono ns by which it had started (its spawn event's TNs)
+	bornErr      int64 // how long before bornAt it may have started (its spawn event's ErrNs)
 	job          int   // index in jobs; -1 when none
 	incarnation  bool  // leader of a job's incarnation
 	exited       bool  // exit already reported (seen as a zombie)
 	recheckUntil int64
 	zombieSince  int64
+	zombieErr    int64 // how long before zombieSince it may have become one
 	zombieSent   bool
 	straySent    bool
 	foreign      bool // outside the scanner's scope: never matched nor reported
@@ -209,10 +213,6 @@ func (s *procScanner) loop(ctx context.Context, clk clock.WithTicker, mono Mono,
 		}
 	}
 }
-
-// exitWakeErr is the least stated error of an exit dated by its pidfd's
-// wake-up.
-const exitWakeErr = int64(time.Millisecond)
 
 // After an exec is seen, the scanner looks again this many times, this
 // often: the new process may still show its parent's cmdline at first.
@@ -424,15 +424,15 @@ func (s *procScanner) jobEvent(kind scenarios.EventKind, p *procInfo, t, errNs i
 	}
 	switch kind {
 	case scenarios.EventSpawn, scenarios.EventCheckSpawn:
-		s.exits.watch(p.pid)
+		s.exits.watch(p.pid, p.seenAlive)
 		if kind == scenarios.EventSpawn {
 			s.spawns.saw(p.job, t-errNs)
 		}
 	case scenarios.EventExit, scenarios.EventCheckExit:
-		if at, ok := s.exits.exitedAt(p.pid); ok && at <= t && at >= t-errNs {
-			// Its pidfd fired: the exit lies between the last scan that saw
-			// the process alive and that wake-up, which follows it closely.
-			t, errNs = at, max(exitWakeErr, at-(t-errNs))
+		if sp, ok := s.exits.exited(p.pid); ok && sp.hi >= t-errNs && sp.lo <= t {
+			// Its pidfd fired: the exit lies in the waker's span too.
+			lo, hi := max(sp.lo, t-errNs), min(sp.hi, t)
+			t, errNs = hi, hi-lo
 		}
 		s.exits.forget(p.pid)
 	}
@@ -458,7 +458,7 @@ func (s *procScanner) refreshParent(p *procInfo) []scenarios.Event {
 	parent.argv = s.readCmdline(parent.pid)
 	parent.cmdline = strings.Join(parent.argv, " ")
 	if s.classify(parent) {
-		return []scenarios.Event{s.jobEvent(scenarios.EventSpawn, parent, parent.firstSeen, parent.firstErr)}
+		return []scenarios.Event{s.jobEvent(scenarios.EventSpawn, parent, parent.bornAt, parent.bornErr)}
 	}
 	return nil
 }
@@ -480,17 +480,26 @@ func (s *procScanner) classify(p *procInfo) bool {
 	return p.incarnation
 }
 
-// spawnTime estimates when an already-running process started (for
-// processes present at the first scan) from its starttime.
-func (s *procScanner) spawnTime(p *procInfo) (int64, int64) {
+// startBounds dates a process's start, known from the scan to lie in
+// [lo, hi] (the previous step and the one that first saw it; lo = 0 at
+// the first step), more closely with its starttime: the kernel's
+// start_boottime truncated to a USER_HZ tick, so the start lies in
+// [tick, tick+1) on CLOCK_BOOTTIME, mapped to CLOCK_MONOTONIC through
+// bootOffset. The result is the span's end and length (an event's TNs
+// and ErrNs): at most one tick (10 ms) whatever the scan's period, which
+// is what lets the scan run slowly. A fake proc tree, or a starttime that
+// contradicts the scan, leaves the scan's own span.
+func (s *procScanner) startBounds(start uint64, lo, hi int64) (int64, int64) {
 	if s.bootOffset == 0 && s.root != "/proc" {
-		return p.firstSeen, p.firstErr
+		return hi, hi - lo
 	}
-	t := int64(p.st.Start)*(int64(time.Second)/procfs.ClockTicksPerSecond) - s.bootOffset
-	if t <= 0 || t > p.firstSeen {
-		return p.firstSeen, p.firstErr
+	const tick = int64(time.Second) / procfs.ClockTicksPerSecond
+	from := int64(start)*tick - s.bootOffset
+	if from <= 0 || from > hi || from+tick < lo {
+		return hi, hi - lo
 	}
-	return t, int64(time.Second) / procfs.ClockTicksPerSecond
+	lo, hi = max(lo, from), min(hi, from+tick)
+	return hi, hi - lo
 }
 
 // step takes one look at the proc tree at mono time now and returns what
@@ -519,7 +528,10 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 		if known {
 			p.gen = s.gen
 			recheck := p.job < 0 && p.recheckUntil > now
-			if !recheck && !p.incarnation && !full {
+			// A live job leader is re-read every step unless its pidfd
+			// will wake the scanner when it exits.
+			leader := p.incarnation && !s.exits.quiet(pid)
+			if !recheck && !leader && !full {
 				continue
 			}
 			st, err := s.readStat(pid)
@@ -528,7 +540,7 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 			}
 			if st.Start != p.st.Start {
 				// The pid was reused: the old process is gone.
-				out = append(out, s.vanish(p, now, errNs)...)
+				out = append(out, s.vanish(p, now)...)
 				delete(s.procs, pid)
 				known = false
 			} else {
@@ -537,6 +549,9 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 				// (a loaded machine): its comm changed, read it again.
 				execd := p.job < 0 && st.Comm != p.st.Comm
 				p.st = st
+				if st.State != 'Z' {
+					p.seenAlive = now
+				}
 				if recheck || execd {
 					p.argv = s.readCmdline(pid)
 					p.cmdline = strings.Join(p.argv, " ")
@@ -551,10 +566,10 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 						out = append(out, s.refreshParent(p)...)
 					}
 					if s.classify(p) {
-						out = append(out, s.jobEvent(scenarios.EventSpawn, p, p.firstSeen, p.firstErr))
+						out = append(out, s.jobEvent(scenarios.EventSpawn, p, p.bornAt, p.bornErr))
 					}
 				}
-				out = append(out, s.observeState(p, now, errNs)...)
+				out = append(out, s.observeState(p, now)...)
 				continue
 			}
 		}
@@ -562,7 +577,16 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 		if err != nil {
 			continue
 		}
-		p = &procInfo{pid: pid, st: st, gen: s.gen, firstSeen: now, firstErr: errNs, job: -1}
+		p = &procInfo{pid: pid, st: st, gen: s.gen, firstSeen: now, job: -1}
+		if first {
+			p.bornAt, p.bornErr = s.startBounds(st.Start, 0, now)
+		} else {
+			p.bornAt, p.bornErr = s.startBounds(st.Start, now-errNs, now)
+		}
+		p.seenAlive = now
+		if st.State == 'Z' {
+			p.seenAlive = p.bornAt - p.bornErr // it can have ended no sooner than it began
+		}
 		p.argv = s.readCmdline(pid)
 		p.cmdline = strings.Join(p.argv, " ")
 		s.procs[pid] = p
@@ -576,11 +600,7 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 			out = append(out, s.refreshParent(p)...)
 		}
 		if s.classify(p) {
-			t, e := p.firstSeen, p.firstErr
-			if first {
-				t, e = s.spawnTime(p)
-			}
-			ev := s.jobEvent(scenarios.EventSpawn, p, t, e)
+			ev := s.jobEvent(scenarios.EventSpawn, p, p.bornAt, p.bornErr)
 			if first {
 				ev.Detail = "present at agent start"
 			}
@@ -588,11 +608,11 @@ func (s *procScanner) step(now int64) []scenarios.Event {
 		} else if p.job < 0 && !first {
 			p.recheckUntil = now + int64(recheckWindow)
 		}
-		out = append(out, s.observeState(p, now, errNs)...)
+		out = append(out, s.observeState(p, now)...)
 	}
 	for pid, p := range s.procs {
 		if p.gen != s.gen {
-			out = append(out, s.vanish(p, now, errNs)...)
+			out = append(out, s.vanish(p, now)...)
 			delete(s.procs, pid)
 		}
 	}
@@ -651,11 +671,13 @@ func (s *procScanner) isScopeInit(argv []string) bool {
 // observeState handles a process's state: a job leader seen as a zombie
 // has exited (its exit code is readable until it is reaped); any zombie
 // older than zombieAfter is reported once.
-func (s *procScanner) observeState(p *procInfo, now, errNs int64) []scenarios.Event {
+func (s *procScanner) observeState(p *procInfo, now int64) []scenarios.Event {
 	var out []scenarios.Event
 	if p.st.State != 'Z' || p.foreign {
 		return nil
 	}
+	// It ended after the last poll that read it alive.
+	errNs := now - p.seenAlive
 	if p.incarnation && !p.exited {
 		p.exited = true
 		ev := s.jobEvent(scenarios.EventExit, p, now, errNs)
@@ -664,11 +686,11 @@ func (s *procScanner) observeState(p *procInfo, now, errNs int64) []scenarios.Ev
 		s.dead[p.st.PGID] = deadGroup{at: now, job: p.job, pid: p.pid}
 	}
 	if p.zombieSince == 0 {
-		p.zombieSince = now
+		p.zombieSince, p.zombieErr = now, errNs
 	}
 	if !p.zombieSent && now-p.zombieSince >= s.zombieAfter {
 		p.zombieSent = true
-		out = append(out, scenarios.Event{TNs: now, ErrNs: errNs, Kind: scenarios.EventZombie, PID: p.pid,
+		out = append(out, scenarios.Event{TNs: now, ErrNs: p.zombieErr, Kind: scenarios.EventZombie, PID: p.pid,
 			PGID: p.st.PGID, Cmdline: p.cmdline, ZombieMs: (now - p.zombieSince) / 1e6,
 			Detail: fmt.Sprintf("ppid=%d zombie for %d ms", p.st.PPID, (now-p.zombieSince)/1e6)})
 	}
@@ -693,13 +715,15 @@ func setWaitStatus(ev *scenarios.Event, ws int) {
 	}
 }
 
-func (s *procScanner) vanish(p *procInfo, now, errNs int64) []scenarios.Event {
+// vanish reports the exit of a job leader found gone at now: it ended
+// after the last poll that read it alive.
+func (s *procScanner) vanish(p *procInfo, now int64) []scenarios.Event {
 	if !p.incarnation || p.exited {
 		return nil
 	}
 	p.exited = true
 	s.dead[p.st.PGID] = deadGroup{at: now, job: p.job, pid: p.pid}
-	return []scenarios.Event{s.jobEvent(scenarios.EventExit, p, now, errNs)}
+	return []scenarios.Event{s.jobEvent(scenarios.EventExit, p, now, now-p.seenAlive)}
 }
 
 // strays reports, once each, processes still in a dead incarnation's

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -54,6 +55,7 @@ type agentWatchOptions struct {
 	exitOnEOF bool
 	pidfile   string
 	period    time.Duration
+	profile   string
 }
 
 func newAgentWatchCmd(f *Factory) *cobra.Command {
@@ -70,6 +72,7 @@ func newAgentWatchCmd(f *Factory) *cobra.Command {
 	cmd.Flags().BoolVar(&o.exitOnEOF, "exit-on-eof", false, "also exit when stdin reaches EOF")
 	cmd.Flags().StringVar(&o.pidfile, "pidfile", "", "write the agent's pid here")
 	cmd.Flags().DurationVar(&o.period, "proc-period", 0, "override the spec's /proc poll period")
+	cmd.Flags().StringVar(&o.profile, "cpuprofile", "", "write a CPU profile (pprof) of the watch here")
 	return cmd
 }
 
@@ -86,6 +89,17 @@ func runAgentWatch(ctx context.Context, f *Factory, o agentWatchOptions) error {
 			return err
 		}
 		defer os.Remove(o.pidfile)
+	}
+	if o.profile != "" {
+		pf, err := os.Create(o.profile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := agentContext(ctx, f.IO.In, o.exitOnEOF)
 	defer stop()

@@ -24,6 +24,8 @@ type Stat struct {
 	PGID     int
 	UTime    uint64 // user CPU time, clock ticks
 	STime    uint64 // system CPU time, clock ticks
+	CUTime   uint64 // user CPU time of its waited-for children, clock ticks
+	CSTime   uint64 // system CPU time of its waited-for children, clock ticks
 	Start    uint64 // starttime: clock ticks since boot; with the pid, it names one process
 	ExitCode int    // wait status of a zombie (field 52); -1 if unknown
 }
@@ -58,6 +60,7 @@ func ParseStat(b []byte) (Stat, error) {
 	}
 	st.PPID, st.PGID = int(num("ppid", 1)), int(num("pgrp", 2))
 	st.UTime, st.STime, st.Start = num("utime", 11), num("stime", 12), num("starttime", 19)
+	st.CUTime, st.CSTime = num("cutime", 13), num("cstime", 14)
 	if err != nil {
 		return Stat{}, err
 	}
