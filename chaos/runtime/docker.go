@@ -72,6 +72,8 @@ type DockerRuntime struct {
 	cl      *docker.Client
 	version string
 	tracker Tracker
+	mu      sync.Mutex
+	reaper  *Reaper // told of kept containers; guarded by mu
 }
 
 var _ Runtime = (*DockerRuntime)(nil)
@@ -548,6 +550,7 @@ func (c *dockerContainer) Keep(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rt.tracker.forget(c.id)
+	c.rt.getReaper().Keep(c.id)
 	g := c.guard
 	c.guard = nil
 	if err := g.disarm(ctx, c.deadman.Disarm); err != nil {

@@ -30,7 +30,8 @@ func newAgentCmd(f *Factory) *cobra.Command {
 		Args:   usageArgs(cobra.NoArgs),
 	}
 	cmd.AddCommand(newAgentWatchCmd(f), newAgentInjectCmd(f), newAgentCrashLoopCmd(f), newAgentInterposeCmd(f),
-		newAgentNowCmd(f), newAgentProbeAuditCmd(f), newAgentCalibrateCmd(f), newAgentDeadmanCmd(f))
+		newAgentNowCmd(f), newAgentProbeAuditCmd(f), newAgentCalibrateCmd(f), newAgentDeadmanCmd(f),
+		newAgentReapCmd(f))
 	return cmd
 }
 

@@ -299,3 +299,42 @@ func localRootProcs(root string) []localProc {
 	}
 	return out
 }
+
+// TestDockerReaperRemovesWhatNoSwitchGuards runs the host-side reaper
+// (`zchaos agent reap`) over two containers of a run that have no dead-man
+// switch, one of them kept: when its stream ends without a disarm, it
+// removes the other one only.
+func TestDockerReaperRemovesWhatNoSwitchGuards(t *testing.T) {
+	rt := chaostest.Docker(t)
+	img := chaostest.Image(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bins, err := runtime.BuildBinaries(ctx, chaostest.ModuleRoot(t), t.TempDir())
+	require.NoError(t, err)
+	runID := fmt.Sprintf("reaper-%d", os.Getpid())
+	kept, err := rt.Start(ctx, runtime.StartOptions{Image: img, RunID: runID})
+	require.NoError(t, err)
+	_, err = rt.Start(ctx, runtime.StartOptions{Image: img, RunID: runID})
+	require.NoError(t, err)
+
+	reap := exec.Command(bins.Agent, "agent", "reap", "--run", runID, "--grace", "1s")
+	in, err := reap.StdinPipe()
+	require.NoError(t, err)
+	out, err := reap.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, reap.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "armed\n", line)
+	_, err = fmt.Fprintf(in, "keep %s\n", kept.ID())
+	require.NoError(t, err)
+	require.NoError(t, in.Close()) // as the harness's death would
+	ended := time.Now()
+	require.NoError(t, reap.Wait(), "the reaper removed what it had to and exited 0")
+	t.Logf("stream ended → reaper done: %v", time.Since(ended).Round(10*time.Millisecond))
+
+	cs, err := runContainers(ctx, rt.Client(), runID)
+	require.NoError(t, err)
+	require.Len(t, cs, 1, "one container left: %v", names(cs))
+	assert.Equal(t, kept.ID(), cs[0].ID, "the kept one")
+}

@@ -176,8 +176,19 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 	if err != nil {
 		return nil, nil, &exitError{code: exitInfra, err: err}
 	}
-	release := func() { _ = rt.RemoveAll(context.WithoutCancel(ctx)) }
 	r := o.runner(rt, o.Image)
+	r.RunID = chaos.NewRunID()
+	// The host-side backstop of the containers' dead-man switches.
+	var reaper *runtime.Reaper
+	if f.Reaper != nil {
+		if argv := f.Reaper(r.RunID); argv != nil {
+			if reaper, err = runtime.StartReaper(argv); err != nil {
+				fmt.Fprintf(f.IO.ErrOut, "zchaos: warning: %v (a killed run's containers rely on their own dead-man switches)\n", err)
+			}
+			rt.SetReaper(reaper)
+		}
+	}
+	release := func() { _ = rt.RemoveAll(context.WithoutCancel(ctx)); reaper.Release() }
 	if o.Image == "" {
 		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{}, progressWriter(f))
 		if err != nil {
