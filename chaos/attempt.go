@@ -62,7 +62,7 @@ func (a *attempt) progress(p Phase) {
 		return
 	}
 	a.r.Progress(ProgressEvent{Scenario: a.t.sc.Name, Config: a.t.config, Attempt: a.t.attempt, Phase: p,
-		Elapsed: a.r.Clock.Since(a.start), Expected: a.expect})
+		Elapsed: a.r.Clock.Since(a.start), Expected: a.expect, Total: a.r.total})
 }
 
 // runAttempt runs one task to a result; it never returns an error: broken
@@ -78,7 +78,7 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 		res.DurationMs = r.Clock.Since(a.start).Milliseconds()
 		if r.Progress != nil {
 			r.Progress(ProgressEvent{Scenario: t.sc.Name, Config: t.config, Attempt: t.attempt, Phase: PhaseDone,
-				Elapsed: r.Clock.Since(a.start), Expected: a.expect, Verdict: res.Verdict, Reason: res.Reason})
+				Elapsed: r.Clock.Since(a.start), Expected: a.expect, Verdict: res.Verdict, Reason: res.Reason, Total: r.total})
 		}
 	}()
 

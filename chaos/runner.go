@@ -44,6 +44,7 @@ type ProgressEvent struct {
 	Expected time.Duration // expected total (the physical minimum), when known
 	Verdict  scenarios.Verdict
 	Reason   string
+	Total    int // attempts in the run
 }
 
 // Runner runs scenarios in containers and judges them. Its zero-valued
@@ -60,6 +61,7 @@ type Runner struct {
 	KeepOnFailure bool      // keep the containers of non-passing attempts
 	Progress      func(ProgressEvent)
 	Clock         clock.Clock // default real
+	total         int         // attempts of the current Run, for ProgressEvent.Total
 
 	// RunID labels the run's containers (default: random).
 	RunID string
@@ -240,6 +242,7 @@ func (r *Runner) Run(ctx context.Context, scs []scenarios.Scenario, configs []st
 	}
 	results := make([]scenarios.ScenarioResult, len(tasks))
 	setups := make([]Setup, len(tasks))
+	r.total = len(tasks)
 	var g errgroup.Group
 	g.SetLimit(r.Parallel)
 	for i, t := range tasks {

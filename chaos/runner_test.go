@@ -417,11 +417,16 @@ func TestRunnerParallelismAndRepeats(t *testing.T) {
 	rt := &fakeRuntime{restartD: 50 * time.Millisecond}
 	r := fakeRunner(rt, "")
 	r.Parallel, r.Repeat = 2, 3
+	var totals sync.Map
+	r.Progress = func(p chaos.ProgressEvent) { totals.Store(p.Total, true) }
 	a, b := declared(), declared()
 	a.Name, b.Name = "a", "b"
 	res, err := r.Run(context.Background(), []scenarios.Scenario{a, b}, nil)
 	require.NoError(t, err)
 	require.Len(t, res.Scenarios, 6)
+	var seen []int
+	totals.Range(func(k, _ any) bool { seen = append(seen, k.(int)); return true })
+	assert.Equal(t, []int{6}, seen, "every progress event counts the run's 6 attempts")
 	assert.LessOrEqual(t, rt.max, 2, "at most Parallel containers at once")
 	assert.Equal(t, 0, rt.live)
 	var got []string

@@ -20,7 +20,7 @@ var ErrUnknownFormat = errors.New("unknown report format")
 func Render(w io.Writer, r scenarios.Result, format string) error {
 	switch format {
 	case "table":
-		return Table(w, r, TableOptions{Reason: true})
+		return Table(w, r, TableOptions{Wide: true})
 	case "markdown", "md":
 		return Markdown(w, r)
 	case "junit", "xml":

@@ -38,16 +38,18 @@ func TestCanaryWindows(t *testing.T) {
 	assert.Equal(t, 100*ms+50_000, evs[0].DurNs, "the window runs from the first tick's deadline")
 }
 
-// TestCanaryLoopMeasures runs the real loop briefly: it emits windows of
-// ticks whose lateness is never negative.
+// TestCanaryLoopMeasures runs the real loop (the exit waker's thread)
+// briefly: it emits windows of ticks whose lateness is never negative.
 func TestCanaryLoopMeasures(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
 	c := &canary{window: int64(30 * time.Millisecond)}
+	w, err := newExitWaker(MonoNow, 2*time.Millisecond)
+	require.NoError(t, err)
+	defer w.close()
 	evs := make(chan scenarios.Event, 16)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.loop(ctx, 2*time.Millisecond, MonoNow, func(e scenarios.Event) {
+		w.run(nil, c, func(e scenarios.Event) {
 			select {
 			case evs <- e:
 			default:
@@ -60,9 +62,16 @@ func TestCanaryLoopMeasures(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no canary window in 10 s")
 	}
-	cancel()
+	w.shutdown()
 	<-done
 	assert.Positive(t, ev.Ticks)
 	assert.GreaterOrEqual(t, ev.LateP50Ns, int64(0))
 	assert.GreaterOrEqual(t, ev.LateMaxNs, ev.LateP50Ns)
+}
+
+// TestCalibrateMeasures: Calibrate sums up the canary's windows.
+func TestCalibrateMeasures(t *testing.T) {
+	load := Calibrate(context.Background(), time.Second)
+	require.NotNil(t, load)
+	assert.Positive(t, load.Windows)
 }

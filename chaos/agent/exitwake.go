@@ -1,12 +1,16 @@
 package agent
 
 import (
+	"encoding/binary"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/zchaos/zchaos/scenarios"
 )
 
 // exitWaker wakes the scanner the moment a watched process exits: a pidfd
@@ -16,15 +20,26 @@ import (
 // exit times. Its methods other than run are called by the scanner's
 // goroutine only.
 //
-// The date is a span, both ends witnessed: the waker waits at most
-// witnessPeriod at a time, and a wait that returns without a pidfd (its
-// events did not fill the buffer) proves that every process it watches
-// was alive when that wait began, since a pidfd already readable then
-// would have been returned at once. An exit that fires in a later wait
-// lies between the start of the wait before it and the moment it fired.
+// The date is a span, both ends witnessed: the waker's waits end at least
+// every tick, and a wait that returns without a pidfd (its events did not
+// fill the buffer) proves that every process it watches was alive when
+// that wait began, since a pidfd already readable then would have been
+// returned at once, and when it collected its events, which for a tick is
+// after the tick's deadline. An exit that fires in a later wait lies
+// between that witness and the moment it fired.
+//
+// The tick is the timer-lateness canary's (cyclictest's method): a
+// timerfd on CLOCK_MONOTONIC armed with absolute deadlines a period apart,
+// in the same epoll set, so one thread serves both, and how late each
+// deadline is seen is the canary's sample. One thread waking 100 times a
+// second, where a canary thread and a witness each woke on their own,
+// halves the wake-ups that made most of the agent's CPU (make bench).
 type exitWaker struct {
-	ep   int         // epoll set of pidfds, and of stop
+	ep   int         // epoll set of pidfds, and of stop and tick
 	stop int         // eventfd that ends run
+	tick int         // timerfd of the canary's deadlines
+	due  int64       // the next deadline (mono ns); run's
+	per  int64       // the tick period (ns)
 	fds  map[int]int // pid → its pidfd
 	mono Mono
 
@@ -42,26 +57,37 @@ type watched struct{ at, alive int64 }
 // exitSpan is what run knows of an exit: it lies in [lo, hi] (mono ns).
 type exitSpan struct{ lo, hi int64 }
 
-// witnessPeriod bounds each wait of the waker, and so the length of an
-// exit's span (plus the machine's lateness in waking it).
-const witnessPeriod = 5 * time.Millisecond
+// defaultTick is the waker's tick: it bounds an exit's span (plus the
+// machine's lateness in waking it) and is the canary's period.
+const defaultTick = 10 * time.Millisecond
 
-func newExitWaker(mono Mono) (*exitWaker, error) {
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+// newExitWaker makes a waker whose waits end every period (the canary's
+// deadlines, the first one a period from now).
+func newExitWaker(mono Mono, period time.Duration) (*exitWaker, error) {
+	w := &exitWaker{ep: -1, stop: -1, tick: -1, fds: map[int]int{}, mono: mono, per: int64(period),
+		fired: map[int]exitSpan{}, reg: map[int]watched{}}
+	var err error
+	if w.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, err
+	}
+	if w.stop, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err == nil {
+		w.tick, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK)
+	}
+	for _, fd := range []int{w.stop, w.tick} {
+		if err == nil {
+			err = unix.EpollCtl(w.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+		}
+	}
+	if err == nil {
+		w.due = mono() + w.per
+		spec := unix.ItimerSpec{Interval: unix.NsecToTimespec(w.per), Value: unix.NsecToTimespec(w.due)}
+		err = unix.TimerfdSettime(w.tick, unix.TFD_TIMER_ABSTIME, &spec, nil)
+	}
 	if err != nil {
+		w.close()
 		return nil, err
 	}
-	stop, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		unix.Close(ep)
-		return nil, err
-	}
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, stop, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(stop)}); err != nil {
-		unix.Close(ep)
-		unix.Close(stop)
-		return nil, err
-	}
-	return &exitWaker{ep: ep, stop: stop, fds: map[int]int{}, mono: mono, fired: map[int]exitSpan{}, reg: map[int]watched{}}, nil
+	return w, nil
 }
 
 // watch starts watching pid, which the scanner saw alive at alive; a
@@ -133,14 +159,20 @@ func (w *exitWaker) quiet(pid int) bool {
 }
 
 // run signals wake (without blocking) each time a watched process exits,
-// until close. Each pidfd fires once (EPOLLONESHOT): the scan that follows
-// sees the exit and forgets the pid.
-func (w *exitWaker) run(wake chan<- struct{}) {
+// and hands each tick's lateness to c (nil: none kept), whose windows go
+// to emit, until shutdown. Each pidfd fires once (EPOLLONESHOT): the scan
+// that follows sees the exit and forgets the pid. It runs on a thread of
+// its own (the Go scheduler's lateness would otherwise hide in the
+// canary's figure).
+func (w *exitWaker) run(wake chan<- struct{}, c *canary, emit func(scenarios.Event)) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	evs := make([]unix.EpollEvent, 64)
 	var alive int64 // every watched process was alive at this instant (0: no wait has shown it yet)
+	var buf [8]byte
 	for {
 		start := w.mono()
-		n, err := unix.EpollWait(w.ep, evs, int(witnessPeriod/time.Millisecond))
+		n, err := unix.EpollWait(w.ep, evs, -1)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -148,10 +180,33 @@ func (w *exitWaker) run(wake chan<- struct{}) {
 			return
 		}
 		now := w.mono()
+		exits := 0
+		witness := start
 		for _, e := range evs[:n] {
-			if int(e.Fd) == w.stop {
+			switch int(e.Fd) {
+			case w.stop:
 				return
+			case w.tick:
+				// k deadlines have passed since the last read: the
+				// earliest is the one this wake-up answers, late by
+				// now − due; the ones it swallowed are not counted again.
+				if m, err := unix.Read(w.tick, buf[:]); err != nil || m != 8 {
+					continue
+				}
+				k := int64(binary.NativeEndian.Uint64(buf[:]))
+				if c != nil {
+					if ev, ok := c.tick(w.due, now); ok && emit != nil {
+						emit(ev)
+					}
+				}
+				// The wait collected its events after the latest of
+				// these deadlines: a pidfd it did not return was not
+				// readable then.
+				witness = max(witness, w.due+(k-1)*w.per)
+				w.due += k * w.per
+				continue
 			}
+			exits++
 			w.mu.Lock()
 			// The waits' witness counts only from a wait that began
 			// with the pidfd in the set; before, the scanner's does.
@@ -164,11 +219,12 @@ func (w *exitWaker) run(wake chan<- struct{}) {
 			w.mu.Unlock()
 		}
 		if n < len(evs) {
-			// Nothing else was readable when this wait began.
-			alive = start
+			// Nothing else was readable when this wait began, nor when
+			// it collected a tick.
+			alive = witness
 			w.witness.Store(alive)
 		}
-		if n == 0 {
+		if exits == 0 {
 			continue
 		}
 		select {
@@ -178,7 +234,7 @@ func (w *exitWaker) run(wake chan<- struct{}) {
 	}
 }
 
-// shutdown ends run (the caller then waits for it) and closes every fd.
+// shutdown ends run (the caller then waits for it).
 func (w *exitWaker) shutdown() {
 	var one [8]byte
 	one[0] = 1
@@ -189,6 +245,9 @@ func (w *exitWaker) close() {
 	for pid := range w.fds {
 		w.forget(pid)
 	}
-	unix.Close(w.stop)
-	unix.Close(w.ep)
+	for _, fd := range []int{w.tick, w.stop, w.ep} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
 }

@@ -17,11 +17,11 @@ import (
 // the true exit (after the kill, before the reap), and its start comes
 // from the waker's own waits, not from when the process was watched.
 func TestExitWakerWitnessesTheExit(t *testing.T) {
-	w, err := newExitWaker(MonoNow)
+	w, err := newExitWaker(MonoNow, defaultTick)
 	require.NoError(t, err)
 	wake := make(chan struct{}, 1)
 	done := make(chan struct{})
-	go func() { defer close(done); w.run(wake) }()
+	go func() { defer close(done); w.run(wake, nil, nil) }()
 	defer func() { w.shutdown(); <-done; w.close() }()
 
 	cmd := exec.Command("sleep", "60")
@@ -63,7 +63,7 @@ func TestExitWakerWitnessesTheExit(t *testing.T) {
 // began with its pidfd in the set is dated from when the scanner saw it
 // alive, never from an earlier wait.
 func TestExitWakerBeforeItsFirstWait(t *testing.T) {
-	w, err := newExitWaker(MonoNow)
+	w, err := newExitWaker(MonoNow, defaultTick)
 	require.NoError(t, err)
 	cmd := exec.Command("sleep", "60")
 	require.NoError(t, cmd.Start())
@@ -75,7 +75,7 @@ func TestExitWakerBeforeItsFirstWait(t *testing.T) {
 	wake := make(chan struct{}, 1)
 	done := make(chan struct{})
 	w.witness.Store(0)
-	go func() { defer close(done); w.run(wake) }()
+	go func() { defer close(done); w.run(wake, nil, nil) }()
 	defer func() { w.shutdown(); <-done; w.close() }()
 	select {
 	case <-wake:

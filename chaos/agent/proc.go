@@ -165,11 +165,11 @@ func newProcScanner(spec Spec) *procScanner {
 // loop steps the scanner every period until ctx ends, and at once (plus
 // a few quick follow-ups) whenever a watched executable is opened for
 // exec, so that processes living only a few milliseconds (a crash loop)
-// are still seen.
-func (s *procScanner) loop(ctx context.Context, clk clock.WithTicker, mono Mono, emit func(scenarios.Event)) {
+// are still seen, or a watched process exits (s.exits, when set, signals
+// wake; the caller runs it).
+func (s *procScanner) loop(ctx context.Context, clk clock.WithTicker, mono Mono, wake chan struct{}, emit func(scenarios.Event)) {
 	t := clk.NewTicker(s.period)
 	defer t.Stop()
-	wake := make(chan struct{}, 1)
 	if w, err := newExecWatcher(s.execPaths()); err == nil {
 		done := make(chan struct{})
 		go func() { defer close(done); w.run(wake) }()
@@ -180,12 +180,6 @@ func (s *procScanner) loop(ctx context.Context, clk clock.WithTicker, mono Mono,
 		done := make(chan struct{})
 		go func() { defer close(done); c.run() }()
 		defer func() { c.close(); <-done; s.spawns = nil }()
-	}
-	if x, err := newExitWaker(mono); err == nil {
-		s.exits = x
-		done := make(chan struct{})
-		go func() { defer close(done); x.run(wake) }()
-		defer func() { x.shutdown(); <-done; x.close(); s.exits = nil }()
 	}
 	followUps := 0
 	var follow <-chan time.Time

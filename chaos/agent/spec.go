@@ -215,17 +215,30 @@ func Watch(ctx context.Context, spec Spec, out io.Writer, opts WatchOptions) err
 			return nil
 		})
 	}
+	// One thread ticks for the canary and wakes the scanner at exits
+	// (exitWaker).
+	wake := make(chan struct{}, 1)
+	var waker *exitWaker
+	var cn *canary
 	if spec.CanaryPeriodMs >= 0 {
-		c := &canary{window: int64(ms(spec.CanaryWindowMs, defaultCanaryWindow))}
-		period := ms(spec.CanaryPeriodMs, defaultCanaryPeriod)
-		produce(func(ctx context.Context, emit func(scenarios.Event)) {
-			c.loop(ctx, period, opts.Mono, emit)
-		})
+		cn = &canary{window: int64(ms(spec.CanaryWindowMs, defaultCanaryWindow))}
+	}
+	if cn != nil || len(spec.Jobs) > 0 {
+		if x, err := newExitWaker(opts.Mono, ms(spec.CanaryPeriodMs, defaultTick)); err == nil {
+			waker = x
+			defer x.close() // after g.Wait: no producer uses it any more
+			produce(func(ctx context.Context, emit func(scenarios.Event)) {
+				stop := context.AfterFunc(ctx, x.shutdown)
+				defer stop()
+				x.run(wake, cn, emit)
+			})
+		}
 	}
 	if len(spec.Jobs) > 0 {
 		ps := newProcScanner(spec)
+		ps.exits = waker
 		produce(func(ctx context.Context, emit func(scenarios.Event)) {
-			ps.loop(ctx, opts.Clock, opts.Mono, emit)
+			ps.loop(ctx, opts.Clock, opts.Mono, wake, emit)
 		})
 	}
 	for _, p := range spec.Probes {

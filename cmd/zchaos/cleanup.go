@@ -22,6 +22,7 @@ type cleanupOptions struct {
 
 func newCleanupCmd(f *Factory) *cobra.Command {
 	var opts cleanupOptions
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Remove containers and processes left behind by runs",
@@ -32,11 +33,16 @@ SIGINT, and a killed run's containers stop themselves (their dead-man
 switch); this is the manual sweep for whatever is left.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := out.value()
+			if err != nil {
+				return err
+			}
+			opts.JSON = format == "json"
 			return runCleanup(cmd.Context(), f, opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.RunID, "run", "", "only this run's leftovers")
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print what was removed as JSON")
+	out = addOutputFlag(cmd, true, "text", "text", "json")
 	cmd.Flags().BoolVar(&opts.Images, "images", false, "also remove reference images (zchaos/hero:*) no container uses; the base is kept")
 	cmd.Flags().StringVar(&opts.LocalDir, "local-dir", runtime.DefaultLocalDir(), "state directory of the local runtime")
 	return cmd

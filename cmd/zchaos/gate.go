@@ -20,11 +20,12 @@ type gateOptions struct {
 	Baseline bool
 	Require  int
 	Tag      string
-	JSON     bool
+	Format   string // -o: table, wide, json, md, junit or html
 }
 
 func newGateCmd(f *Factory) *cobra.Command {
 	var o gateOptions
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "gate",
 		Short: "Decide whether an image may be promoted (the CI entry point)",
@@ -35,7 +36,11 @@ behaviour difference (legacy: never restarted; migrated: restarted after
 250 ms ...) is printed and reported.
 
 Writes result.json, report.md, junit.xml and report.html to --out, and a
-forensics bundle for every scenario that did not pass.
+forensics bundle for every scenario that did not pass. Prints the verdict
+table fitted to the terminal (-o wide: every column, the reasons inline;
+plain tab-separated lines when stdout is not a terminal), or the result as
+-o json (--json), md, junit or html. Live progress goes to stderr when it
+is a terminal, with a count and an ETA, even when stdout is redirected.
 
 With --repeat K, a scenario passes when --require of its K attempts passed
 (default: all of them); the first-attempt pass rate is reported next to the
@@ -46,6 +51,10 @@ Exit codes: 0 promote, 1 a scenario failed, 2 inconclusive (no failure),
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.SeedGiven = cmd.Flags().Changed("seed")
+			var err error
+			if o.Format, err = out.value(); err != nil {
+				return err
+			}
 			return runGate(cmd.Context(), f, o)
 		},
 	}
@@ -54,7 +63,7 @@ Exit codes: 0 promote, 1 a scenario failed, 2 inconclusive (no failure),
 	fl.BoolVar(&o.Baseline, "baseline", false, "also run the legacy config and print the behaviour diff")
 	fl.IntVar(&o.Require, "require", 0, "passes needed out of --repeat attempts per scenario (default: all)")
 	fl.StringVar(&o.Tag, "tag", scenarios.TagGate, "run the catalogue scenarios with this tag")
-	fl.BoolVar(&o.JSON, "json", false, "print the result JSON instead of the table")
+	out = addOutputFlag(cmd, true, "table", resultFormats...)
 	return cmd
 }
 
@@ -102,7 +111,7 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 	if err := writeReports(o.Out, res); err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}
-	if err := printGate(f.IO.Out, res, d, o); err != nil {
+	if err := printGate(f.IO.Out, f.IO.Layout(), res, d, o); err != nil {
 		return err
 	}
 	if runErr != nil {
@@ -168,36 +177,31 @@ func writeReports(dir string, res scenarios.Result) error {
 	return nil
 }
 
-func printGate(w io.Writer, res scenarios.Result, d scenarios.GateDecision, o gateOptions) error {
-	if o.JSON {
-		return reports.JSON(w, res)
-	}
-	if err := reports.Table(w, res, reports.TableOptions{Reason: true}); err != nil {
-		return err
-	}
-	if err := reports.ImageTables(w, res); err != nil {
+func printGate(w io.Writer, l reports.Layout, res scenarios.Result, d scenarios.GateDecision, o gateOptions) error {
+	if err := writeResultFormat(w, l, res, o.Format); err != nil || !isTableFormat(o.Format) {
 		return err
 	}
 	if len(res.Diff) > 0 {
 		fmt.Fprintln(w, "\nBehaviour, legacy → migrated:")
-		if err := reports.BehaviourDiffText(w, res.Diff); err != nil {
+		if err := l.BehaviourDiff(w, res.Diff); err != nil {
 			return err
 		}
 	}
 	for _, s := range d.Surprises {
-		fmt.Fprintln(w, "warning:", s)
+		if err := l.Text(w, "warning: "+s); err != nil {
+			return err
+		}
 	}
 	if b := d.Baseline.Sentence(); b != "" {
 		fmt.Fprintf(w, "\nlegacy baseline: %s\n", b)
 	}
-	fmt.Fprintf(w, "\ngate: %s — %s", reports.DecisionWord(d.Decision, d.Verdict), d.Reason)
+	line := fmt.Sprintf("\ngate: %s — %s", reports.DecisionWord(d.Decision, d.Verdict), d.Reason)
 	if o.Repeat > 1 {
 		need := o.Require
 		if need == 0 {
 			need = o.Repeat
 		}
-		fmt.Fprintf(w, " (%d of %d attempts each; first-attempt pass rate %.0f%%)", need, o.Repeat, 100*d.FirstPassRate)
+		line += fmt.Sprintf(" (%d of %d attempts each; first-attempt pass rate %.0f%%)", need, o.Repeat, 100*d.FirstPassRate)
 	}
-	fmt.Fprintf(w, "; time scale %g; reports in %s\n", res.TimeScale, o.Out)
-	return nil
+	return l.Text(w, line+fmt.Sprintf("; time scale %g; reports in %s", res.TimeScale, o.Out))
 }

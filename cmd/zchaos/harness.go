@@ -371,9 +371,9 @@ func (o harnessOptions) expandTargets(f *Factory, scs []scenarios.Scenario) ([]s
 	return out, err
 }
 
-// runScenarios runs scs on configs with live progress on the error stream
-// (one rewritten line on a terminal, a line per finished attempt
-// otherwise). Its error is only ctx's: the result holds what finished.
+// runScenarios runs scs on configs with progress on the error stream: a
+// line per finished attempt, and on a terminal one live line rewritten in
+// place with the count, the ETA and the attempts under way. Its error is only ctx's: the result holds what finished.
 func runScenarios(ctx context.Context, f *Factory, r *chaos.Runner, name string, scs []scenarios.Scenario, configs []string) (scenarios.Result, error) {
 	if r.RunID == "" {
 		r.RunID = chaos.NewRunID()
@@ -381,7 +381,7 @@ func runScenarios(ctx context.Context, f *Factory, r *chaos.Runner, name string,
 	// The run ID labels its containers: `zchaos cleanup --run ID`.
 	fmt.Fprintf(f.IO.ErrOut, "zchaos %s: %d scenario(s) × %v, image %s, time scale %g, seed %d, run %s\n",
 		name, len(scs), configs, r.Image, r.TimeScale, r.Seed, r.RunID)
-	prog := newProgress(f.IO.ErrOut, f.IO.TTY)
+	prog := runProgress(f.IO)
 	r.Progress = prog.update
 	res, err := r.Run(ctx, scs, configs)
 	prog.finish()

@@ -35,6 +35,7 @@ func newImageCmd(f *Factory) *cobra.Command {
 
 func newImageBuildCmd(f *Factory) *cobra.Command {
 	var opts imageBuildOptions
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "build",
 		Short: "Build (or reuse) the Debian base and the zinit + herosim image",
@@ -54,12 +55,17 @@ current directory, if it is the zchaos module). The refs go to stdout,
 progress to stderr.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := out.value()
+			if err != nil {
+				return err
+			}
+			opts.JSON = format == "json"
 			return runImageBuild(cmd.Context(), f, opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.BaseOnly, "base-only", false, "build only the Debian base")
 	cmd.Flags().BoolVar(&opts.NoCache, "no-cache", false, "rebuild even if the tags exist")
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the refs as JSON")
+	out = addOutputFlag(cmd, true, "text", "text", "json")
 	cmd.Flags().StringVar(&opts.BinDir, "bin-dir", "", "directory holding static zinit and herosim builds")
 	cmd.Flags().StringVar(&opts.ModDir, "module-dir", "", "zchaos module to build the binaries from")
 	return cmd

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zchaos/zchaos/migrator"
+	"github.com/zchaos/zchaos/reports"
 )
 
 type lintOptions struct {
@@ -23,6 +24,7 @@ type lintOptions struct {
 
 func newLintCmd(f *Factory) *cobra.Command {
 	opts := lintOptions{IO: f.IO}
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "lint DIR",
 		Short: "Audit a legacy zinit config directory",
@@ -45,11 +47,16 @@ an unreadable directory or policy.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Dir = args[0]
+			format, err := out.value()
+			if err != nil {
+				return err
+			}
+			opts.JSON = format == "json"
 			return runLint(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Policy, "policy", "", "policy file (YAML or TOML): socket convention and overrides")
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the report as JSON")
+	out = addOutputFlag(cmd, true, "table", "table", "json")
 	return cmd
 }
 
@@ -66,7 +73,7 @@ func runLint(_ context.Context, opts lintOptions) error {
 		if err := writeIndentedJSON(opts.IO.Out, rep); err != nil {
 			return err
 		}
-	} else if err := printLint(opts.IO.Out, opts.IO.TTY, rep); err != nil {
+	} else if err := printLint(opts.IO.Out, opts.IO.Layout(), rep); err != nil {
 		return err
 	}
 	if rep.Summary.Errors > 0 {
@@ -75,11 +82,11 @@ func runLint(_ context.Context, opts lintOptions) error {
 	return nil
 }
 
-// printLint writes one row per service: on a terminal a table whose last
-// cell lists the findings one per line; otherwise the service line followed
+// printLint writes one row per service: on a terminal a table (fitted to
+// its width) whose last cell lists the findings one per line; otherwise the service line followed
 // by one indented line per finding. Then the summary line.
-func printLint(w io.Writer, tty bool, rep migrator.LintReport) error {
-	if tty {
+func printLint(w io.Writer, l reports.Layout, rep migrator.LintReport) error {
+	if !l.Plain {
 		rows := make([][]string, 0, len(rep.Rows))
 		for _, r := range rep.Rows {
 			var fs []string
@@ -88,7 +95,7 @@ func printLint(w io.Writer, tty bool, rep migrator.LintReport) error {
 			}
 			rows = append(rows, []string{r.Service, dashIfEmpty(string(r.Dialect)), worst(r), strings.Join(fs, "\n")})
 		}
-		if err := printTable(w, true, []string{"Service", "Dialect", "Worst", "Findings"}, rows); err != nil {
+		if err := printTable(w, l, []string{"Service", "Dialect", "Worst", "Findings"}, rows); err != nil {
 			return err
 		}
 	} else {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zchaos/zchaos/chaos/fleet"
 	"github.com/zchaos/zchaos/migrator"
+	"github.com/zchaos/zchaos/reports"
 	"github.com/zchaos/zchaos/zinit"
 )
 
@@ -79,6 +80,7 @@ type migratePlanOptions struct {
 
 func newMigratePlanCmd(f *Factory) *cobra.Command {
 	opts := migratePlanOptions{IO: f.IO}
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "plan DIR",
 		Short: "Show the job model and the fidelity ledger of a migration",
@@ -95,11 +97,16 @@ is reported one line per problem, with file and line; exit 3.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Dir = args[0]
+			format, err := out.value()
+			if err != nil {
+				return err
+			}
+			opts.JSON = format == "json"
 			return runMigratePlan(cmd.Context(), opts)
 		},
 	}
 	opts.flags(cmd)
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the plan as JSON")
+	out = addOutputFlag(cmd, true, "table", "table", "json")
 	return cmd
 }
 
@@ -111,10 +118,10 @@ func runMigratePlan(_ context.Context, opts migratePlanOptions) error {
 	if opts.JSON {
 		return writeIndentedJSON(opts.IO.Out, p)
 	}
-	return printPlan(opts.IO.Out, opts.IO.TTY, p)
+	return printPlan(opts.IO.Out, opts.IO.Layout(), p)
 }
 
-func printPlan(w io.Writer, tty bool, p *migrator.Plan) error {
+func printPlan(w io.Writer, l reports.Layout, p *migrator.Plan) error {
 	rows := make([][]string, 0, len(p.Services))
 	oneshots := 0
 	for _, sp := range p.Services {
@@ -137,7 +144,7 @@ func printPlan(w io.Writer, tty bool, p *migrator.Plan) error {
 		}
 		rows = append(rows, []string{sp.Service.Name, kind, restart, check, probe, sp.Probe.Origin})
 	}
-	if err := printTable(w, tty, []string{"Service", "Kind", "Restart", "Check", "Probe", "Target from"}, rows); err != nil {
+	if err := printTable(w, l, []string{"Service", "Kind", "Restart", "Check", "Probe", "Target from"}, rows); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
@@ -149,7 +156,7 @@ func printPlan(w io.Writer, tty bool, p *migrator.Plan) error {
 			ledger = append(ledger, []string{e.Service, e.Field, string(e.Fidelity), dashIfEmpty(e.Source), e.Detail})
 		}
 	}
-	if err := printTable(w, tty, []string{"Service", "Field", "Fidelity", "Source", "Detail"}, ledger); err != nil {
+	if err := printTable(w, l, []string{"Service", "Field", "Fidelity", "Source", "Detail"}, ledger); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "%d services (%d oneshots), %d health files retired, time scale %g; ledger: %d exact, %d approximated, %d dropped, %d behaviour-change\n",
@@ -168,6 +175,7 @@ type migrateRenderOptions struct {
 
 func newMigrateRenderCmd(f *Factory) *cobra.Command {
 	opts := migrateRenderOptions{IO: f.IO}
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "render DIR",
 		Short: "Write the migration as a zinit CLI script or as JSON",
@@ -178,21 +186,23 @@ re-added; it ends by starting each migrated service), or as JSON (the same
 commands as argv arrays). The script does not move the legacy files: run it
 after moving them out of zinit's config dir, or use migrate apply.`,
 		Example: `  zchaos migrate render /etc/zinit > migrate.sh
-  zchaos migrate render ./fleet --format json`,
+  zchaos migrate render ./fleet -o json`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Dir = args[0]
+			opts.Format = out.format
 			return runMigrateRender(cmd.Context(), opts)
 		},
 	}
 	opts.flags(cmd)
-	cmd.Flags().StringVar(&opts.Format, "format", "script", "script or json")
+	out = addOutputFlag(cmd, false, "script", "script", "json")
+	addFormatAlias(cmd, out)
 	return cmd
 }
 
 func runMigrateRender(_ context.Context, opts migrateRenderOptions) error {
 	if opts.Format != "script" && opts.Format != "json" {
-		return usageErrorf("--format %q: want script or json", opts.Format)
+		return usageErrorf("-o %q: want script or json", opts.Format)
 	}
 	p, err := buildPlan(opts.IO.ErrOut, opts.planInput)
 	if err != nil {
@@ -278,6 +288,7 @@ type migrateApplyOptions struct {
 
 func newMigrateApplyCmd(f *Factory) *cobra.Command {
 	opts := migrateApplyOptions{IO: f.IO, Now: time.Now}
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "apply DIR (--socket PATH | --container NAME)",
 		Short: "Migrate a running zinit, with a backup of the legacy files",
@@ -299,6 +310,11 @@ running, backup impossible, or a failed step.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Dir = args[0]
+			format, err := out.value()
+			if err != nil {
+				return err
+			}
+			opts.JSON = format == "json"
 			return runMigrateApply(cmd.Context(), opts)
 		},
 	}
@@ -307,7 +323,7 @@ running, backup impossible, or a failed step.`,
 	cmd.Flags().StringVar(&opts.ConfigDir, "config-dir", "", "zinit's legacy config dir on the target (default: DIR with --socket, /etc/zinit with --container)")
 	cmd.Flags().StringVar(&opts.BackupRoot, "backup-root", "", "where timestamped backup dirs go (default: <config-dir>.zchaos-backup)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "list the changes, make none")
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the report as JSON")
+	out = addOutputFlag(cmd, true, "table", "table", "json")
 	return cmd
 }
 
@@ -338,7 +354,7 @@ func runMigrateApply(ctx context.Context, opts migrateApplyOptions) error {
 		if err := writeIndentedJSON(opts.IO.Out, rep); err != nil {
 			return err
 		}
-	} else if err := printChanges(opts.IO.Out, opts.IO.TTY, rep.Changes); err != nil {
+	} else if err := printChanges(opts.IO.Out, opts.IO.Layout(), rep.Changes); err != nil {
 		return err
 	}
 	if aerr != nil {
@@ -364,7 +380,7 @@ func runMigrateApply(ctx context.Context, opts migrateApplyOptions) error {
 	return err
 }
 
-func printChanges(w io.Writer, tty bool, changes []migrator.Change) error {
+func printChanges(w io.Writer, l reports.Layout, changes []migrator.Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -372,7 +388,7 @@ func printChanges(w io.Writer, tty bool, changes []migrator.Change) error {
 	for _, c := range changes {
 		rows = append(rows, []string{c.Action, c.Unit, dashIfEmpty(c.Detail)})
 	}
-	return printTable(w, tty, []string{"Action", "Unit", "Detail"}, rows)
+	return printTable(w, l, []string{"Action", "Unit", "Detail"}, rows)
 }
 
 // ---- rollback ----
@@ -386,6 +402,7 @@ type migrateRollbackOptions struct {
 
 func newMigrateRollbackCmd(f *Factory) *cobra.Command {
 	opts := migrateRollbackOptions{IO: f.IO}
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "rollback --backup DIR (--socket PATH | --container NAME)",
 		Short: "Undo a migration from its backup dir",
@@ -397,12 +414,17 @@ services again. Running it twice is harmless.`,
 		Example: `  zchaos migrate rollback --backup /etc/zinit.zchaos-backup/20260313T124022.000000000Z --socket /run/zinit.sock`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := out.value()
+			if err != nil {
+				return err
+			}
+			opts.JSON = format == "json"
 			return runMigrateRollback(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Backup, "backup", "", "the backup dir apply printed (on the target)")
 	opts.Target.flags(cmd)
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the report as JSON")
+	out = addOutputFlag(cmd, true, "table", "table", "json")
 	return cmd
 }
 
@@ -423,7 +445,7 @@ func runMigrateRollback(ctx context.Context, opts migrateRollbackOptions) error 
 		if err := writeIndentedJSON(opts.IO.Out, rep); err != nil {
 			return err
 		}
-	} else if err := printChanges(opts.IO.Out, opts.IO.TTY, rep.Changes); err != nil {
+	} else if err := printChanges(opts.IO.Out, opts.IO.Layout(), rep.Changes); err != nil {
 		return err
 	}
 	if rerr != nil {

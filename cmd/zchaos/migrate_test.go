@@ -115,18 +115,25 @@ func TestMigrateRenderGolden(t *testing.T) {
 	require.Equal(t, exitPass, r.code, r.err)
 	cliGolden(t).Assert(t, "migrate_render_fleet_script", []byte(r.out))
 
-	q := runZchaosCLI(t, false, "", "migrate", "render", filepath.Join(messyDir, "quoting"), "--format", "script")
+	q := runZchaosCLI(t, false, "", "migrate", "render", filepath.Join(messyDir, "quoting"), "-o", "script")
 	require.Equal(t, exitPass, q.code, q.err)
 	cliGolden(t).Assert(t, "migrate_render_quoting_script", []byte(q.out))
 
-	j := runZchaosCLI(t, false, "", "migrate", "render", filepath.Join(messyDir, "quoting"), "--format", "json")
+	j := runZchaosCLI(t, false, "", "migrate", "render", filepath.Join(messyDir, "quoting"), "-o", "json")
 	require.Equal(t, exitPass, j.code, j.err)
 	var s migrator.Script
 	require.NoError(t, json.Unmarshal([]byte(j.out), &s))
 	cliGolden(t).Assert(t, "migrate_render_quoting_json", []byte(j.out))
 
-	bad := runZchaosCLI(t, false, "", "migrate", "render", fleetDir, "--format", "yaml")
+	bad := runZchaosCLI(t, false, "", "migrate", "render", fleetDir, "-o", "yaml")
 	assert.Equal(t, exitUsage, bad.code)
+	assert.Contains(t, bad.err, `unknown format "yaml": want script, json`)
+
+	// The older --format still works, and says it is deprecated on stderr only.
+	old := runZchaosCLI(t, false, "", "migrate", "render", filepath.Join(messyDir, "quoting"), "--format", "json")
+	require.Equal(t, exitPass, old.code, old.err)
+	assert.Equal(t, j.out, old.out)
+	assert.Equal(t, "zchaos: --format is deprecated: use -o/--output\n", old.err)
 }
 
 func TestMigrateApplyUsage(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -18,39 +17,52 @@ import (
 
 type reportOptions struct {
 	Input  string
-	Format string
-	Output string
+	Format string // -o/--output
+	Out    string // --out: a file instead of stdout
 }
 
 func newReportCmd(f *Factory) *cobra.Command {
 	var opts reportOptions
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "report RESULT.json",
 		Short: "Render a result as a table, Markdown, JUnit XML, HTML or JSON",
-		Long: `Render the result JSON written by zchaos run or zchaos gate ("-" reads stdin):
-  table     one row per scenario × service × config, with recovery times
-  markdown  the rollout report (policies, verdicts, behaviour diff, fidelity ledger)
+		Long: `Render the result JSON written by zchaos run or zchaos gate ("-" reads stdin)
+in the format -o names:
+  table     one row per scenario × service × config with its restart and
+            healthy times, fitted to the terminal, the reasons of what did
+            not pass numbered below (plain tab-separated lines, the reason
+            last, when the output is not a terminal)
+  wide      the table with every column: machine lateness, time to detect,
+            the reason inline
+  md        the rollout report in Markdown (also: markdown)
   junit     JUnit XML for CI (fail → failure, inconclusive → skipped, error → error)
   html      one self-contained page with a timeline per scenario
   json      the result again, indented (schema: reports/SCHEMA.md)
 
-A result with an unknown schema_version is refused (exit code 3). The exit
-code does not depend on the verdicts inside the result.`,
+--out FILE writes it to FILE (atomically) instead of stdout. An unknown
+format, or a result with an unknown schema_version, is refused (exit code
+3). The exit code does not depend on the verdicts inside the result.`,
+		Example: `  zchaos report zchaos-out/result.json
+  zchaos report zchaos-out/result.json -o json
+  zchaos report zchaos-out/result.json -o md --out report.md`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			opts.Input = args[0]
+			var err error
+			if opts.Format, err = out.value(); err != nil {
+				return err
+			}
 			return runReport(f, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Format, "format", "table", "table, markdown, junit, html or json")
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write to this file instead of stdout")
+	out = addOutputFlag(cmd, false, "table", resultFormats...)
+	addFormatAlias(cmd, out)
+	cmd.Flags().StringVar(&opts.Out, "out", "", "write to this file instead of stdout")
 	return cmd
 }
 
 func runReport(f *Factory, opts reportOptions) error {
-	if !validReportFormat(opts.Format) {
-		return usageErrorf("unknown format %q: want %s", opts.Format, strings.Join(reports.Formats(), ", "))
-	}
 	var in io.Reader = f.IO.In
 	if opts.Input != "-" {
 		file, err := os.Open(opts.Input)
@@ -70,14 +82,18 @@ func runReport(f *Factory, opts reportOptions) error {
 		return usageErrorf("%s: %w", opts.Input, err)
 	}
 	var buf bytes.Buffer
-	if err := reports.Render(&buf, res, opts.Format); err != nil {
+	layout := f.IO.Layout()
+	if opts.Out != "" {
+		layout = reports.Layout{Plain: true} // a file is not a terminal
+	}
+	if err := writeResultFormat(&buf, layout, res, opts.Format); err != nil {
 		return err
 	}
-	if opts.Output == "" {
+	if opts.Out == "" {
 		_, err := f.IO.Out.Write(buf.Bytes())
 		return err
 	}
-	return writeReportFile(opts.Output, buf.Bytes())
+	return writeReportFile(opts.Out, buf.Bytes())
 }
 
 // checkDecision recomputes the result's decision from its scenarios and
@@ -95,15 +111,6 @@ func checkDecision(res scenarios.Result) error {
 			res.Decision, res.Verdict, again.Decision, again.Verdict)
 	}
 	return nil
-}
-
-func validReportFormat(format string) bool {
-	for _, f := range reports.Formats() {
-		if f == format {
-			return true
-		}
-	}
-	return false
 }
 
 // writeReportFile writes data to a temporary file next to path and renames

@@ -38,6 +38,7 @@ Exit codes: 0 all pass, 1 a failure, 2 inconclusive, 3 usage or config error,
 		newCleanupCmd(f),
 		newScenariosCmd(f),
 		newReportCmd(f),
+		newDiffCmd(f),
 		newLintCmd(f),
 		newMigrateCmd(f),
 	)

@@ -7,12 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/zchaos/zchaos/chaos"
 	"github.com/zchaos/zchaos/reports"
 	"github.com/zchaos/zchaos/scenarios"
 )
@@ -21,11 +18,12 @@ type runOptions struct {
 	harnessOptions
 	Scenarios []string
 	Legacy    bool
-	JSON      bool
+	Format    string // -o: table, wide, json, md, junit or html
 }
 
 func newRunCmd(f *Factory) *cobra.Command {
 	var o runOptions
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "run [SCENARIO...]",
 		Short: "Run chaos scenarios in containers and judge them",
@@ -35,20 +33,27 @@ containers: apply the config (migrated through the migrator, or legacy with
 and judge the timeline against the declared job model.
 
 Writes result.json (and a forensics bundle per non-passing scenario) to
---out, prints a table (or the result JSON with --json).
+--out, prints a table fitted to the terminal (-o wide: every column; plain
+tab-separated lines when stdout is not a terminal), or the result as -o json
+(--json), md, junit or html. Live progress goes to stderr when it is a
+terminal, with a count and an ETA.
 
 Exit codes: 0 all pass, 1 a failure, 2 inconclusive (no failure), 3 usage
 or config error, 4 harness or infrastructure error.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Scenarios = args
 			o.SeedGiven = cmd.Flags().Changed("seed")
+			var err error
+			if o.Format, err = out.value(); err != nil {
+				return err
+			}
 			return runRun(cmd.Context(), f, o)
 		},
 	}
 	fl := cmd.Flags()
 	o.addFlags(fl, 1, "0.05")
 	fl.BoolVar(&o.Legacy, "legacy", false, "also run the legacy config (a baseline: it is expected to fail)")
-	fl.BoolVar(&o.JSON, "json", false, "print the result JSON instead of a table")
+	out = addOutputFlag(cmd, true, "table", resultFormats...)
 	return cmd
 }
 
@@ -108,13 +113,7 @@ func runRun(ctx context.Context, f *Factory, o runOptions) error {
 	if err := writeResult(filepath.Join(o.Out, "result.json"), res); err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}
-	if o.JSON {
-		if err := reports.JSON(f.IO.Out, res); err != nil {
-			return err
-		}
-	} else if err := reports.Table(f.IO.Out, res, reports.TableOptions{Reason: true}); err != nil {
-		return err
-	} else if err := reports.ImageTables(f.IO.Out, res); err != nil {
+	if err := writeResultFormat(f.IO.Out, f.IO.Layout(), res, o.Format); err != nil {
 		return err
 	}
 	if runErr != nil {
@@ -152,57 +151,3 @@ func writeResult(p string, res scenarios.Result) error {
 
 // progressWriter is where image-build progress goes: the error stream.
 func progressWriter(f *Factory) io.Writer { return f.IO.ErrOut }
-
-// progress shows where each attempt is: on a TTY one live status line
-// (rewritten in place), otherwise one quiet line per finished attempt.
-type progress struct {
-	mu   sync.Mutex
-	w    io.Writer
-	tty  bool
-	live map[string]chaos.ProgressEvent
-	done int
-}
-
-func newProgress(w io.Writer, tty bool) *progress {
-	return &progress{w: w, tty: tty, live: map[string]chaos.ProgressEvent{}}
-}
-
-func attemptKey(p chaos.ProgressEvent) string {
-	return fmt.Sprintf("%s/%s#%d", p.Scenario, p.Config, p.Attempt)
-}
-
-func (p *progress) update(ev chaos.ProgressEvent) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	k := attemptKey(ev)
-	if ev.Phase == chaos.PhaseDone {
-		delete(p.live, k)
-		p.done++
-		if p.tty {
-			fmt.Fprint(p.w, "\r\033[K")
-		}
-		fmt.Fprintf(p.w, "%-12s %s (%s)\n", ev.Verdict, k, ev.Elapsed.Round(10*time.Millisecond))
-	} else {
-		p.live[k] = ev
-	}
-	if !p.tty {
-		return
-	}
-	line := ""
-	for key, e := range p.live {
-		exp := ""
-		if e.Expected > 0 {
-			exp = "/" + e.Expected.Round(100*time.Millisecond).String()
-		}
-		line += fmt.Sprintf("[%s %s %s%s] ", key, e.Phase, e.Elapsed.Round(100*time.Millisecond), exp)
-	}
-	fmt.Fprintf(p.w, "\r\033[K%d done %s", p.done, line)
-}
-
-func (p *progress) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.tty {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
-}

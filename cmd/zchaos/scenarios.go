@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/zchaos/zchaos/reports"
 	"github.com/zchaos/zchaos/scenarios"
 )
 
@@ -31,23 +30,31 @@ scenarios tagged "gate" make up the promotion gate.`,
 }
 
 type scenariosListOptions struct {
-	Tag  string
-	JSON bool
+	Tag    string
+	Format string // table, wide or json
 }
 
 func newScenariosListCmd(f *Factory) *cobra.Command {
 	var opts scenariosListOptions
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the built-in scenarios",
-		Long: `List the built-in scenarios: a table on a terminal, one tab-separated line
-per scenario (name, tags, configs, target, description) otherwise, or every
-scenario in full with --json.`,
+		Long: `List the built-in scenarios: a table fitted to the terminal's width, one
+tab-separated line per scenario (name, tags, configs, target, description)
+when the output is not a terminal, or every scenario in full with -o json.
+-o wide is the table (it always shows every column).`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error { return runScenariosList(f, opts) },
+		RunE: func(*cobra.Command, []string) error {
+			var err error
+			if opts.Format, err = out.value(); err != nil {
+				return err
+			}
+			return runScenariosList(f, opts)
+		},
 	}
 	cmd.Flags().StringVar(&opts.Tag, "tag", "", "only scenarios with this tag (e.g. gate)")
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the scenarios as a JSON array")
+	out = addOutputFlag(cmd, true, "table", tableFormats...)
 	return cmd
 }
 
@@ -58,7 +65,7 @@ func runScenariosList(f *Factory, opts scenariosListOptions) error {
 	}
 	list := scenarios.WithTag(all, opts.Tag)
 	switch {
-	case opts.JSON:
+	case opts.Format == "json":
 		if list == nil {
 			list = []scenarios.Scenario{}
 		}
@@ -69,7 +76,7 @@ func runScenariosList(f *Factory, opts scenariosListOptions) error {
 	case len(list) == 0:
 		return usageErrorf("no scenario has tag %q", opts.Tag)
 	case f.IO.TTY:
-		return reports.Catalogue(f.IO.Out, list)
+		return f.IO.Layout().Catalogue(f.IO.Out, list)
 	}
 	for _, s := range list {
 		if _, err := fmt.Fprintf(f.IO.Out, "%s\t%s\t%s\t%s\t%s\n", s.Name, strings.Join(s.Tags, ","),
