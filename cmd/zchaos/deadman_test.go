@@ -180,7 +180,11 @@ func TestDockerKilledRunLeavesNoContainers(t *testing.T) {
 		// the switches were armed (this chooses a moment; it waits for
 		// nothing).
 		delay := time.Duration(i%4) * 500 * time.Millisecond
-		time.Sleep(delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
 		before, err := runContainers(ctx, cl, r.runID)
 		require.NoError(t, err)
 		dead := r.kill(t)
