@@ -197,6 +197,17 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 		}
 		keep = r.KeepOnFailure
 	}
+	// The result keeps the compact timeline; the full stream goes to the
+	// attempt's forensics directory (a non-pass's bundle also holds the
+	// compact one as timeline.json).
+	if r.OutDir != "" && len(res.Timeline) > 0 {
+		raw, err := a.writeRawEvents(res.Timeline)
+		if err != nil {
+			res.Reason += " (raw events not kept: " + err.Error() + ")"
+		}
+		res.RawEvents = raw
+	}
+	res.Timeline = scenarios.CompactTimeline(res.Timeline)
 	return res, setup
 }
 

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,10 +26,65 @@ func containerNameFor(runID string, t task) string {
 	return fmt.Sprintf("%s-%s-%s-%d", runID, unsafeName.ReplaceAllString(t.label(), "_"), t.config, t.attempt)
 }
 
+// bundleDir is the attempt's forensics directory, relative to OutDir.
+func (a *attempt) bundleDir() string {
+	return filepath.Join("forensics", fmt.Sprintf("%s_%s_%d", unsafeName.ReplaceAllString(a.t.label(), "_"), a.t.config, a.t.attempt))
+}
+
+// rawEventsFile names the attempt's full event stream in its forensics
+// directory.
+const rawEventsFile = "events.jsonl.gz"
+
+// writeRawEvents writes the attempt's full event stream, one JSON event a
+// line, gzipped, into its forensics directory (every attempt has one, a
+// pass too: its result keeps only the compact timeline), and returns the
+// file's path relative to OutDir.
+func (a *attempt) writeRawEvents(evs []scenarios.Event) (string, error) {
+	rel := filepath.Join(a.bundleDir(), rawEventsFile)
+	p := filepath.Join(a.r.OutDir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	enc := json.NewEncoder(zw)
+	enc.SetEscapeHTML(false)
+	for i := range evs {
+		if err := enc.Encode(&evs[i]); err != nil {
+			return "", fmt.Errorf("raw events: %w", err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return "", fmt.Errorf("raw events: %w", err)
+	}
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		return "", fmt.Errorf("raw events: %w", err)
+	}
+	return rel, nil
+}
+
+// eventLines is a JSON array of events, one compact event a line.
+func eventLines(evs []scenarios.Event) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	b.WriteString("[")
+	for i := range evs {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n  ")
+		_ = enc.Encode(&evs[i]) // an Event always encodes
+		b.Truncate(b.Len() - 1)
+	}
+	b.WriteString("\n]\n")
+	return b.Bytes()
+}
+
 // forensics writes the bundle of a non-passing attempt under OutDir and
 // returns its path relative to OutDir.
 func (a *attempt) forensics(ctx context.Context, res scenarios.ScenarioResult) (string, error) {
-	rel := filepath.Join("forensics", fmt.Sprintf("%s_%s_%d", unsafeName.ReplaceAllString(a.t.label(), "_"), a.t.config, a.t.attempt))
+	rel := a.bundleDir()
 	dir := filepath.Join(a.r.OutDir, rel)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return rel, err
@@ -39,8 +95,9 @@ func (a *attempt) forensics(ctx context.Context, res scenarios.ScenarioResult) (
 			errs = append(errs, err)
 		}
 	}
-	tl, _ := json.MarshalIndent(res.Timeline, "", "  ")
-	write("timeline.json", tl)
+	// The compact timeline, as the result keeps it, one event a line; the
+	// full stream is events.jsonl.gz beside it (writeRawEvents).
+	write("timeline.json", eventLines(scenarios.CompactTimeline(res.Timeline)))
 	judged, _ := json.MarshalIndent(struct {
 		Verdict  scenarios.Verdict          `json:"verdict"`
 		Reason   string                     `json:"reason"`

@@ -93,6 +93,10 @@ type Runner struct {
 	Reproduce []string
 	// Params overrides the oracle's parameters (default oracle.DefaultParams).
 	Params *oracle.Params
+	// Shard, when it splits the run (Count > 1), runs only the attempts
+	// scenarios.Assign gives to Shard.Index; the result records the shard
+	// and the digest of the whole plan, for report --merge.
+	Shard scenarios.Shard
 }
 
 // task is one scenario × config × attempt.
@@ -240,6 +244,7 @@ func (r *Runner) Run(ctx context.Context, scs []scenarios.Scenario, configs []st
 			}
 		}
 	}
+	tasks = r.shard(&res, tasks)
 	results := make([]scenarios.ScenarioResult, len(tasks))
 	setups := make([]Setup, len(tasks))
 	r.total = len(tasks)
@@ -290,6 +295,34 @@ func (r *Runner) Run(ctx context.Context, scs []scenarios.Scenario, configs []st
 	res.DurationMs = r.Clock.Since(started).Milliseconds()
 	return res, ctx.Err()
 }
+
+// shard records the plan's digest in res and, when r.Shard splits the
+// run, keeps only the tasks of r.Shard (in their order) and records it.
+func (r *Runner) shard(res *scenarios.Result, tasks []task) []task {
+	keys := make([]string, len(tasks))
+	units := make(map[string]string, len(tasks))
+	for i, t := range tasks {
+		keys[i] = t.key()
+		units[keys[i]] = t.sc.Source
+	}
+	res.Plan, res.PlanAttempts = scenarios.PlanDigest(units), len(tasks)
+	if !r.Shard.Sharded() {
+		return tasks
+	}
+	sh := r.Shard
+	res.Shard = &sh
+	owner := scenarios.Assign(keys, sh.Count)
+	var mine []task
+	for i, t := range tasks {
+		if owner[i] == sh.Index {
+			mine = append(mine, t)
+		}
+	}
+	return mine
+}
+
+// key is the task's scenarios.UnitKey, the same as its result's Key.
+func (t task) key() string { return scenarios.UnitKey(t.sc.Name, t.sc.Target, t.config, t.attempt) }
 
 func (r *Runner) skipped(t task, err error) scenarios.ScenarioResult {
 	return scenarios.ScenarioResult{Scenario: t.sc.Name, Description: t.sc.Description, Tags: t.sc.Tags,

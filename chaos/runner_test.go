@@ -1,6 +1,7 @@
 package chaos_test
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -338,6 +339,59 @@ func TestRunnerSchedulesFaultsAndJudges(t *testing.T) {
 	assert.Equal(t, res.Verdict, s.Verdict)
 }
 
+// Every attempt's full event stream goes to its forensics directory
+// (gzipped JSON lines, a pass's too); the result keeps its compaction.
+func TestRunnerKeepsTheFullStreamBesideACompactTimeline(t *testing.T) {
+	out := t.TempDir()
+	rt := &fakeRuntime{restartD: 50 * time.Millisecond}
+	res, err := fakeRunner(rt, out).Run(context.Background(), []scenarios.Scenario{declared(
+		scenarios.Fault{Kind: scenarios.FaultKill, Signal: "SIGKILL", When: "healthy"},
+		scenarios.Fault{Kind: scenarios.FaultStop, When: "restarting", DelayMs: 200})}, nil)
+	require.NoError(t, err)
+	s := res.Scenarios[0]
+	require.Equal(t, scenarios.VerdictPass, s.Verdict, s.Reason)
+	assert.Empty(t, s.Forensics, "a pass has no bundle")
+	require.Equal(t, filepath.Join("forensics", "fake_migrated_1", "events.jsonl.gz"), s.RawEvents)
+
+	fh, err := os.Open(filepath.Join(out, s.RawEvents))
+	require.NoError(t, err)
+	defer fh.Close()
+	zr, err := gzip.NewReader(fh)
+	require.NoError(t, err)
+	var raw []scenarios.Event
+	dec := json.NewDecoder(zr)
+	for dec.More() {
+		var e scenarios.Event
+		require.NoError(t, dec.Decode(&e))
+		raw = append(raw, e)
+	}
+	require.NotEmpty(t, raw)
+	assert.Equal(t, scenarios.CompactTimeline(raw), s.Timeline, "the result's timeline is the stream's compaction")
+}
+
+// A non-passing attempt's bundle holds the result's compact timeline as
+// timeline.json, one event a line, and the full stream beside it.
+func TestRunnerBundleHoldsTheCompactTimeline(t *testing.T) {
+	out := t.TempDir()
+	rt := &fakeRuntime{restartD: 5 * time.Millisecond} // restarts before d = 50 ms: R1 does not pass
+	sc := declared(scenarios.Fault{Kind: scenarios.FaultKill, Signal: "SIGKILL", When: "healthy"})
+	sc.Expect.Invariants = []string{"R1"}
+	res, err := fakeRunner(rt, out).Run(context.Background(), []scenarios.Scenario{sc}, nil)
+	require.NoError(t, err)
+	s := res.Scenarios[0]
+	require.NotEqual(t, scenarios.VerdictPass, s.Verdict, s.Reason)
+	require.NotEmpty(t, s.Forensics)
+	tlFile, err := os.ReadFile(filepath.Join(out, s.Forensics, "timeline.json"))
+	require.NoError(t, err)
+	var tl []scenarios.Event
+	require.NoError(t, json.Unmarshal(tlFile, &tl), "%s", tlFile)
+	require.NotEmpty(t, tl)
+	assert.Equal(t, s.Timeline, tl)
+	assert.Equal(t, len(tl)+2, strings.Count(string(tlFile), "\n"), "one event a line")
+	assert.Equal(t, filepath.Join(s.Forensics, "events.jsonl.gz"), s.RawEvents, "the full stream in the same bundle")
+	assert.FileExists(t, filepath.Join(out, s.RawEvents))
+}
+
 func TestRunnerInfrastructureBreaksAsVerdictError(t *testing.T) {
 	out := t.TempDir()
 	rt := &fakeRuntime{restartD: 50 * time.Millisecond, applyErr: true}
@@ -470,4 +524,37 @@ func TestRunnerKeepOnFailureDisarmsTheDeadMan(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, rt.started[0].kept, "without KeepOnFailure nothing is kept")
 	assert.True(t, rt.started[0].removed)
+}
+
+// Two runners given the same plan and shards 1/2 and 2/2 run every attempt
+// of it exactly once between them, record their shard and the plan, and
+// merge into one result.
+func TestRunnerShardsSplitThePlan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: four scenario attempts in real time")
+	}
+	a, b := declared(), declared()
+	a.Name, b.Name = "a", "b"
+	var in []scenarios.ShardInput
+	seen := map[string]int{}
+	for i := 1; i <= 2; i++ {
+		r := fakeRunner(&fakeRuntime{restartD: 50 * time.Millisecond}, "")
+		r.Parallel, r.Repeat, r.Shard = 2, 2, scenarios.Shard{Index: i, Count: 2}
+		res, err := r.Run(context.Background(), []scenarios.Scenario{a, b}, nil)
+		require.NoError(t, err)
+		require.NotNil(t, res.Shard)
+		assert.Equal(t, scenarios.Shard{Index: i, Count: 2}, *res.Shard)
+		assert.Equal(t, 4, res.PlanAttempts)
+		assert.NotEmpty(t, res.Plan)
+		for _, s := range res.Scenarios {
+			seen[s.Key()]++
+			assert.Equal(t, chaos.AttemptSeed(7, s.Scenario, s.Config, s.Attempt), s.Seed, "a shard keeps the unsharded seeds")
+		}
+		in = append(in, scenarios.ShardInput{Name: fmt.Sprint(i), Result: res})
+	}
+	assert.Equal(t, map[string]int{"a@svc/migrated#1": 1, "a@svc/migrated#2": 1, "b@svc/migrated#1": 1, "b@svc/migrated#2": 1}, seen)
+	assert.Equal(t, in[0].Result.Plan, in[1].Result.Plan)
+	merged, err := scenarios.Merge(in)
+	require.NoError(t, err)
+	assert.Len(t, merged.Scenarios, 4)
 }

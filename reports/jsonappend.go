@@ -164,6 +164,7 @@ func appendEvent(b []byte, e *scenarios.Event) []byte {
 	b = num(b, `,"late_max_ns":`, e.LateMaxNs)
 	b = num(b, `,"late_p50_ns":`, e.LateP50Ns)
 	b = num(b, `,"ticks":`, int64(e.Ticks))
+	b = num(b, `,"folded":`, int64(e.Folded))
 	return append(b, '}')
 }
 
@@ -372,7 +373,10 @@ func (a *scenarioAppender) scenario(s *scenarios.ScenarioResult) {
 		a.b = append(a.b, ']')
 	}
 	a.b = append(a.b, ',')
-	a.str(1, "forensics", s.Forensics, true)
+	a.str(1, "forensics", s.Forensics, s.RawEvents == "")
+	if s.RawEvents != "" {
+		a.str(1, "raw_events", s.RawEvents, true)
+	}
 	a.nl(0)
 	a.b = append(a.b, '}')
 }

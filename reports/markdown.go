@@ -2,19 +2,69 @@ package reports
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/zchaos/zchaos/scenarios"
 )
 
-// Markdown writes the rollout report: a header (verdict, image, time scale,
-// seed), each service's applied policy and probe, every scenario's verdict
+// Markdown writes the rollout note (see rollout.go): the decision and
+// why, the legacy baseline, each service class's expected behaviour at
+// production timings beside the figures measured, what changes for
+// operators and the rollback command, within MaxNoteChars. The rest is in
+// MarkdownDetails, which it links as DetailsFile.
+func Markdown(w io.Writer, r scenarios.Result) error {
+	var note []byte
+	for _, caps := range []noteCaps{noteCapsUsual, noteCapsTight} {
+		var buf bytes.Buffer
+		b := bufio.NewWriter(&buf)
+		md := &mdWriter{w: b, caps: caps}
+		md.note(r)
+		if err := b.Flush(); err != nil {
+			return err
+		}
+		note = buf.Bytes()
+		if utf8.RuneCount(note) <= noteBudget {
+			break
+		}
+	}
+	_, err := w.Write(cutNote(note))
+	return err
+}
+
+// noteBudget is what the note may take of MaxNoteChars, leaving room for
+// whatever a CI job puts around it in a comment.
+const noteBudget = MaxNoteChars - 4096
+
+// cutNote cuts a note still over noteBudget with the tight caps (texts of
+// pathological length) at a line, and says where the rest is.
+func cutNote(note []byte) []byte {
+	if utf8.RuneCount(note) <= noteBudget {
+		return note
+	}
+	const tail = "\n\n… (cut here: the note would not fit a pull-request comment; everything is in [" + DetailsFile + "](" + DetailsFile + "))\n"
+	n, runes := 0, 0
+	for n < len(note) && runes < noteBudget-len(tail) {
+		_, size := utf8.DecodeRune(note[n:])
+		n += size
+		runes++
+	}
+	if i := bytes.LastIndexByte(note[:n], '\n'); i > 0 {
+		n = i
+	}
+	return append(note[:n:n], tail...)
+}
+
+// MarkdownDetails writes the full report the rollout note links: a header
+// (verdict, image, time scale, seed), each service's applied policy and
+// probe, an image's conformance and probe audit, every scenario's verdict
 // and recovery figures, the legacy-vs-migrated behaviour diff, the
 // migrator's fidelity ledger, the invariant checks of every non-passing
 // scenario, and the oracle's parameters.
-func Markdown(w io.Writer, r scenarios.Result) error {
+func MarkdownDetails(w io.Writer, r scenarios.Result) error {
 	b := bufio.NewWriter(w)
 	md := &mdWriter{w: b}
 	md.header(r)
@@ -28,7 +78,10 @@ func Markdown(w io.Writer, r scenarios.Result) error {
 	return b.Flush()
 }
 
-type mdWriter struct{ w *bufio.Writer }
+type mdWriter struct {
+	w    *bufio.Writer
+	caps noteCaps // bounds of the rollout note's lists and cells
+}
 
 func (m *mdWriter) line(format string, a ...any) {
 	fmt.Fprintf(m.w, format, a...)
@@ -102,7 +155,9 @@ func verdictBadge(v scenarios.Verdict) string {
 }
 
 func (m *mdWriter) header(r scenarios.Result) {
-	m.line("# zchaos rollout report")
+	m.line("# zchaos rollout report: details")
+	m.line("")
+	m.line("The rollout note, with the decision, the expected behaviour in production and the rollback command, is [report.md](report.md).")
 	m.line("")
 	if r.Decision != "" {
 		m.line("**%s** — %s", DecisionWord(r.Decision, r.Verdict), mdEscape(r.DecisionReason))

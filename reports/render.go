@@ -10,7 +10,9 @@ import (
 )
 
 // Formats lists the names Render accepts.
-func Formats() []string { return []string{"table", "markdown", "junit", "json", "html"} }
+func Formats() []string {
+	return []string{"table", "markdown", "markdown-details", "junit", "json", "html"}
+}
 
 // ErrUnknownFormat is wrapped by Render for a format it does not know.
 var ErrUnknownFormat = errors.New("unknown report format")
@@ -23,6 +25,8 @@ func Render(w io.Writer, r scenarios.Result, format string) error {
 		return Table(w, r, TableOptions{Wide: true})
 	case "markdown", "md":
 		return Markdown(w, r)
+	case "markdown-details", "md-details", "details":
+		return MarkdownDetails(w, r)
 	case "junit", "xml":
 		return JUnit(w, r)
 	case "json":

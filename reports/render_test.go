@@ -78,7 +78,7 @@ func TestJSONRoundTrip(t *testing.T) {
 
 	r.SchemaVersion = 0
 	out := render(t, "json", r)
-	assert.Contains(t, string(out), `"schema_version": 2,`, "a zero version is written as the current one")
+	assert.Contains(t, string(out), `"schema_version": 3,`, "a zero version is written as the current one")
 }
 
 // The streamed JSON holds exactly what encoding/json would write, and
@@ -123,8 +123,9 @@ func TestDecodeResultRejectsOtherVersions(t *testing.T) {
 		got  int
 		text string
 	}{
-		{`{"schema_version": 1, "scenarios": []}`, 1, "result schema_version 1 is not supported: this zchaos reads version 2"},
-		{`{"scenarios": []}`, 0, "not a zchaos result: schema_version is missing (want 2)"},
+		{`{"schema_version": 1, "scenarios": []}`, 1, "result schema_version 1 is not supported: this zchaos reads versions 2 to 3"},
+		{`{"schema_version": 4, "scenarios": []}`, 4, "result schema_version 4 is not supported: this zchaos reads versions 2 to 3"},
+		{`{"scenarios": []}`, 0, "not a zchaos result: schema_version is missing (want 3)"},
 	} {
 		_, err := scenarios.DecodeResult(strings.NewReader(tc.in))
 		var sv *scenarios.SchemaVersionError
@@ -134,6 +135,12 @@ func TestDecodeResultRejectsOtherVersions(t *testing.T) {
 	}
 	_, err := scenarios.DecodeResult(strings.NewReader(`[1,2]`))
 	assert.True(t, errors.Is(err, scenarios.ErrNotResult), "%v", err)
+
+	// Version 2 (full timelines) is still read, and keeps its version.
+	v2, err := scenarios.DecodeResult(strings.NewReader(`{"schema_version": 2, "scenarios": [{"scenario": "x", "timeline": [{"t_ns": 1, "kind": "probe"}]}]}`))
+	require.NoError(t, err)
+	assert.Equal(t, 2, v2.SchemaVersion)
+	assert.Len(t, v2.Scenarios[0].Timeline, 1)
 }
 
 func TestJUnitStructure(t *testing.T) {
@@ -207,7 +214,7 @@ func TestHTMLIsSelfContained(t *testing.T) {
 		assert.False(t, strings.Contains(out, banned), "the page contains %q", banned)
 	}
 	svgs := regexp.MustCompile(`(?s)<svg .*?</svg>`).FindAllString(out, -1)
-	assert.Len(t, svgs, 1+len(sampleResult().Scenarios), "a legend and one timeline per scenario result")
+	assert.Len(t, regexp.MustCompile(`<svg class="tl"`).FindAllString(out, -1), len(sampleResult().Scenarios), "one timeline per scenario result")
 	for _, svg := range svgs {
 		// Every picture is well-formed XML, so any browser draws it.
 		dec := xml.NewDecoder(strings.NewReader(svg))
@@ -219,14 +226,15 @@ func TestHTMLIsSelfContained(t *testing.T) {
 			require.NoError(t, err, "%.300s", svg)
 		}
 	}
+	svgs = svgs[len(svgs)-len(sampleResult().Scenarios):] // after the legend's glyphs
 	// The crash-restart timeline shows both incarnations and the marks.
-	crash := svgs[1]
+	crash := svgs[0]
 	assertContainsAll(t, crash, "pid 101", "pid 142", ">fault / detect / kill<", ">respawn<", ">healthy<", "killed by SIGKILL",
 		">zinit state<", ">process<", ">checks<", ">probes<", ">faults<")
 	// The hang timeline shows the failed check run.
-	assertContainsAll(t, svgs[3], "exit 137 (failed)", "probe failed", ">fault<", ">detect / kill<")
-	// The fleet-wide timeline has one lane per service.
-	assertContainsAll(t, svgs[7], ">hero_auth_server<", ">hero_books_server<", ">hero_embedder_se…<", ">zombie / stray<")
+	assertContainsAll(t, svgs[2], "exit 137 (failed)", "probes failed: timeout", ">fault<", ">detect / kill<")
+	// The fleet-wide timeline has one lane per service, named in full.
+	assertContainsAll(t, svgs[6], ">hero_auth_server<", ">hero_books_server<", ">hero_embedder_server<title>user.hero_embedder_server</title>", ">zombie / stray<")
 }
 
 func TestEmptyResultRenders(t *testing.T) {
@@ -287,9 +295,15 @@ func TestImageAsBuiltRenders(t *testing.T) {
 	assert.Contains(t, tables.String(), "passes (502 ms)")
 	assert.Contains(t, tables.String(), "fails (3.0 ms)")
 
-	md := string(render(t, "markdown", r))
+	md := string(render(t, "markdown-details", r))
 	assert.Contains(t, md, "## The image as built")
 	assert.Contains(t, md, "### Probe audit")
+	note := string(render(t, "markdown", r))
+	assert.Contains(t, note, "**Decision: BLOCK** — user.hero\\_books\\_server: no restart on failure (no-restart)")
+	assert.Contains(t, note, "## Needs attention\n")
+	assert.Contains(t, note, "\n- ❌ user.hero\\_books\\_server: no restart on failure (no-restart)\n")
+	page := string(render(t, "html", r))
+	assertContainsAll(t, page, "<h2>Conformance to the policy (the image as built)</h2>", "<h2>Probe audit</h2>", "passes (502 ms)")
 
 	var doc struct {
 		Failures int `xml:"failures,attr"`

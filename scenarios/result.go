@@ -6,7 +6,14 @@ import (
 )
 
 // ResultSchemaVersion is bumped on any incompatible change of Result's JSON.
-const ResultSchemaVersion = 2
+// Version 3 keeps a compact timeline per scenario (CompactTimeline) where
+// version 2 kept the full event stream.
+const ResultSchemaVersion = 3
+
+// OldestResultSchemaVersion is the oldest version DecodeResult still reads:
+// a version 2 result differs only in holding full timelines, which every
+// reader takes as they are.
+const OldestResultSchemaVersion = 2
 
 // Verdict is the outcome of a scenario or of one invariant check.
 type Verdict int
@@ -93,6 +100,27 @@ type Result struct {
 	// Calibration is how --time-scale auto chose TimeScale (nil: stated).
 	Calibration *Calibration `json:"calibration,omitempty"`
 	ProbeAudit  []ProbeAudit `json:"probe_audit,omitempty"`
+	// Plan fingerprints what the run was asked to do before any sharding
+	// (PlanDigest: every scenario × config × attempt and its scenario's
+	// source); PlanAttempts counts those attempts. Shards of one run agree
+	// on both.
+	Plan         string `json:"plan,omitempty"`
+	PlanAttempts int    `json:"plan_attempts,omitempty"`
+	// Shard is the part of the plan this result holds (--shard i/n); nil
+	// for a whole run and for a merged one.
+	Shard *Shard `json:"shard,omitempty"`
+	// MergedFrom lists the shard results `zchaos report --merge` joined
+	// into this one, in shard order.
+	MergedFrom []MergedShard `json:"merged_from,omitempty"`
+}
+
+// MergedShard is one shard result a merged result was made from.
+type MergedShard struct {
+	Shard      Shard     `json:"shard"`
+	RunID      string    `json:"run_id"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMs int64     `json:"duration_ms"`
+	Attempts   int       `json:"attempts"`
 }
 
 // Calibration is the machine's timer lateness measured before the run and
@@ -203,8 +231,12 @@ type ScenarioResult struct {
 	DurationMs    int64            `json:"duration_ms"`
 	PhysicalMinMs int64            `json:"physical_min_ms"` // least possible wall time of the scenario
 	Load          *Load            `json:"load"`            // the machine's timer lateness during the attempt; null: not measured
-	Timeline      []Event          `json:"timeline"`
-	Forensics     string           `json:"forensics"` // bundle dir for a non-pass, relative to the out dir
+	Timeline      []Event          `json:"timeline"`        // compact (CompactTimeline) since schema version 3
+	Forensics     string           `json:"forensics"`       // bundle dir for a non-pass, relative to the out dir
+	// RawEvents is the file holding the attempt's full event stream (gzipped
+	// JSON lines, one event a line), relative to the out dir; Timeline is
+	// its compaction (CompactTimeline). "" when none was written.
+	RawEvents string `json:"raw_events,omitempty"`
 }
 
 // InvariantCheck is one invariant judged on one scenario.
@@ -307,6 +339,11 @@ type Event struct {
 	LateMaxNs     int64          `json:"late_max_ns,omitempty"`      // canary: the latest tick of the window, how late it fired
 	LateP50Ns     int64          `json:"late_p50_ns,omitempty"`      // canary: the window's median lateness
 	Ticks         int            `json:"ticks,omitempty"`            // canary: ticks in the window
+	// Folded is how many events of the full stream a compact timeline left
+	// out in this one's place (CompactTimeline): the probes or status
+	// reports saying the same since the previous one kept, or the canary
+	// windows merged into this one.
+	Folded int `json:"folded,omitempty"`
 }
 
 // EventSource says who reported an event. The zero value is the agent's

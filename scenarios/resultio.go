@@ -19,6 +19,9 @@ func (e *SchemaVersionError) Error() string {
 	if e.Got == 0 {
 		return fmt.Sprintf("not a zchaos result: schema_version is missing (want %d)", e.Want)
 	}
+	if e.Want == ResultSchemaVersion && OldestResultSchemaVersion < e.Want {
+		return fmt.Sprintf("result schema_version %d is not supported: this zchaos reads versions %d to %d", e.Got, OldestResultSchemaVersion, e.Want)
+	}
 	return fmt.Sprintf("result schema_version %d is not supported: this zchaos reads version %d", e.Got, e.Want)
 }
 
@@ -27,8 +30,9 @@ var ErrNotResult = errors.New("not a zchaos result")
 
 // DecodeResult reads one result JSON document. It checks schema_version
 // before anything else and returns a *SchemaVersionError when it is missing
-// or differs from ResultSchemaVersion; unknown fields are ignored (within a
-// version, fields are only ever added).
+// or outside OldestResultSchemaVersion..ResultSchemaVersion; unknown fields
+// are ignored (within a version, fields are only ever added). The result
+// keeps the version it was written with.
 func DecodeResult(r io.Reader) (Result, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -40,7 +44,7 @@ func DecodeResult(r io.Reader) (Result, error) {
 	if err := json.Unmarshal(data, &head); err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrNotResult, err)
 	}
-	if head.SchemaVersion == nil || *head.SchemaVersion != ResultSchemaVersion {
+	if head.SchemaVersion == nil || *head.SchemaVersion < OldestResultSchemaVersion || *head.SchemaVersion > ResultSchemaVersion {
 		got := 0
 		if head.SchemaVersion != nil {
 			got = *head.SchemaVersion

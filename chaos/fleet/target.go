@@ -67,8 +67,9 @@ func waitZinit(ctx context.Context, clk clock.Clock, t pinger) error {
 
 // DockerExec returns a migrator.ExecFunc that runs argv inside the running
 // container name through the Docker API (create exec, start it attached,
-// inspect its exit code), with the engine taken from the environment
-// (DOCKER_HOST, default unix socket; pinged first). A missing engine or
+// inspect its exit code), on the engine the docker CLI would use
+// (DOCKER_HOST, else the current Docker context, else the default unix
+// socket; pinged first: runtime.NewDockerClient). A missing engine or
 // container is an error; a non-zero exit is a code, not an error.
 func DockerExec(ctx context.Context, name string) (migrator.ExecFunc, error) {
 	client, err := runtime.NewDockerClient(ctx)

@@ -227,6 +227,10 @@ func judgeC1(t *timeline) (scenarios.InvariantCheck, bool, string) {
 				a.inconclusive("%s: zinit reported %d restart(s) at %s, observed %d", h, r, fmtNs(st.TNs), obs)
 				continue
 			}
+			if r > obs && t.stopRacedBefore(st.TNs) {
+				a.inconclusive("zinit reported %d restart(s) at %s, observed %d, and a stop came as a restart was due: the incarnation it ended at once may have lived too briefly to be seen", r, fmtNs(st.TNs), obs)
+				continue
+			}
 			if t.in.Config == scenarios.ConfigAsBuilt && t.supervisorRestartBefore(st.TNs) {
 				// An image as built boots its own way: its boot may stop
 				// and re-add its services after the supervisor restart,

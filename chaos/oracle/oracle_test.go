@@ -390,6 +390,32 @@ func TestJudgeInvariants(t *testing.T) {
 				b.fault(1000, scenarios.FaultStop)
 			}, endMs: 15000, verdict: F, checks: map[string]scenarios.Verdict{"R3": F},
 			check: map[string]string{"R3": "pid 101 still running 14.0 s after the stop (S=10.0 s)"}},
+		// The soak's case: the stop, sent late by a loaded harness, took
+		// effect as the restart was due; zinit restarted (and counted),
+		// then stopped an incarnation too brief for the agent to see.
+		{name: "R3 stop raced the due restart", scenario: scen(false, scenarios.FaultKill, scenarios.FaultStop),
+			model: migrated(zinit.RestartOnFailure, 250, 0),
+			build: func(b *tl) {
+				p := b.spawn(0)
+				b.status(500, "running", 0, "")
+				b.fault(1000, scenarios.FaultKill).killed(1001, p, "SIGKILL")
+				b.status(1010, "restarting", 0, "").status(1200, "restarting", 0, "")
+				b.fault(1250, scenarios.FaultStop)
+				b.status(1262, "inactive", 1, "").status(3000, "inactive", 1, "")
+				b.canary(0, 7000, 0.1)
+			}, endMs: 7000, verdict: I, checks: map[string]scenarios.Verdict{"R3": I, "C1": I}},
+		{name: "R3 stop in the delay, then counted", scenario: scen(false, scenarios.FaultKill, scenarios.FaultStop),
+			model: migrated(zinit.RestartOnFailure, 250, 0),
+			build: func(b *tl) {
+				p := b.spawn(0)
+				b.status(500, "running", 0, "")
+				b.fault(1000, scenarios.FaultKill).killed(1001, p, "SIGKILL")
+				b.status(1010, "restarting", 0, "")
+				b.fault(1100, scenarios.FaultStop)
+				b.status(1120, "inactive", 1, "").status(3000, "inactive", 1, "")
+				b.canary(0, 7000, 0.1)
+			}, endMs: 7000, verdict: F, checks: map[string]scenarios.Verdict{"R3": F},
+			check: map[string]string{"R3": "restart count went from 0 to 1 after the stop"}},
 		{name: "R4 stop cancels pending restart", scenario: scen(false, scenarios.FaultKill, scenarios.FaultStop),
 			model: migrated(zinit.RestartOnFailure, 1000, 0),
 			build: func(b *tl) {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -36,23 +37,42 @@ var ErrNoEngine = errors.New("no container engine answers")
 // removeTimeout bounds a Remove that runs after its caller's ctx ended.
 const removeTimeout = 30 * time.Second
 
-// NewDockerClient connects to the engine named by the DOCKER_* environment
-// (default unix:///var/run/docker.sock), pinned to DockerAPIVersion, and
-// pings it. An engine that does not answer yields an error wrapping
-// ErrNoEngine.
+// NewDockerClient connects to the engine the docker CLI would use
+// (ResolveDockerEndpoint: DOCKER_HOST, else the current Docker context,
+// else unix:///var/run/docker.sock), pinned to DockerAPIVersion, and pings
+// it. An engine that does not answer, or a context that cannot be read,
+// yields an error wrapping ErrNoEngine that names the endpoint and where
+// it came from.
 func NewDockerClient(ctx context.Context) (*docker.Client, error) {
 	v := os.Getenv("DOCKER_API_VERSION")
 	if v == "" {
 		v = DockerAPIVersion
 	}
-	cl, err := docker.NewVersionedClientFromEnv(v)
+	home, _ := os.UserHomeDir()
+	ep, err := ResolveDockerEndpoint(os.Getenv, home)
+	if err == nil {
+		err = ep.supported()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoEngine, err)
+	}
+	var cl *docker.Client
+	switch {
+	case ep.FromEnv:
+		cl, err = docker.NewVersionedClientFromEnv(v)
+	case ep.TLSDir != "":
+		cl, err = docker.NewVersionedTLSClient(ep.Host, filepath.Join(ep.TLSDir, "cert.pem"),
+			filepath.Join(ep.TLSDir, "key.pem"), filepath.Join(ep.TLSDir, "ca.pem"), v)
+	default:
+		cl, err = docker.NewVersionedClient(ep.Host, v)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNoEngine, ep, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := cl.PingWithContext(pctx); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrNoEngine, cl.Endpoint(), err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrNoEngine, ep, err)
 	}
 	return cl, nil
 }

@@ -123,7 +123,10 @@ func BuildBase(ctx context.Context, opts BaseOptions) (string, error) {
 	}
 	deboot, err := debootstrapPath()
 	if err != nil {
-		return "", fmt.Errorf("base image: debootstrap not installed (apt-get install debootstrap, or make deps): %w", err)
+		return "", fmt.Errorf("base image: debootstrap not installed (apt-get install debootstrap, or make deps), or build on a Debian image you have with --base IMAGE: %w", err)
+	}
+	if os.Geteuid() != 0 {
+		return "", errors.New("base image: debootstrap needs root: build the base once as root (sudo zchaos image build --base-only), or build on a Debian image you have with --base IMAGE (socat, curl and procps installed)")
 	}
 	dir, err := os.MkdirTemp("", "zchaos-rootfs-")
 	if err != nil {
@@ -237,6 +240,12 @@ type ImageOptions struct {
 	// Fleet is copied to /etc/zinit (the legacy TOML configs); nil leaves
 	// /etc/zinit empty. The caller passes migrator.FleetFS().
 	Fleet fs.FS
+	// BaseImage, when set, is an image already in the engine to build the
+	// hero layer on instead of the debootstrap base (Base is then
+	// unused): any Debian-based image with socat, curl and procps, such as
+	// debian:bookworm-slim with those installed. Nothing is pulled. A
+	// missing or unfit one is a *BaseImageError.
+	BaseImage string
 	// HeroBins names executables to create in /root/hero/bin as links to
 	// herosim (e.g. "hero_embedder_server"), so legacy exec lines run.
 	HeroBins []string
@@ -279,11 +288,16 @@ func BuildImage(ctx context.Context, opts ImageOptions) (string, error) {
 		return "", err
 	}
 	opts.Base.Client = cl
-	baseRef, err := BuildBase(ctx, opts.Base)
-	if err != nil {
+	var baseRef, baseID string
+	if opts.BaseImage != "" {
+		baseRef = opts.BaseImage
+		if baseID, err = inspectBase(cl, baseRef); err != nil {
+			return "", err
+		}
+	} else if baseRef, err = BuildBase(ctx, opts.Base); err != nil {
 		return "", err
 	}
-	buildCtx, sum, err := heroContext(baseRef, opts)
+	buildCtx, sum, err := heroContext(baseRef, baseID, opts)
 	if err != nil {
 		return "", err
 	}
@@ -291,6 +305,11 @@ func BuildImage(ctx context.Context, opts ImageOptions) (string, error) {
 	if !opts.NoCache && imageExists(cl, ref) {
 		fmt.Fprintf(opts.Progress, "image: %s cached\n", ref)
 		return ref, nil
+	}
+	if opts.BaseImage != "" {
+		if err := checkBase(ctx, cl, baseRef); err != nil {
+			return "", err
+		}
 	}
 	fmt.Fprintf(opts.Progress, "image: building %s from %s\n", ref, baseRef)
 	start := time.Now()
@@ -313,8 +332,10 @@ func BuildImage(ctx context.Context, opts ImageOptions) (string, error) {
 	return ref, nil
 }
 
-// heroContext makes the build context tar and the hash of all inputs.
-func heroContext(baseRef string, opts ImageOptions) ([]byte, string, error) {
+// heroContext makes the build context tar and the hash of all inputs;
+// baseID, when known (a --base image), joins the hash, so a base retagged
+// with other content makes another hero image.
+func heroContext(baseRef, baseID string, opts ImageOptions) ([]byte, string, error) {
 	type file struct {
 		path string
 		mode int64
@@ -370,6 +391,9 @@ func heroContext(baseRef string, opts ImageOptions) ([]byte, string, error) {
 	df := Dockerfile(baseRef)
 	h := sha256.New()
 	fmt.Fprintf(h, "zchaos-hero %s\n%s", heroRecipeVersion, df)
+	if baseID != "" {
+		fmt.Fprintf(h, "base-id %s\n", baseID)
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	epoch := time.Unix(0, 0)

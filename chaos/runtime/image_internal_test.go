@@ -55,7 +55,7 @@ func TestHeroContextLayoutAndHash(t *testing.T) {
 	bins := fakeBinaries(t)
 	fleet := fstest.MapFS{"a.toml": {Data: []byte("[service]\n")}, "sub/b.toml": {Data: []byte("x")}}
 	opts := ImageOptions{Binaries: bins, Fleet: fleet, HeroBins: []string{"hero_x_server"}}
-	ctxTar, sum, err := heroContext("zchaos/base:0123456789abcdef", opts)
+	ctxTar, sum, err := heroContext("zchaos/base:0123456789abcdef", "", opts)
 	require.NoError(t, err)
 
 	files := readTar(t, ctxTar)
@@ -74,23 +74,29 @@ func TestHeroContextLayoutAndHash(t *testing.T) {
 	assert.NotContains(t, df, "LABEL", "containers would inherit the cleanup label")
 
 	// Same inputs, same hash and bytes; any input change, another hash.
-	again, sum2, err := heroContext("zchaos/base:0123456789abcdef", opts)
+	again, sum2, err := heroContext("zchaos/base:0123456789abcdef", "", opts)
 	require.NoError(t, err)
 	assert.Equal(t, sum, sum2)
 	assert.Equal(t, ctxTar, again)
-	_, other, err := heroContext("zchaos/base:ffffffffffffffff", opts)
+	_, other, err := heroContext("zchaos/base:ffffffffffffffff", "", opts)
 	require.NoError(t, err)
 	assert.NotEqual(t, sum, other, "base changes the hash")
 	require.NoError(t, os.WriteFile(bins.Herosim, []byte("binary herosim v2"), 0o755))
-	_, other, err = heroContext("zchaos/base:0123456789abcdef", opts)
+	_, other, err = heroContext("zchaos/base:0123456789abcdef", "", opts)
 	require.NoError(t, err)
 	assert.NotEqual(t, sum, other, "a binary changes the hash")
 	opts.Fleet = fstest.MapFS{"a.toml": {Data: []byte("[service]\n#")}}
-	_, other2, err := heroContext("zchaos/base:0123456789abcdef", opts)
+	_, other2, err := heroContext("zchaos/base:0123456789abcdef", "", opts)
 	require.NoError(t, err)
 	assert.NotEqual(t, other, other2, "the fleet changes the hash")
+	_, withID, err := heroContext("zchaos/base:0123456789abcdef", "sha256:aa", opts)
+	require.NoError(t, err)
+	_, otherID, err := heroContext("zchaos/base:0123456789abcdef", "sha256:bb", opts)
+	require.NoError(t, err)
+	assert.NotEqual(t, other2, withID, "a --base image's ID changes the hash")
+	assert.NotEqual(t, withID, otherID, "a --base tag moved to other content changes the hash")
 
-	_, _, err = heroContext("b", ImageOptions{Binaries: Binaries{Zinit: bins.Zinit}})
+	_, _, err = heroContext("b", "", ImageOptions{Binaries: Binaries{Zinit: bins.Zinit}})
 	assert.Error(t, err, "every binary is required")
 }
 

@@ -125,7 +125,7 @@ func TestDiffBadInput(t *testing.T) {
 	// Both of a version this zchaos cannot read: refused, naming it.
 	r = runZchaosCLI(t, false, "", "diff", v1, v1)
 	assert.Equal(t, exitUsage, r.code)
-	assert.Contains(t, r.err, "result schema_version 1 is not supported: this zchaos reads version 2")
+	assert.Contains(t, r.err, "result schema_version 1 is not supported: this zchaos reads versions 2 to 3")
 
 	missing := filepath.Join(dir, "missing.json")
 	r = runZchaosCLI(t, false, "", "diff", old, missing)

@@ -35,12 +35,15 @@ containers, and decide. With --baseline the legacy config runs too, and the
 behaviour difference (legacy: never restarted; migrated: restarted after
 250 ms ...) is printed and reported.
 
-Writes result.json, report.md, junit.xml and report.html to --out, and a
-forensics bundle for every scenario that did not pass. Prints the verdict
+Writes result.json, report.md (the rollout note, within a pull-request
+comment's 65,536 characters), report-details.md, junit.xml and report.html
+to --out, a forensics bundle for every scenario that did not pass, and every
+attempt's full event stream (forensics/*/events.jsonl.gz). Prints the verdict
 table fitted to the terminal (-o wide: every column, the reasons inline;
 plain tab-separated lines when stdout is not a terminal), or the result as
--o json (--json), md, junit or html. Live progress goes to stderr when it
-is a terminal, with a count and an ETA, even when stdout is redirected.
+-o json (--json), md, md-details, junit or html. Live progress goes to
+stderr when it is a terminal, with a count and an ETA, even when stdout is
+redirected.
 
 With --repeat K, a scenario passes when --require of its K attempts passed
 (default: all of them); the first-attempt pass rate is reported next to the
@@ -69,7 +72,7 @@ Exit codes: 0 promote, 1 a scenario failed, 2 inconclusive (no failure),
 
 // reportFiles are the renderings gate writes next to result.json.
 var reportFiles = []struct{ name, format string }{
-	{"report.md", "markdown"}, {"junit.xml", "junit"}, {"report.html", "html"},
+	{"report.md", "markdown"}, {reports.DetailsFile, "markdown-details"}, {"junit.xml", "junit"}, {"report.html", "html"},
 }
 
 func runGate(ctx context.Context, f *Factory, o gateOptions) error {
@@ -108,6 +111,16 @@ func runGate(ctx context.Context, f *Factory, o gateOptions) error {
 	res.Ledger = ledger
 	res.Diff = scenarios.BehaviourDiffs(res)
 	d := res.Decide(o.Require)
+	if res.Shard != nil && len(res.Scenarios) == 0 && runErr == nil {
+		// More shards than attempts: this one has nothing to run, and
+		// report --merge still needs its (empty) result.
+		if err := writeResult(filepath.Join(o.Out, "result.json"), res); err != nil {
+			return &exitError{code: exitInfra, err: err}
+		}
+		fmt.Fprintf(f.IO.ErrOut, "zchaos gate: shard %s holds none of the plan's %d attempts; its empty result is in %s\n",
+			res.Shard, res.PlanAttempts, o.Out)
+		return nil
+	}
 	if err := writeReports(o.Out, res); err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}
@@ -202,6 +215,10 @@ func printGate(w io.Writer, l reports.Layout, res scenarios.Result, d scenarios.
 			need = o.Repeat
 		}
 		line += fmt.Sprintf(" (%d of %d attempts each; first-attempt pass rate %.0f%%)", need, o.Repeat, 100*d.FirstPassRate)
+	}
+	if res.Shard != nil {
+		line += fmt.Sprintf("; shard %s (%d of the plan's %d attempts: merge the shards with zchaos report --merge for the decision)",
+			res.Shard, len(res.Scenarios), res.PlanAttempts)
 	}
 	return l.Text(w, line+fmt.Sprintf("; time scale %g; reports in %s", res.TimeScale, o.Out))
 }

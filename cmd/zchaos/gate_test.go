@@ -33,6 +33,12 @@ func TestGateUsageErrors(t *testing.T) {
 		"positional argument":  {"gate", "crash-restart"},
 		"unknown flag":         {"gate", "--frobnicate"},
 		"missing policy file":  {"gate", "--policy", "/nonexistent/policy.yaml"},
+		"shard index > count":  {"gate", "--shard", "3/2", "--seed", "1", "--time-scale", "0.05"},
+		"shard 0/0":            {"gate", "--shard", "0/0", "--seed", "1", "--time-scale", "0.05"},
+		"shard not a number":   {"gate", "--shard", "a/b", "--seed", "1", "--time-scale", "0.05"},
+		"shard without seed":   {"gate", "--shard", "1/2", "--time-scale", "0.05"},
+		"shard with auto":      {"gate", "--shard", "1/2", "--seed", "1"},
+		"run shard 0-based":    {"run", "--shard", "0/2", "--seed", "1", "crash-restart"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args = append(args, "--out", t.TempDir())
@@ -88,13 +94,23 @@ func TestDockerGateBaseline(t *testing.T) {
 	assert.Contains(t, res.Diff[0].Legacy, "undetected")
 	assert.Contains(t, res.Diff[0].Migrated, "caught after")
 	assert.NotEmpty(t, res.Ledger, "the fidelity ledger of the migrated fleet")
-	for _, name := range []string{"report.md", "junit.xml", "report.html"} {
+	for _, name := range []string{"report.md", "report-details.md", "junit.xml", "report.html"} {
 		st, err := os.Stat(filepath.Join(out, name))
 		if assert.NoError(t, err) {
 			assert.Positive(t, st.Size(), name)
 		}
 	}
 	assert.Contains(t, stdout, "gate: PROMOTE")
+	note, err := os.ReadFile(filepath.Join(out, "report.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(note), "**Decision: PROMOTE** — 2/2 scenarios passed")
+	assert.Contains(t, string(note), "[report-details.md](report-details.md)")
+	// Every attempt's full stream is kept beside the result's compact timeline.
+	for _, s := range res.Scenarios {
+		if assert.NotEmpty(t, s.RawEvents, s.Scenario) {
+			assert.FileExists(t, filepath.Join(out, s.RawEvents))
+		}
+	}
 
 	// Nothing of this run is left in the engine.
 	left, err := rt.Cleanup(ctx, res.RunID)

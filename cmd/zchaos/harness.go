@@ -40,7 +40,10 @@ type harnessOptions struct {
 	PolicyFile    string   // --policy
 	AsBuilt       bool     // --as-built: judge the image as it boots, apply nothing
 	BootTimeout   time.Duration
-	parallelBase  int // the command's --parallel at fast scales
+	BaseImage     string          // --base: the reference image's base, an image in the engine
+	ShardArg      string          // --shard i/n
+	shard         scenarios.Shard // parsed by validate
+	parallelBase  int             // the command's --parallel at fast scales
 	policy        migrator.Policy
 	comp          *fleet.Composer // made by validate; the runner's Setup and the targets' source
 }
@@ -62,6 +65,9 @@ func (o *harnessOptions) addFlags(fl *pflag.FlagSet, parallel int, timeScale str
 	fl.BoolVar(&o.AsBuilt, "as-built", false, "judge the image as it boots (its own config; nothing applied): conformance to the policy, a probe audit of every check, the fault scenarios on the services it declares; --time-scale states the scale it was built at")
 	fl.DurationVar(&o.BootTimeout, "boot-timeout", 60*time.Second, "--as-built: how long the image's zinit may take to answer")
 	fl.StringVar(&o.PolicyFile, "policy", "", "migration policy file (YAML or TOML): restart, delay, max restarts, interval, timeout, probes")
+	fl.StringVar(&o.BaseImage, "base", "", "build the reference image on this Debian-based image in the engine (with socat, curl, procps) instead of the debootstrap base")
+	fl.StringVar(&o.ShardArg, "shard", "", "run only shard INDEX/COUNT of the scenario × config × attempt plan (1-based, e.g. 2/3 for "+
+		"CI_NODE_INDEX/CI_NODE_TOTAL); every shard needs the same --seed and a stated --time-scale; join them with report --merge")
 	fl.StringVar(&o.LocalDir, "local-dir", runtime.DefaultLocalDir(), "state and root directory of --runtime local (keep it short: socket paths < 108 bytes)")
 }
 
@@ -91,8 +97,13 @@ func (o *harnessOptions) validate() error {
 		return usageErrorf("--image: --runtime local runs only the reference binaries")
 	case o.AsBuilt && o.Runtime != runtimeDocker:
 		return usageErrorf("--as-built: needs the docker runtime (an image boots as built only in a container)")
+	case o.BaseImage != "" && (o.Image != "" || o.Runtime != runtimeDocker):
+		return usageErrorf("--base %s: builds the reference image for the docker runtime; --image and --runtime local need none", o.BaseImage)
 	case o.AsBuilt && o.ConfigDir != "":
 		return usageErrorf("--as-built: the image brings its own config; --config is for configs zchaos migrates")
+	}
+	if err := o.validateShard(); err != nil {
+		return err
 	}
 	if o.ConfigDir != "" {
 		if st, err := os.Stat(o.ConfigDir); err != nil || !st.IsDir() {
@@ -115,6 +126,30 @@ func (o *harnessOptions) validate() error {
 	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return &usageError{err: fmt.Errorf("--out: %w", err)}
+	}
+	return nil
+}
+
+// validateShard parses --shard. The shards of one run must make the same
+// random choices (targets, monkey victims, attempt seeds) and run at the
+// same scale, or report --merge refuses them: a split run needs --seed
+// and a time scale stated rather than calibrated on each runner.
+func (o *harnessOptions) validateShard() error {
+	if o.ShardArg == "" {
+		return nil
+	}
+	sh, err := scenarios.ParseShard(o.ShardArg)
+	if err != nil {
+		return usageErrorf("--shard: %w", err)
+	}
+	o.shard = sh
+	switch {
+	case !sh.Sharded():
+		return nil
+	case !o.SeedGiven:
+		return usageErrorf("--shard %s: every shard must make the same random choices: give them all the same --seed (e.g. --seed $GITHUB_RUN_ID)", sh)
+	case o.autoScale:
+		return usageErrorf("--shard %s: each runner would calibrate its own time scale and the shards would not merge: state one (e.g. --time-scale 0.05)", sh)
 	}
 	return nil
 }
@@ -190,7 +225,12 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 	}
 	release := func() { _ = rt.RemoveAll(context.WithoutCancel(ctx)); reaper.Release() }
 	if o.Image == "" {
-		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{}, progressWriter(f))
+		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{Base: o.BaseImage}, progressWriter(f))
+		var be *runtime.BaseImageError
+		if errors.As(err, &be) {
+			release()
+			return nil, nil, &usageError{err: err}
+		}
 		if err != nil {
 			release()
 			return nil, nil, &exitError{code: exitInfra, err: fmt.Errorf("reference image: %w", err)}
@@ -246,7 +286,8 @@ func newLocalHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.
 func (o harnessOptions) runner(rt runtime.Runtime, image string) *chaos.Runner {
 	return &chaos.Runner{Runtime: rt, Image: image, Setup: o.composer().Setup,
 		TimeScale: o.TimeScale, Parallel: o.parallel(), Repeat: o.Repeat, Seed: o.Seed, OutDir: o.Out,
-		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce(), StandIn: o.standIn()}
+		KeepOnFailure: o.KeepOnFailure, Tool: "zchaos " + version, Reproduce: o.reproduce(), StandIn: o.standIn(),
+		Shard: o.shard}
 }
 
 // composer composes fleet scenarios under the policy, from --config or
@@ -378,9 +419,13 @@ func runScenarios(ctx context.Context, f *Factory, r *chaos.Runner, name string,
 	if r.RunID == "" {
 		r.RunID = chaos.NewRunID()
 	}
+	shard := ""
+	if r.Shard.Sharded() {
+		shard = ", shard " + r.Shard.String()
+	}
 	// The run ID labels its containers: `zchaos cleanup --run ID`.
-	fmt.Fprintf(f.IO.ErrOut, "zchaos %s: %d scenario(s) × %v, image %s, time scale %g, seed %d, run %s\n",
-		name, len(scs), configs, r.Image, r.TimeScale, r.Seed, r.RunID)
+	fmt.Fprintf(f.IO.ErrOut, "zchaos %s: %d scenario(s) × %v, image %s, time scale %g, seed %d%s, run %s\n",
+		name, len(scs), configs, r.Image, r.TimeScale, r.Seed, shard, r.RunID)
 	prog := runProgress(f.IO)
 	r.Progress = prog.update
 	res, err := r.Run(ctx, scs, configs)

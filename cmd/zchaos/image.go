@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 )
 
 type imageBuildOptions struct {
+	Base     string // --base: an image in the engine to build the hero layer on
 	BaseOnly bool
 	NoCache  bool
 	JSON     bool
@@ -48,6 +50,11 @@ func newImageBuildCmd(f *Factory) *cobra.Command {
                       (the agent), and the hero fleet fixture as /etc/zinit;
                       the hash is that of every input.
 
+With --base IMAGE the hero layer is built on IMAGE instead: any Debian-based
+image already in the engine with socat, curl and procps (no debootstrap, no
+root). It is checked in a throwaway container first; a missing or unfit one
+is refused (exit code 3), naming it.
+
 An image whose tag exists is reused unless --no-cache. The binaries come from
 --bin-dir, else from the directory of this zchaos (as 'make build' lays them
 out), else they are built with 'go build' from --module-dir (default: the
@@ -63,6 +70,7 @@ progress to stderr.`,
 			return runImageBuild(cmd.Context(), f, opts)
 		},
 	}
+	cmd.Flags().StringVar(&opts.Base, "base", "", "build the hero layer on this Debian-based image in the engine (with socat, curl, procps) instead of the debootstrap base")
 	cmd.Flags().BoolVar(&opts.BaseOnly, "base-only", false, "build only the Debian base")
 	cmd.Flags().BoolVar(&opts.NoCache, "no-cache", false, "rebuild even if the tags exist")
 	out = addOutputFlag(cmd, true, "text", "text", "json")
@@ -80,13 +88,16 @@ type imageRefs struct {
 func runImageBuild(ctx context.Context, f *Factory, opts imageBuildOptions) error {
 	var refs imageRefs
 	var err error
+	if opts.BaseOnly && opts.Base != "" {
+		return usageErrorf("--base-only builds the debootstrap base; --base %s replaces it", opts.Base)
+	}
 	if opts.BaseOnly {
 		refs.Base, err = runtime.BuildBase(ctx, runtime.BaseOptions{NoCache: opts.NoCache, Progress: f.IO.ErrOut})
 	} else {
 		refs, err = buildReferenceImage(ctx, f, opts, f.IO.ErrOut)
 	}
 	if err != nil {
-		return err
+		return baseImageUsage(err)
 	}
 	if opts.JSON {
 		enc := json.NewEncoder(f.IO.Out)
@@ -103,23 +114,42 @@ func runImageBuild(ctx context.Context, f *Factory, opts imageBuildOptions) erro
 // buildReferenceImage builds (or reuses) base and reference image. Other
 // commands (run, gate) call it when no --image is given.
 func buildReferenceImage(ctx context.Context, f *Factory, opts imageBuildOptions, progress io.Writer) (imageRefs, error) {
+	if opts.Base != "" { // before any binary is built
+		if err := runtime.InspectBaseImage(ctx, nil, opts.Base); err != nil {
+			return imageRefs{}, err
+		}
+	}
 	bins, cleanup, err := resolveBinaries(ctx, f, opts, progress)
 	if err != nil {
 		return imageRefs{}, err
 	}
 	defer cleanup()
 	iopts := runtime.ImageOptions{
-		Base:     runtime.BaseOptions{NoCache: opts.NoCache},
-		Binaries: bins,
-		Fleet:    migrator.FleetFS(),
-		NoCache:  opts.NoCache,
-		Progress: progress,
+		Base:      runtime.BaseOptions{NoCache: opts.NoCache},
+		BaseImage: opts.Base,
+		Binaries:  bins,
+		Fleet:     migrator.FleetFS(),
+		NoCache:   opts.NoCache,
+		Progress:  progress,
 	}
 	ref, err := runtime.BuildImage(ctx, iopts)
 	if err != nil {
 		return imageRefs{}, err
 	}
+	if opts.Base != "" {
+		return imageRefs{Base: opts.Base, Image: ref}, nil
+	}
 	return imageRefs{Base: iopts.Base.Ref(), Image: ref}, nil
+}
+
+// baseImageUsage makes an unfit --base the user's error (exit 3, naming
+// the image); other build errors pass through.
+func baseImageUsage(err error) error {
+	var be *runtime.BaseImageError
+	if errors.As(err, &be) {
+		return &usageError{err: err}
+	}
+	return err
 }
 
 // resolveBinaries finds static zinit/herosim/zchaos builds: --bin-dir, the

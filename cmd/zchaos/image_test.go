@@ -27,6 +27,10 @@ func TestImageAndCleanupHelpGolden(t *testing.T) {
 }
 
 func TestImageBuildUsageErrors(t *testing.T) {
+	r0 := runZchaosCLI(t, false, "", "image", "build", "--base-only", "--base", "debian:bookworm")
+	assert.Equal(t, exitUsage, r0.code, r0.err)
+	r0 = runZchaosCLI(t, false, "", "run", "--base", "debian:bookworm", "--image", "x:y", "crash-restart")
+	assert.Equal(t, exitUsage, r0.code, r0.err)
 	r := runZchaosCLI(t, false, "", "image", "build", "--bin-dir", t.TempDir())
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.err, "needs zinit, herosim and zchaos")
@@ -68,4 +72,41 @@ func TestDockerImageBuildCommand(t *testing.T) {
 	r = runZchaosCLI(t, false, "", "cleanup", "--run", runID, "--local-dir", t.TempDir()+"/none")
 	require.Equal(t, exitPass, r.code, r.err)
 	assert.Equal(t, "nothing to remove (run "+runID+")\n", r.out)
+}
+
+// --base builds the hero layer on an image already in the engine (here the
+// debootstrap base itself, under its own tag: any Debian-based image with
+// socat, curl and procps would do); a missing or unfit one is exit 3,
+// naming it, from image build and from gate alike.
+func TestDockerImageBuildOnBase(t *testing.T) {
+	rt := chaostest.Docker(t)
+	r := runZchaosCLI(t, false, "", "image", "build", "--base-only")
+	require.Equal(t, exitPass, r.code, r.err)
+	base := runtime.BaseOptions{}.Ref()
+
+	r = runZchaosCLI(t, false, "", "image", "build", "--json", "--module-dir", "../..", "--base", base)
+	require.Equal(t, exitPass, r.code, r.err)
+	var refs imageRefs
+	require.NoError(t, json.Unmarshal([]byte(r.out), &refs))
+	assert.Equal(t, base, refs.Base)
+	assert.Regexp(t, `^zchaos/hero:[0-9a-f]{16}$`, refs.Image)
+	_, err := rt.Client().InspectImage(refs.Image)
+	require.NoError(t, err, "the image exists in the engine")
+	assert.NotContains(t, r.err, "debootstrap", "no debootstrap with --base")
+
+	// An image without the probes' clients on its PATH is refused by name.
+	unfit, err := runtime.BuildDerived(context.Background(), runtime.DerivedOptions{From: base, Env: []string{"PATH=/nowhere"}, Client: rt.Client()})
+	require.NoError(t, err)
+	r = runZchaosCLI(t, false, "", "image", "build", "--module-dir", "../..", "--base", unfit)
+	assert.Equal(t, exitUsage, r.code, r.err)
+	assert.Contains(t, r.err, "--base "+unfit+": not a base for the hero layer: missing: socat curl ps")
+
+	for _, args := range [][]string{
+		{"image", "build", "--module-dir", "../..", "--base", "zchaos/none:absent"},
+		{"gate", "--base", "zchaos/none:absent", "--time-scale", "0.05", "--out", t.TempDir()},
+	} {
+		r = runZchaosCLI(t, false, "", args...)
+		assert.Equal(t, exitUsage, r.code, "%v: %s", args, r.err)
+		assert.Contains(t, r.err, "--base zchaos/none:absent: no such image in the engine", args)
+	}
 }

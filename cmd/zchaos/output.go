@@ -25,7 +25,7 @@ type outputFlag struct {
 }
 
 // outputAliases are other spellings of a format.
-var outputAliases = map[string]string{"markdown": "md", "xml": "junit"}
+var outputAliases = map[string]string{"markdown": "md", "xml": "junit", "markdown-details": "md-details", "details": "md-details"}
 
 func (o *outputFlag) String() string { return o.format }
 func (o *outputFlag) Type() string   { return "format" }
@@ -91,7 +91,7 @@ func addFormatAlias(cmd *cobra.Command, o *outputFlag) {
 
 // Format sets for the commands.
 var (
-	resultFormats = []string{"table", "wide", "json", "md", "junit", "html"}
+	resultFormats = []string{"table", "wide", "json", "md", "md-details", "junit", "html"}
 	tableFormats  = []string{"table", "wide", "json"}
 )
 

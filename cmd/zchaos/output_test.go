@@ -46,9 +46,9 @@ func TestOutputFlagEverywhere(t *testing.T) {
 		args  []string
 		valid string
 	}{
-		{[]string{"run", "crash-restart"}, "table, wide, json, md, junit, html"},
-		{[]string{"gate"}, "table, wide, json, md, junit, html"},
-		{[]string{"report", reportResult}, "table, wide, json, md, junit, html"},
+		{[]string{"run", "crash-restart"}, "table, wide, json, md, md-details, junit, html"},
+		{[]string{"gate"}, "table, wide, json, md, md-details, junit, html"},
+		{[]string{"report", reportResult}, "table, wide, json, md, md-details, junit, html"},
 		{[]string{"diff", reportResult, reportResult}, "table, wide, json"},
 		{[]string{"scenarios", "list"}, "table, wide, json"},
 		{[]string{"lint", fleetDir}, "table, json"},

@@ -18,7 +18,8 @@ import (
 type reportOptions struct {
 	Input  string
 	Format string // -o/--output
-	Out    string // --out: a file instead of stdout
+	Out    string // --out: a file instead of stdout; with --merge, the directory of the merged result
+	Merge  bool   // --merge: the arguments are shard results to join
 }
 
 func newReportCmd(f *Factory) *cobra.Command {
@@ -35,7 +36,11 @@ in the format -o names:
             last, when the output is not a terminal)
   wide      the table with every column: machine lateness, time to detect,
             the reason inline
-  md        the rollout report in Markdown (also: markdown)
+  md        the rollout note in Markdown: the decision, the baseline,
+            expected behaviour at production timings, what changes for
+            operators, the rollback command (also: markdown)
+  md-details  the full ledger and every check's details in Markdown
+            (also: markdown-details, details)
   junit     JUnit XML for CI (fail → failure, inconclusive → skipped, error → error)
   html      one self-contained page with a timeline per scenario
   json      the result again, indented (schema: reports/SCHEMA.md)
@@ -46,19 +51,27 @@ format, or a result with an unknown schema_version, is refused (exit code
 		Example: `  zchaos report zchaos-out/result.json
   zchaos report zchaos-out/result.json -o json
   zchaos report zchaos-out/result.json -o md --out report.md`,
-		Args: usageArgs(cobra.ExactArgs(1)),
+		Args: usageArgs(reportArgs(&opts)),
 		RunE: func(_ *cobra.Command, args []string) error {
-			opts.Input = args[0]
 			var err error
 			if opts.Format, err = out.value(); err != nil {
 				return err
 			}
+			if opts.Merge {
+				dir := opts.Out
+				if dir == "" {
+					dir = "zchaos-out"
+				}
+				return runReportMerge(f, args, dir, opts.Format)
+			}
+			opts.Input = args[0]
 			return runReport(f, opts)
 		},
 	}
 	out = addOutputFlag(cmd, false, "table", resultFormats...)
 	addFormatAlias(cmd, out)
-	cmd.Flags().StringVar(&opts.Out, "out", "", "write to this file instead of stdout")
+	cmd.Flags().StringVar(&opts.Out, "out", "", "write to this file instead of stdout (with --merge: the directory of the merged result and its reports, default zchaos-out)")
+	addMergeFlags(cmd, &opts)
 	return cmd
 }
 

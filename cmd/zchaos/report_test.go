@@ -52,7 +52,7 @@ func TestReportOutputIsAFormat(t *testing.T) {
 
 	r = runZchaosCLI(t, false, "", "report", abs, "-o", "r.md")
 	assert.Equal(t, exitUsage, r.code)
-	assert.Contains(t, r.err, `unknown format "r.md": want table, wide, json, md, junit, html (-o is the format; to write a file use --out r.md)`)
+	assert.Contains(t, r.err, `unknown format "r.md": want table, wide, json, md, md-details, junit, html (-o is the format; to write a file use --out r.md)`)
 
 	r = runZchaosCLI(t, false, "", "report", abs, "--json")
 	assert.Equal(t, exitUsage, r.code, "report has no --json: -o json")
@@ -92,7 +92,7 @@ func TestReportErrors(t *testing.T) {
 	require.NoError(t, os.WriteFile(v1, []byte(`{"schema_version": 1, "scenarios": []}`), 0o644))
 	r := runZchaosCLI(t, false, "", "report", v1)
 	assert.Equal(t, exitUsage, r.code)
-	assert.Equal(t, "zchaos: "+v1+": result schema_version 1 is not supported: this zchaos reads version 2\n", r.err)
+	assert.Equal(t, "zchaos: "+v1+": result schema_version 1 is not supported: this zchaos reads versions 2 to 3\n", r.err)
 	assert.Empty(t, r.out)
 
 	empty := filepath.Join(dir, "empty.json")
@@ -119,7 +119,7 @@ func TestReportErrors(t *testing.T) {
 
 	r = runZchaosCLI(t, false, "", "report", reportResult, "-o", "pdf")
 	assert.Equal(t, exitUsage, r.code)
-	assert.Equal(t, "zchaos: invalid argument \"pdf\" for \"-o, --output\" flag: unknown format \"pdf\": want table, wide, json, md, junit, html\n", r.err)
+	assert.Equal(t, "zchaos: invalid argument \"pdf\" for \"-o, --output\" flag: unknown format \"pdf\": want table, wide, json, md, md-details, junit, html\n", r.err)
 
 	r = runZchaosCLI(t, false, "", "report", filepath.Join(dir, "missing.json"))
 	assert.Equal(t, exitUsage, r.code)

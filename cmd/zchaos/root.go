@@ -43,6 +43,7 @@ Exit codes: 0 all pass, 1 a failure, 2 inconclusive, 3 usage or config error,
 		newMigrateCmd(f),
 	)
 	strictGroups(root)
+	addCompletions(root)
 	return root
 }
 

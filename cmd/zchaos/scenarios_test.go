@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,4 +125,45 @@ func TestScenariosValidate(t *testing.T) {
 
 	none := runZchaosCLI(t, false, "", "scenarios", "validate")
 	assert.Equal(t, exitUsage, none.code)
+}
+
+// validate --json says the same as the text form, one entry per file.
+func TestScenariosValidateJSON(t *testing.T) {
+	good := filepath.Join(t.TempDir(), "good.yaml")
+	r := runZchaosCLI(t, false, "", "scenarios", "show", "hang-detected")
+	require.NoError(t, os.WriteFile(good, []byte(r.out), 0o644))
+	files := []string{"testdata/scenarios_bad.yaml", good, "testdata/no-such-file.yaml"}
+
+	text := runZchaosCLI(t, false, "", append([]string{"scenarios", "validate"}, files...)...)
+	js := runZchaosCLI(t, false, "", append([]string{"scenarios", "validate", "--json"}, files...)...)
+	assert.Equal(t, exitUsage, js.code)
+	assert.Equal(t, "zchaos: invalid scenario files: 2 of 3\n", js.err, "only the summary on stderr")
+	var got []validation
+	require.NoError(t, json.Unmarshal([]byte(js.out), &got))
+	require.Len(t, got, 3)
+	assert.Equal(t, validation{File: good, Valid: true, Errors: []validationError{}}, got[1])
+	assert.Equal(t, validation{File: files[2], Errors: []validationError{{Message: "no such file or directory"}}}, got[2])
+	assert.False(t, got[0].Valid)
+	// Every line of the text form is one error of the JSON form.
+	var lines []string
+	for _, e := range got[0].Errors {
+		require.Positive(t, e.Line, "%+v", e)
+		lines = append(lines, fmt.Sprintf("%s:%d: %s: %s", files[0], e.Line, e.Path, e.Message))
+	}
+	for _, l := range lines {
+		assert.Contains(t, text.err, l+"\n")
+	}
+	assert.Equal(t, len(lines)+2, strings.Count(text.err, "\n"), "no error only in the text form: %s", text.err)
+}
+
+// scenarios schema prints the schema the scenarios package generates.
+func TestScenariosSchemaCommand(t *testing.T) {
+	r := runZchaosCLI(t, false, "", "scenarios", "schema")
+	require.Equal(t, exitPass, r.code, r.err)
+	want, err := scenarios.SchemaJSON()
+	require.NoError(t, err)
+	assert.Equal(t, string(want)+"\n", r.out)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.out), &doc))
+	assert.Equal(t, "https://json-schema.org/draft/2020-12/schema", doc["$schema"])
 }

@@ -24,6 +24,7 @@ type Mutant struct {
 var Mutants = []Mutant{
 	{"restart-early", "R1", "restarts half the restart delay after the exit"},
 	{"restart-no-delay", "R1", "restarts at once, with no delay"},
+	{"restart-slightly-early", "R1", "restarts at 0.9 of the restart delay after the exit"},
 	{"exit0-restarted", "R2", "on-failure restarts after exit 0"},
 	{"always-ignores-exit0", "R2", "always does not restart after exit 0"},
 	{"stop-is-failure", "R3", "the exit a stop caused goes through the restart policy as a failure"},

@@ -239,6 +239,8 @@ func exitEdge(ev event, now time.Time) (zinit.State, []action, error) {
 		at = now.Add(ev.delay / 2)
 	case mutant("restart-no-delay"):
 		at = now
+	case mutant("restart-slightly-early"):
+		at = now.Add(ev.delay * 9 / 10)
 	}
 	return zinit.StateRestarting, []action{{kind: actScheduleRestart, at: at}}, nil
 }
