@@ -14,7 +14,7 @@ DOCKER_PKGS := $(sort $(dir $(shell grep -rlE --include='*_test.go' '^func (Test
 SHELL       := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: all deps build test test-unit test-race test-docker mutants soak soak-gate bench fuzz lint image gate clean
+.PHONY: all deps build test test-unit test-race test-docker mutants soak soak-gate soak-kill bench fuzz lint image gate clean
 
 all: lint build test
 
@@ -68,13 +68,21 @@ mutants: build deps
 	sed -n '/catch table:/,/^[^ |]/p' mutants.out | grep -E '^ *\|' || true; \
 	grep -E '^ *--- |^(ok|FAIL)|control: ' mutants.out || true; exit $$rc
 
+## soak-kill: the dead-man switch, 20 times: start a real `zchaos run`, SIGKILL it once its
+## containers run, and require every container of the run gone within the grace + 10 s. Prints the
+## containers left and the death → removal times (min/median/max); the log is kept in soak-kill.out.
+KILL_RUNS ?= 20
+soak-kill: build deps
+	@rc=0; ZCHAOS_KILL_RUNS=$(KILL_RUNS) $(GO) test -count=1 -timeout 60m -p 1 -v -run '^TestDockerKilledRunLeavesNoContainers$$' ./cmd/zchaos/ > soak-kill.out 2>&1 || rc=$$?; \
+	grep -E 'death → removal|kill soak:|container\(s\) left|^(--- |ok|FAIL)' soak-kill.out || true; exit $$rc
+
 ## soak (not in CI; about an hour): SOAK_RUNS (default 10) default gates of the reference
 ## supervisor under stress-ng (CPU and I/O workers at twice the cores): pass / inconclusive /
 ## fail counts with the canary's figures (no fail allowed: it would be a false alarm), then a
 ## supervisor that restarts at 0.9 d, under the same load, must still fail. The summary ends
 ## the output; the whole log is kept in soak.out.
 SOAK_RUNS ?= 10
-soak: soak-gate
+soak: soak-gate soak-kill
 soak-gate: build deps
 	@command -v stress-ng >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stress-ng >/dev/null; \
@@ -123,4 +131,4 @@ gate: build deps
 	$(BIN)/zchaos gate --baseline $(if $(BASE),--base $(BASE))
 
 clean:
-	rm -rf $(BIN) bench.out mutants.out
+	rm -rf $(BIN) bench.out mutants.out soak-kill.out

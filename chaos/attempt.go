@@ -144,7 +144,7 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 		files[agent.Path] = r.AgentBinary
 	}
 	c, err := r.Runtime.Start(ctx, runtime.StartOptions{Image: r.Image, RunID: r.RunID, Env: a.setup.Env, Files: files,
-		Links: standInLinks(r.StandIn, a.setup.Jobs), Name: containerNameFor(r.RunID, t)})
+		Links: standInLinks(r.StandIn, a.setup.Jobs), Name: containerNameFor(r.RunID, t), DeadMan: DeadMan()})
 	if err != nil {
 		fail(scenarios.VerdictError, "start container: %v", err)
 		return res, setup
@@ -153,6 +153,11 @@ func (r *Runner) runAttempt(ctx context.Context, t task) (res scenarios.Scenario
 	keep := false
 	defer func() {
 		if keep {
+			// Kept for forensics: disarm its dead-man switch, so it
+			// outlives the run; `zchaos cleanup` removes it.
+			if err := c.Keep(context.WithoutCancel(ctx)); err != nil {
+				res.Reason += " (keep: " + err.Error() + ")"
+			}
 			return
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

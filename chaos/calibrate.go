@@ -25,7 +25,8 @@ func Calibrate(ctx context.Context, rt runtime.Runtime, image, runID string, age
 	if agentBinary != nil {
 		files[agent.Path] = agentBinary
 	}
-	c, err := rt.Start(ctx, runtime.StartOptions{Image: image, RunID: runID, Name: runID + "-calibrate", Files: files})
+	c, err := rt.Start(ctx, runtime.StartOptions{Image: image, RunID: runID, Name: runID + "-calibrate", Files: files,
+		DeadMan: DeadMan()})
 	if err != nil {
 		return scenarios.Load{}, fmt.Errorf("calibrate: %w", err)
 	}

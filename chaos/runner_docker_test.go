@@ -230,7 +230,9 @@ func assertNoContainers(t *testing.T, r *chaos.Runner) {
 
 // TestDockerKilledHarnessMidScenarioThenCleanup runs a scenario in a child
 // process (this test binary), SIGKILLs it mid-scenario, and checks that
-// Cleanup of the run leaves nothing.
+// Cleanup of the run, the manual sweep, leaves nothing. (The container's
+// dead-man switch would remove it after its grace anyway; Cleanup comes
+// first, or finds it going.)
 func TestDockerKilledHarnessMidScenarioThenCleanup(t *testing.T) {
 	if runID := os.Getenv("ZCHAOS_TEST_MIDRUN"); runID != "" {
 		r := dockerRunner(t)
@@ -267,7 +269,10 @@ func TestDockerKilledHarnessMidScenarioThenCleanup(t *testing.T) {
 	rt := r.Runtime.(*runtime.DockerRuntime)
 	removed, err := rt.Cleanup(ctx, runID)
 	require.NoError(t, err)
-	assert.Len(t, removed, 1, "the orphaned scenario container is found")
-	r.RunID = runID
-	assertNoContainers(t, r)
+	assert.LessOrEqual(t, len(removed), 1, "at most the orphaned scenario container is found: %v", removed)
+	require.Eventually(t, func() bool {
+		list, err := rt.Client().ListContainers(docker.ListContainersOptions{All: true, Context: ctx,
+			Filters: map[string][]string{"label": {runtime.LabelRun + "=" + runID}}})
+		return err == nil && len(list) == 0
+	}, 30*time.Second, 50*time.Millisecond, "every container of the run is removed")
 }

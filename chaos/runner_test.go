@@ -72,6 +72,7 @@ type fakeContainer struct {
 	running  bool
 	stopped  bool // zinit stop was asked
 	removed  bool
+	kept     bool // Keep was called
 	pending  *time.Timer
 	restarts int
 	wg       sync.WaitGroup
@@ -224,6 +225,12 @@ func (c *fakeContainer) CopyIn(context.Context, map[string][]byte) error { retur
 func (c *fakeContainer) Signal(context.Context, syscall.Signal) error    { return nil }
 func (c *fakeContainer) Restart(context.Context, time.Duration) error    { return nil }
 func (c *fakeContainer) Logs(context.Context) ([]byte, error)            { return []byte("logs\n"), nil }
+func (c *fakeContainer) Keep(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.kept = true
+	return nil
+}
 func (c *fakeContainer) Remove(context.Context) error {
 	c.mu.Lock()
 	if c.pending != nil {
@@ -493,6 +500,30 @@ func TestConfigsFor(t *testing.T) {
 	assert.Equal(t, []string{"migrated", "legacy"}, chaos.ConfigsFor(fleet, nil))
 	assert.Equal(t, []string{"migrated"}, chaos.ConfigsFor(fleet, []string{"migrated"}))
 	assert.Equal(t, []string{"migrated"}, chaos.ConfigsFor(declared(), []string{"migrated", "legacy"}))
+}
+
+// TestRunnerKeepOnFailureDisarmsTheDeadMan: every container carries the
+// agent's dead-man switch; a non-passing attempt's container kept with
+// KeepOnFailure is kept through Keep (which disarms it), not removed.
+func TestRunnerKeepOnFailureDisarmsTheDeadMan(t *testing.T) {
+	rt := &fakeRuntime{restartD: 50 * time.Millisecond, applyErr: true}
+	r := fakeRunner(rt, "")
+	r.KeepOnFailure = true
+	res, err := r.Run(context.Background(), []scenarios.Scenario{declared()}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, scenarios.VerdictError, res.Scenarios[0].Verdict)
+	require.Len(t, rt.started, 1)
+	c := rt.started[0]
+	assert.Equal(t, chaos.DeadMan(), c.opts.DeadMan)
+	assert.Equal(t, []string{agent.Path, "agent", "deadman"}, c.opts.DeadMan.Argv)
+	assert.True(t, c.kept, "kept through Keep")
+	assert.False(t, c.removed)
+
+	rt = &fakeRuntime{restartD: 50 * time.Millisecond, applyErr: true}
+	_, err = fakeRunner(rt, "").Run(context.Background(), []scenarios.Scenario{declared()}, nil)
+	require.NoError(t, err)
+	assert.False(t, rt.started[0].kept, "without KeepOnFailure nothing is kept")
+	assert.True(t, rt.started[0].removed)
 }
 
 // Two runners given the same plan and shards 1/2 and 2/2 run every attempt

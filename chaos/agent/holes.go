@@ -65,7 +65,11 @@ func newSpawnCounter(jobs []Job, matchers []execMatcher, mono Mono) (*spawnCount
 		if bin == "" {
 			continue
 		}
-		wd, err := unix.InotifyAddWatch(fd, bin, unix.IN_OPEN)
+		// Closes are watched only to keep opens apart: inotify merges an
+		// event with an identical one still unread before it, so two
+		// quick execs would count once; an exit's close between them
+		// keeps both.
+		wd, err := unix.InotifyAddWatch(fd, bin, unix.IN_OPEN|unix.IN_CLOSE_NOWRITE)
 		if err != nil {
 			continue
 		}

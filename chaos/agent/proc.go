@@ -132,14 +132,14 @@ type procScanner struct {
 	period      time.Duration
 	dirBuf      []byte
 	pids        []int
-	scope       string        // Spec.Scope
-	exits       *exitWaker    // nil: exits are seen by the scan only
+	scope       string     // Spec.Scope
+	exits       *exitWaker // nil: exits are seen by the scan only
 	// after reads the clock again after a read of the tree (nil: tests'
 	// fake trees, where reading takes no time): what a read found held
 	// at some moment of [now, after()], and a machine that stalls in
 	// between must not date a process seen at its end by the step's start.
-	after Mono
-	spawns      *spawnCounter // nil: no hole detection
+	after  Mono
+	spawns *spawnCounter // nil: no hole detection
 }
 
 func newProcScanner(spec Spec) *procScanner {

@@ -98,7 +98,8 @@ func Discover(ctx context.Context, rt runtime.Runtime, image string, o DiscoverO
 	if o.Agent != nil {
 		files[agent.Path] = o.Agent
 	}
-	c, err := rt.Start(ctx, runtime.StartOptions{Image: image, RunID: o.RunID, Name: o.RunID + "-discover", Files: files})
+	c, err := rt.Start(ctx, runtime.StartOptions{Image: image, RunID: o.RunID, Name: o.RunID + "-discover", Files: files,
+		DeadMan: chaos.DeadMan()})
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", image, err)
 	}

@@ -92,6 +92,8 @@ type DockerRuntime struct {
 	cl      *docker.Client
 	version string
 	tracker Tracker
+	mu      sync.Mutex
+	reaper  *Reaper // told of kept containers; guarded by mu
 }
 
 var _ Runtime = (*DockerRuntime)(nil)
@@ -149,6 +151,10 @@ func (r *DockerRuntime) Start(ctx context.Context, opts StartOptions) (Container
 			Hostname: "zchaos",
 		},
 		HostConfig: &docker.HostConfig{
+			// Auto-remove: a container whose init exits (stopped by its
+			// dead-man switch after the harness died) disappears. A Restart
+			// goes through the engine's restart, which keeps it.
+			AutoRemove:  true,
 			NetworkMode: "none",
 			Privileged:  false,
 			Init:        false,
@@ -160,7 +166,7 @@ func (r *DockerRuntime) Start(ctx context.Context, opts StartOptions) (Container
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", name, err)
 	}
-	c := &dockerContainer{rt: r, id: created.ID, name: name}
+	c := &dockerContainer{rt: r, id: created.ID, name: name, deadman: opts.DeadMan}
 	r.tracker.Add(c)
 	fail := func(err error) (Container, error) {
 		return nil, errors.Join(err, c.Remove(ctx))
@@ -172,6 +178,9 @@ func (r *DockerRuntime) Start(ctx context.Context, opts StartOptions) (Container
 	}
 	if err := r.cl.StartContainerWithContext(c.id, nil, ctx); err != nil {
 		return fail(fmt.Errorf("start container %s: %w", name, err))
+	}
+	if err := c.armDeadMan(ctx); err != nil {
+		return fail(err)
 	}
 	return c, nil
 }
@@ -237,8 +246,10 @@ func containerName(runID string) string {
 type dockerContainer struct {
 	rt       *DockerRuntime
 	id, name string
+	deadman  DeadMan
 	mu       sync.Mutex
 	removed  bool
+	guard    *dockerGuard // the running dead-man switch; guarded by mu
 }
 
 func (c *dockerContainer) ID() string   { return c.id }
@@ -317,6 +328,28 @@ func (c *dockerContainer) waitExec(ctx context.Context, id string) (int, error) 
 // getJSON is a GET on the engine API honouring ctx (dockertest's
 // InspectExec takes none, and omits the pid).
 func (r *DockerRuntime) getJSON(ctx context.Context, p string, v any) error {
+	resp, err := r.request(ctx, http.MethodGet, p)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// post is a POST with no body on the engine API honouring ctx
+// (dockertest's RestartContainer takes none); any 2xx answer is success.
+func (r *DockerRuntime) post(ctx context.Context, p string) error {
+	resp, err := r.request(ctx, http.MethodPost, p)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.Body.Close()
+}
+
+// request sends method p to the engine; an answer other than 2xx is an
+// error carrying the engine's message (a *docker.Error).
+func (r *DockerRuntime) request(ctx context.Context, method, p string) (*http.Response, error) {
 	ep := r.cl.Endpoint()
 	base := ""
 	switch {
@@ -330,20 +363,20 @@ func (r *DockerRuntime) getJSON(ctx context.Context, p string, v any) error {
 	default:
 		base = strings.TrimRight(ep, "/")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v"+r.version+p, nil)
+	req, err := http.NewRequestWithContext(ctx, method, base+"/v"+r.version+p, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := r.cl.HTTPClient.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("GET %s: %s: %s", p, resp.Status, strings.TrimSpace(string(b)))
+		return nil, fmt.Errorf("%s %s: %w", method, p, &docker.Error{Status: resp.StatusCode, Message: strings.TrimSpace(string(b))})
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return resp, nil
 }
 
 // Stream runs argv (through /bin/sh, which records its pid so it can be
@@ -482,18 +515,20 @@ func (c *dockerContainer) Signal(ctx context.Context, sig syscall.Signal) error 
 }
 
 // Restart stops the container (SIGTERM, SIGKILL after timeout, rounded up
-// to whole seconds by the engine) and starts it again with its filesystem.
+// to whole seconds by the engine) and starts it again with its filesystem,
+// through the engine's restart: a stop and a start would auto-remove it.
+// The dead-man switch died with the old init; a new one is armed.
 func (c *dockerContainer) Restart(ctx context.Context, timeout time.Duration) error {
 	secs := uint((timeout + time.Second - 1) / time.Second)
-	err := c.rt.cl.StopContainerWithContext(c.id, secs, ctx)
-	var nr *docker.ContainerNotRunning
-	if err != nil && !errors.As(err, &nr) {
-		return fmt.Errorf("restart %s: stop: %w", c.name, err)
+	if err := c.rt.post(ctx, fmt.Sprintf("/containers/%s/restart?t=%d", c.id, secs)); err != nil {
+		return fmt.Errorf("restart %s: %w", c.name, err)
 	}
-	if err := c.rt.cl.StartContainerWithContext(c.id, nil, ctx); err != nil {
-		return fmt.Errorf("restart %s: start: %w", c.name, err)
-	}
-	return nil
+	c.mu.Lock()
+	old := c.guard
+	c.guard = nil
+	c.mu.Unlock()
+	old.close()
+	return c.armDeadMan(ctx)
 }
 
 // Logs returns PID 1's stdout and stderr so far, interleaved.
@@ -524,5 +559,149 @@ func (c *dockerContainer) Remove(ctx context.Context) error {
 	}
 	c.removed = true
 	c.rt.tracker.forget(c.id)
+	c.guard.close() // it died with the container
+	c.guard = nil
 	return nil
+}
+
+// Keep disarms the dead-man switch and forgets the container: it outlives
+// this process (and RemoveAll) until `zchaos cleanup` removes it.
+func (c *dockerContainer) Keep(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rt.tracker.forget(c.id)
+	c.rt.getReaper().Keep(c.id)
+	g := c.guard
+	c.guard = nil
+	if err := g.disarm(ctx, c.deadman.Disarm); err != nil {
+		return fmt.Errorf("keep %s: %w", c.name, err)
+	}
+	return nil
+}
+
+// dockerGuard is a running dead-man switch: an exec whose stdin is a pipe
+// only this process writes.
+type dockerGuard struct {
+	w    *io.PipeWriter
+	cw   docker.CloseWaiter
+	done chan struct{} // closed when the exec's attach has ended
+	once sync.Once
+}
+
+// deadManArmTimeout bounds the wait for a switch to say it is armed.
+const deadManArmTimeout = 30 * time.Second
+
+// armDeadMan starts the container's dead-man switch (if it has one) and
+// waits until it prints its Armed line.
+func (c *dockerContainer) armDeadMan(ctx context.Context) error {
+	dm := c.deadman
+	if len(dm.Argv) == 0 {
+		return nil
+	}
+	pr, pw := io.Pipe()
+	armed := newLineWatch(dm.Armed)
+	var stderr bytes.Buffer
+	_, cw, err := c.startExec(ctx, dm.Argv, pr, armed, &limitedWriter{w: &stderr, n: 4096})
+	if err != nil {
+		pw.Close()
+		return fmt.Errorf("dead-man switch of %s: %w", c.name, err)
+	}
+	g := &dockerGuard{w: pw, cw: cw, done: make(chan struct{})}
+	go func() { _ = cw.Wait(); close(g.done) }() // ends with the exec (the container's end, or a disarm)
+	timer := time.NewTimer(deadManArmTimeout)
+	defer timer.Stop()
+	select {
+	case <-armed.seen:
+	case <-g.done:
+		g.close()
+		return fmt.Errorf("dead-man switch of %s ended before it was armed: %s", c.name, strings.TrimSpace(stderr.String()))
+	case <-ctx.Done():
+		g.close()
+		return fmt.Errorf("dead-man switch of %s: %w", c.name, ctx.Err())
+	case <-timer.C:
+		g.close()
+		return fmt.Errorf("dead-man switch of %s: not armed after %v", c.name, deadManArmTimeout)
+	}
+	c.mu.Lock()
+	c.guard = g
+	c.mu.Unlock()
+	return nil
+}
+
+// close ends this process's side of the switch's stream (the switch, if
+// still alive, reads end of file) and waits briefly for the attach to end.
+// It is safe on nil and idempotent.
+func (g *dockerGuard) close() {
+	if g == nil {
+		return
+	}
+	g.once.Do(func() {
+		_ = g.w.Close()
+		select {
+		case <-g.done:
+		case <-time.After(5 * time.Second):
+		}
+		_ = g.cw.Close()
+	})
+}
+
+// disarm writes the disarm line, closes the stream and waits for the
+// switch to end.
+func (g *dockerGuard) disarm(ctx context.Context, line string) error {
+	if g == nil {
+		return nil
+	}
+	werr := make(chan error, 1)
+	go func() { _, err := io.WriteString(g.w, line); werr <- err }()
+	var err error
+	select {
+	case err = <-werr:
+	case <-g.done:
+		err = errors.New("the dead-man switch had ended")
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	g.close()
+	return err
+}
+
+// lineWatch is a writer that closes seen once it has been written line
+// (at the start of a line).
+type lineWatch struct {
+	line string
+	mu   sync.Mutex
+	buf  []byte
+	seen chan struct{}
+	once sync.Once
+}
+
+func newLineWatch(line string) *lineWatch { return &lineWatch{line: line, seen: make(chan struct{})} }
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) < 4096 {
+		w.buf = append(w.buf, p...)
+	}
+	for _, l := range strings.SplitAfter(string(w.buf), "\n") {
+		if l == w.line {
+			w.once.Do(func() { close(w.seen) })
+		}
+	}
+	return len(p), nil
+}
+
+// limitedWriter keeps the first n bytes written to it.
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		_, _ = l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
 }

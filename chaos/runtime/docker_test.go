@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -114,14 +115,8 @@ func TestDockerContainerLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.ExitCode, "no herosim left: %s", res.Stdout)
 
-	// Signal PID 1: SIGTERM ends the container.
-	require.NoError(t, c.Signal(ctx, syscall.SIGTERM))
-	require.Eventually(t, func() bool {
-		ins, err := rt.Client().InspectContainerWithContext(c.ID(), ctx)
-		return err == nil && !ins.State.Running
-	}, 30*time.Second, 50*time.Millisecond)
-
-	// Restart brings it back with its filesystem.
+	// Restart brings it back with its filesystem (auto-remove does not
+	// take a restarted container).
 	require.NoError(t, c.Restart(ctx, 2*time.Second))
 	res, err = c.Exec(ctx, []string{"cat", "/opt/zc/hello.txt"}, nil)
 	require.NoError(t, err)
@@ -131,11 +126,19 @@ func TestDockerContainerLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	_ = logs // content belongs to zinit; fetching must work
 
-	// Remove is idempotent and the container is gone.
+	// Signal PID 1: SIGTERM ends the container, and auto-remove removes it.
+	assert.True(t, ins.HostConfig.AutoRemove)
+	require.NoError(t, c.Signal(ctx, syscall.SIGTERM))
+	var nsc *docker.NoSuchContainer
+	require.Eventually(t, func() bool {
+		_, err := rt.Client().InspectContainerWithContext(c.ID(), ctx)
+		return errors.As(err, &nsc)
+	}, 30*time.Second, 50*time.Millisecond)
+
+	// Remove is idempotent, also on a container that removed itself.
 	require.NoError(t, c.Remove(ctx))
 	require.NoError(t, c.Remove(ctx))
 	_, err = rt.Client().InspectContainerWithContext(c.ID(), ctx)
-	var nsc *docker.NoSuchContainer
 	assert.ErrorAs(t, err, &nsc)
 }
 

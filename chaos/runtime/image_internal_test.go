@@ -152,6 +152,7 @@ func (f *fakeContainer) Signal(context.Context, syscall.Signal) error           
 func (f *fakeContainer) Restart(context.Context, time.Duration) error            { return nil }
 func (f *fakeContainer) Logs(context.Context) ([]byte, error)                    { return nil, nil }
 func (f *fakeContainer) Remove(context.Context) error                            { f.removed++; return f.err }
+func (f *fakeContainer) Keep(context.Context) error                              { return nil }
 
 func TestTrackerRemoveAll(t *testing.T) {
 	var tr Tracker

@@ -152,7 +152,7 @@ func (r *LocalRuntime) Start(ctx context.Context, opts StartOptions) (Container,
 	if name == "" {
 		name = containerName(opts.RunID)
 	}
-	c := &localContainer{rt: r, name: name, root: filepath.Join(r.dir, name), image: img, runID: opts.RunID, cmd: opts.Cmd}
+	c := &localContainer{rt: r, name: name, root: filepath.Join(r.dir, name), image: img, runID: opts.RunID, cmd: opts.Cmd, deadman: opts.DeadMan}
 	if _, err := os.Stat(c.root); err == nil {
 		return nil, fmt.Errorf("local start: %s exists already", c.root)
 	}
@@ -181,6 +181,9 @@ func (r *LocalRuntime) Start(ctx context.Context, opts StartOptions) (Container,
 		}
 	}
 	if err := c.startInit(ctx); err != nil {
+		return nil, errors.Join(err, c.Remove(ctx))
+	}
+	if err := c.armDeadMan(ctx); err != nil {
 		return nil, errors.Join(err, c.Remove(ctx))
 	}
 	return c, nil
@@ -244,6 +247,8 @@ type localContainer struct {
 	proc                     *exec.Cmd
 	waited                   chan struct{} // closed when proc has been waited for
 	removed                  bool
+	deadman                  DeadMan
+	guard                    *localGuard // the running dead-man switch; guarded by mu
 }
 
 func (c *localContainer) ID() string   { return c.name }
@@ -382,6 +387,8 @@ func (c *localContainer) startInit(ctx context.Context) error {
 	cmd.Dir = c.root
 	cmd.Env = c.env
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// No parent-death signal: a kept container's zinit must outlive this
+	// process; the dead-man switch stops it when this process dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("local start: %w", err)
@@ -441,7 +448,9 @@ func (c *localContainer) command(ctx context.Context, argv []string) *exec.Cmd {
 	}
 	cmd.Dir = c.root
 	cmd.Env = c.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Execs die with this process (what they detach is the dead-man
+	// switch's to sweep).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// On cancel, end the whole process group, not only the leader.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
@@ -554,7 +563,8 @@ func (c *localContainer) Signal(_ context.Context, sig syscall.Signal) error {
 }
 
 // Restart sends SIGTERM to zinit, SIGKILLs its tree after timeout, and runs
-// it again in the same root.
+// it again in the same root. The dead-man switch is not in zinit's tree: it
+// stays armed and finds the new zinit when it acts.
 func (c *localContainer) Restart(ctx context.Context, timeout time.Duration) error {
 	if err := c.stop(ctx, timeout); err != nil {
 		return err
@@ -608,12 +618,128 @@ func (c *localContainer) Remove(ctx context.Context) error {
 		case <-time.After(5 * time.Second):
 		}
 	}
-	killRoot(c.root)
+	killRoot(c.root) // the dead-man switch too
 	c.mu.Lock()
 	c.removed = true
+	g := c.guard
+	c.guard = nil
 	c.mu.Unlock()
+	g.close()
 	c.rt.tracker.forget(c.name)
 	return errors.Join(os.RemoveAll(c.root), ignoreNotExist(os.Remove(filepath.Join(c.rt.dir, c.name+".json"))))
+}
+
+// Keep disarms the dead-man switch and forgets the container: its process
+// tree outlives this process (and RemoveAll) until `zchaos cleanup`.
+func (c *localContainer) Keep(ctx context.Context) error {
+	c.mu.Lock()
+	g := c.guard
+	c.guard = nil
+	c.mu.Unlock()
+	c.rt.tracker.forget(c.name)
+	if err := g.disarm(ctx, c.deadman.Disarm); err != nil {
+		return fmt.Errorf("keep %s: %w", c.name, err)
+	}
+	return nil
+}
+
+// localGuard is a running dead-man switch: a process (not in zinit's tree,
+// not killed when this process dies) whose stdin is a pipe only this
+// process holds.
+type localGuard struct {
+	w    *os.File
+	done chan struct{} // closed when the switch has been waited for
+	once sync.Once
+}
+
+// armDeadMan starts the container's dead-man switch (if it has one) and
+// waits until it prints its Armed line. Its stderr goes to
+// <root>/deadman.log.
+func (c *localContainer) armDeadMan(ctx context.Context) error {
+	dm := c.deadman
+	if len(dm.Argv) == 0 {
+		return nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("dead-man switch: %w", err)
+	}
+	logf, err := os.OpenFile(filepath.Join(c.root, "deadman.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return errors.Join(fmt.Errorf("dead-man switch: %w", err), pr.Close(), pw.Close())
+	}
+	defer logf.Close()
+	cmd := c.command(context.Background(), dm.Argv)
+	cmd.Cancel, cmd.WaitDelay = nil, 0
+	// Not Pdeathsig: the switch must outlive this process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdin, cmd.Stderr = pr, logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return errors.Join(fmt.Errorf("dead-man switch: %w", err), pr.Close(), pw.Close())
+	}
+	if err := cmd.Start(); err != nil {
+		return errors.Join(fmt.Errorf("dead-man switch: %w", err), pr.Close(), pw.Close())
+	}
+	_ = pr.Close() // the switch holds the read end; this process, the only write end
+	g := &localGuard{w: pw, done: make(chan struct{})}
+	armed := newLineWatch(dm.Armed)
+	go func() { // owned by the guard: ends when the switch does
+		_, _ = io.Copy(armed, out)
+		_ = cmd.Wait()
+		close(g.done)
+	}()
+	timer := time.NewTimer(deadManArmTimeout)
+	defer timer.Stop()
+	select {
+	case <-armed.seen:
+	case <-g.done:
+		g.close()
+		log, _ := os.ReadFile(filepath.Join(c.root, "deadman.log"))
+		return fmt.Errorf("dead-man switch of %s ended before it was armed: %s", c.name, bytes.TrimSpace(log))
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		g.close()
+		return fmt.Errorf("dead-man switch of %s: %w", c.name, ctx.Err())
+	case <-timer.C:
+		_ = cmd.Process.Kill()
+		g.close()
+		return fmt.Errorf("dead-man switch of %s: not armed after %v", c.name, deadManArmTimeout)
+	}
+	c.mu.Lock()
+	c.guard = g
+	c.mu.Unlock()
+	return nil
+}
+
+// close closes this process's end of the switch's stream. Safe on nil,
+// idempotent.
+func (g *localGuard) close() {
+	if g == nil {
+		return
+	}
+	g.once.Do(func() { _ = g.w.Close() })
+}
+
+// disarm writes the disarm line, closes the stream and waits for the
+// switch to end.
+func (g *localGuard) disarm(ctx context.Context, line string) error {
+	if g == nil {
+		return nil
+	}
+	_, err := io.WriteString(g.w, line)
+	g.close()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-g.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(5 * time.Second):
+		return errors.New("the dead-man switch did not end after its disarm")
+	}
 }
 
 // isText says whether data looks like a text file.

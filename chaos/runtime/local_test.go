@@ -37,6 +37,8 @@ func TestLocalRuntime(t *testing.T) {
 	img := chaostest.LocalImage(t)
 	t.Run("zinit and fleet", func(t *testing.T) { testLocalZinitAndFleet(t, img) })
 	t.Run("cleanup after killed harness", func(t *testing.T) { testLocalCleanupAfterKilledHarness(t, img) })
+	t.Run("dead-man switch after killed harness", func(t *testing.T) { testLocalDeadManAfterKilledHarness(t, img) })
+	t.Run("keep disarms the dead-man switch", func(t *testing.T) { testLocalKeep(t, img) })
 }
 
 func testLocalZinitAndFleet(t *testing.T, img string) {
@@ -107,7 +109,11 @@ func testLocalZinitAndFleet(t *testing.T, img string) {
 func orphanChild(t *testing.T, dir string) {
 	rt, err := runtime.NewLocalRuntime(dir)
 	require.NoError(t, err)
-	c, err := rt.Start(context.Background(), runtime.StartOptions{Image: os.Getenv("ZCHAOS_TEST_LOCAL_ORPHAN_IMAGE"), Name: "orphan", RunID: "lorphan"})
+	opts := runtime.StartOptions{Image: os.Getenv("ZCHAOS_TEST_LOCAL_ORPHAN_IMAGE"), Name: "orphan", RunID: "lorphan"}
+	if os.Getenv("ZCHAOS_TEST_LOCAL_ORPHAN_DEADMAN") == "1" {
+		opts.DeadMan = deadMan()
+	}
+	c, err := rt.Start(context.Background(), opts)
 	require.NoError(t, err)
 	// A process started outside zinit's tree, detached from every group
 	// (like the agent's crash-loop killer): Cleanup must find it too.
@@ -118,8 +124,9 @@ func orphanChild(t *testing.T, dir string) {
 	select {}
 }
 
-// testLocalCleanupAfterKilledHarness: a child starts a local container and
-// is SIGKILLed; Cleanup kills the orphaned zinit and its services.
+// testLocalCleanupAfterKilledHarness: a child starts a local container
+// with no dead-man switch and is SIGKILLed; Cleanup kills the orphaned
+// zinit, its services and what it detached.
 func testLocalCleanupAfterKilledHarness(t *testing.T, img string) {
 	dir, err := os.MkdirTemp("", "zl")
 	require.NoError(t, err)
@@ -152,7 +159,7 @@ func testLocalCleanupAfterKilledHarness(t *testing.T, img string) {
 	b, err := os.ReadFile(filepath.Join(dir, "orphan.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &st))
-	require.NoError(t, syscall.Kill(st.PID, 0), "the orphaned zinit survives its harness")
+	require.NoError(t, syscall.Kill(st.PID, 0), "without a dead-man switch the orphaned zinit survives its harness")
 	// Its herosim service appears under it.
 	var svcPid int
 	require.Eventually(t, func() bool {

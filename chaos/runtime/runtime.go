@@ -24,6 +24,24 @@ type StartOptions struct {
 	Cmd   []string          // overrides the image's command (nil: image default)
 	Files map[string][]byte // files to place before start (path → content), mode 0755
 	Links map[string]string // symlinks to place before start (path → target), both in-container paths
+	// DeadMan is the container's dead-man switch (none when its Argv is
+	// empty); see DeadMan.
+	DeadMan DeadMan
+}
+
+// DeadMan is a process the runtime runs inside a container right after it
+// starts (and again after a Restart), whose standard input is a stream only
+// this process holds: a Docker exec's attach, a local pipe. When this
+// process dies, however it dies, the stream ends and the switch stops the
+// container's init; a Docker container is created with auto-remove, so it
+// disappears. Start returns once the switch printed Armed on its stdout.
+// Remove ends the switch with its container; Keep writes Disarm to it
+// first, so a container kept on purpose stays. (chaos/agent's
+// `zchaos agent deadman` is the switch.)
+type DeadMan struct {
+	Argv   []string // the switch's command line, in-container paths
+	Disarm string   // written to the switch before its stream is closed on purpose
+	Armed  string   // the switch prints this on its stdout once it holds the stream
 }
 
 // ExecResult is the outcome of a command run inside a container.
@@ -71,4 +89,8 @@ type Container interface {
 	Logs(ctx context.Context) ([]byte, error)
 	// Remove kills and removes the container. It is idempotent.
 	Remove(ctx context.Context) error
+	// Keep disarms the container's dead-man switch and forgets the
+	// container, so it outlives this process and RemoveAll: a container
+	// kept for forensics. `zchaos cleanup` removes it.
+	Keep(ctx context.Context) error
 }

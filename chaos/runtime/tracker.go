@@ -11,9 +11,11 @@ import (
 // removed, so that one deferred RemoveAll purges whatever is left: on a
 // normal return, on an error, and on SIGINT/SIGTERM (zchaos turns those into
 // ctx cancellation; Remove runs with a fresh deadline, so a cancelled ctx
-// still cleans up). Anything a killed harness (SIGKILL) leaves behind carries
-// the LabelTool/LabelRun labels and is removed by Runtime.Cleanup, i.e.
-// `zchaos cleanup`. The zero value is ready to use; it is safe for
+// still cleans up). A killed harness (SIGKILL) leaves nothing behind when its
+// containers carry a dead-man switch (StartOptions.DeadMan); whatever is
+// left carries the LabelTool/LabelRun labels and is removed by
+// Runtime.Cleanup, i.e. `zchaos cleanup`. Container.Keep takes a container
+// out of the tracker. The zero value is ready to use; it is safe for
 // concurrent use.
 //
 // Typical use in the runner:

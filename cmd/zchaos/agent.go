@@ -19,7 +19,7 @@ import (
 	"github.com/zchaos/zchaos/scenarios"
 )
 
-// newAgentCmd is the in-container agent: watch, inject, crashloop,
+// newAgentCmd is the in-container agent: watch, inject, crashloop, deadman,
 // interpose, now, probe-audit, calibrate.
 // It is run by the harness inside a container, not by people.
 func newAgentCmd(f *Factory) *cobra.Command {
@@ -30,7 +30,8 @@ func newAgentCmd(f *Factory) *cobra.Command {
 		Args:   usageArgs(cobra.NoArgs),
 	}
 	cmd.AddCommand(newAgentWatchCmd(f), newAgentInjectCmd(f), newAgentCrashLoopCmd(f), newAgentInterposeCmd(f),
-		newAgentNowCmd(f), newAgentProbeAuditCmd(f), newAgentCalibrateCmd(f))
+		newAgentNowCmd(f), newAgentProbeAuditCmd(f), newAgentCalibrateCmd(f), newAgentDeadmanCmd(f),
+		newAgentReapCmd(f))
 	return cmd
 }
 

@@ -29,7 +29,8 @@ func newCleanupCmd(f *Factory) *cobra.Command {
 		Long: `Remove every container labelled by zchaos (only those of one run with
 --run), running or not, and the process trees recorded by the local runtime,
 and say what was removed. Runs purge their own containers on exit and on
-SIGINT; this is for what a killed harness left behind.`,
+SIGINT, and a killed run's containers stop themselves (their dead-man
+switch); this is the manual sweep for whatever is left.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := out.value()

@@ -34,6 +34,9 @@ type Factory struct {
 	// Executable is the path of the running zchaos binary (copied into
 	// containers as the agent).
 	Executable func() (string, error)
+	// Reaper is the command of a run's host-side reaper (runtime.Reaper),
+	// started detached by the Docker harness; nil: none (tests).
+	Reaper func(runID string) []string
 }
 
 func newFactory() *Factory {
@@ -45,6 +48,13 @@ func newFactory() *Factory {
 			TTY: out, Width: outWidth, ErrTTY: errTTY, ErrWidth: errWidth,
 		},
 		Executable: os.Executable,
+		Reaper: func(runID string) []string {
+			self, err := os.Executable()
+			if err != nil {
+				return nil
+			}
+			return []string{self, "agent", "reap", "--run", runID}
+		},
 	}
 }
 

@@ -211,8 +211,19 @@ func newHarness(ctx context.Context, f *Factory, o harnessOptions) (*chaos.Runne
 	if err != nil {
 		return nil, nil, &exitError{code: exitInfra, err: err}
 	}
-	release := func() { _ = rt.RemoveAll(context.WithoutCancel(ctx)) }
 	r := o.runner(rt, o.Image)
+	r.RunID = chaos.NewRunID()
+	// The host-side backstop of the containers' dead-man switches.
+	var reaper *runtime.Reaper
+	if f.Reaper != nil {
+		if argv := f.Reaper(r.RunID); argv != nil {
+			if reaper, err = runtime.StartReaper(argv); err != nil {
+				fmt.Fprintf(f.IO.ErrOut, "zchaos: warning: %v (a killed run's containers rely on their own dead-man switches)\n", err)
+			}
+			rt.SetReaper(reaper)
+		}
+	}
+	release := func() { _ = rt.RemoveAll(context.WithoutCancel(ctx)); reaper.Release() }
 	if o.Image == "" {
 		refs, err := buildReferenceImage(ctx, f, imageBuildOptions{Base: o.BaseImage}, progressWriter(f))
 		var be *runtime.BaseImageError
@@ -405,12 +416,16 @@ func (o harnessOptions) expandTargets(f *Factory, scs []scenarios.Scenario) ([]s
 // line per finished attempt, and on a terminal one live line rewritten in
 // place with the count, the ETA and the attempts under way. Its error is only ctx's: the result holds what finished.
 func runScenarios(ctx context.Context, f *Factory, r *chaos.Runner, name string, scs []scenarios.Scenario, configs []string) (scenarios.Result, error) {
+	if r.RunID == "" {
+		r.RunID = chaos.NewRunID()
+	}
 	shard := ""
 	if r.Shard.Sharded() {
 		shard = ", shard " + r.Shard.String()
 	}
-	fmt.Fprintf(f.IO.ErrOut, "zchaos %s: %d scenario(s) × %v, image %s, time scale %g, seed %d%s\n",
-		name, len(scs), configs, r.Image, r.TimeScale, r.Seed, shard)
+	// The run ID labels its containers: `zchaos cleanup --run ID`.
+	fmt.Fprintf(f.IO.ErrOut, "zchaos %s: %d scenario(s) × %v, image %s, time scale %g, seed %d%s, run %s\n",
+		name, len(scs), configs, r.Image, r.TimeScale, r.Seed, shard, r.RunID)
 	prog := runProgress(f.IO)
 	r.Progress = prog.update
 	res, err := r.Run(ctx, scs, configs)
