@@ -495,6 +495,15 @@ func TestJudgeInvariants(t *testing.T) {
 				b.add(7400, scenarios.Event{Kind: scenarios.EventHole, Missed: 1, ErrNs: 50 * int64(time.Millisecond)})
 			}, endMs: 14000, verdict: I,
 			checks: map[string]scenarios.Verdict{"R7": I}},
+		{name: "R7 first spawn after the start in a hole", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
+			model: limited,
+			build: func(b *tl) {
+				crashLoop(4, "failed", "restart_limit")(b)
+				b.fault(7100, scenarios.FaultStart)
+				b.add(7130, scenarios.Event{Kind: scenarios.EventHole, Missed: 1, ErrNs: 10 * int64(time.Millisecond)})
+				b.spawn(7400) // the next incarnation, still running
+			}, endMs: 14000, verdict: I,
+			checks: map[string]scenarios.Verdict{"R7": I}},
 		{name: "R7 start ignored after the limit", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
 			model: limited,
 			build: func(b *tl) {
@@ -1060,6 +1069,13 @@ func TestJudgeUnderLoad(t *testing.T) {
 		{"loaded, hang never caught long past I+T+d", oracleCase{scenario: scen(true, scenarios.FaultHang), model: checked,
 			build: hang(false, -1), endMs: 20000, lateMs: 400},
 			scenarios.VerdictFail, "hang undetected: not restarted within 15.0 s of the hang"},
+		// The soak's case: the canary on time, zinit itself starved (its
+		// status answers took 400 ms): the supervisor's lateness counts.
+		{"zinit slow to answer, late restart", oracleCase{scenario: kill, model: onFail, endMs: 8000, build: func(b *tl) {
+			killRestart(1000)(b)
+			b.add(1400, scenarios.Event{Kind: scenarios.EventStatus, State: "restarting",
+				Restarts: ip(0), ErrNs: 400 * int64(time.Millisecond)})
+		}}, scenarios.VerdictInconclusive, "machine too loaded to judge: timer lateness 400 ms around it, excess 500 ms"},
 		{"no canary, late restart", oracleCase{scenario: kill, model: onFail, build: killRestart(1000), endMs: 8000, noCanary: true},
 			scenarios.VerdictInconclusive, "no timer-lateness canary covers it"},
 	} {

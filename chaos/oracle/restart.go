@@ -523,10 +523,15 @@ func judgeR7(t *timeline) (scenarios.InvariantCheck, bool, string) {
 		}
 		hi := r.at + t.upper(0, r.err)
 		if nx == nil || nx.Spawn > hi {
-			if nx == nil && t.end < hi {
+			switch {
+			case nx == nil && t.end < hi:
 				a.inconclusive("observation ended %s after the start", fmtNs(t.end-r.at))
-			} else {
-				a.fail("not started within ε=%s of the %s (state failed)", fmtNs(hi-r.at), r.kind)
+			case nx == nil:
+				t.late(&a, r.at, t.end, t.end-hi, "not started within ε=%s of the %s (state failed)", fmtNs(hi-r.at), r.kind)
+			default:
+				// A late first spawn, or one the agent missed (a hole): the
+				// load rule and the hole check decide.
+				t.late(&a, r.at, nx.Spawn, nx.Spawn-hi, "not started within ε=%s of the %s: first spawn seen %s after it", fmtNs(hi-r.at), r.kind, fmtNs(nx.Spawn-r.at))
 			}
 			continue
 		}

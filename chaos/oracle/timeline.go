@@ -141,6 +141,14 @@ func (t *timeline) d() int64 { return int64(t.m.RestartDelay) }
 // [from, to], widened by one canary window on each side (a window is
 // reported when it ends); known is false when no canary window comes
 // near: then nothing tells a late machine from a late supervisor.
+//
+// The canary is one thread that mostly sleeps, which a loaded scheduler
+// favours; the supervisor, busy with a fleet's checks, can starve longer
+// (the soak saw zinit take 260 ms to notice an exit while the canary's
+// worst tick was 44 ms late). zinit's own answers bound its lateness
+// directly: a status query it took 260 ms to answer shows it was that
+// late then. So the worst round trip of the status polls that overlap
+// [from, to] counts too.
 func (t *timeline) lateness(from, to int64) (worst int64, known bool) {
 	for _, c := range t.canary {
 		lo, hi := c.TNs-c.DurNs, c.TNs
@@ -149,6 +157,13 @@ func (t *timeline) lateness(from, to int64) (worst int64, known bool) {
 		}
 		known = true
 		worst = max(worst, c.LateMaxNs)
+	}
+	if known {
+		for _, st := range t.statuses {
+			if st.TNs >= from && st.TNs-st.ErrNs <= to {
+				worst = max(worst, st.ErrNs)
+			}
+		}
 	}
 	return worst, known
 }
