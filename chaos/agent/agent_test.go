@@ -232,10 +232,24 @@ func TestProcScannerZombiesAndStrays(t *testing.T) {
 	assert.GreaterOrEqual(t, strays[0].TNs-(t0+2*ms1), 500*ms1, "not before stray_after")
 	assert.LessOrEqual(t, strays[0].TNs-(t0+2*ms1), 500*ms1+int64(fullScanPeriod)+2*ms1)
 
-	require.Len(t, zombies, 1, "a zombie older than 1 s is reported once")
+	require.Len(t, zombies, 1, "a zombie older than 1 s is reported, once by 1.5 s")
 	assert.Equal(t, 40, zombies[0].PID)
 	assert.GreaterOrEqual(t, zombies[0].TNs-t0, 1000*ms1)
 	assert.GreaterOrEqual(t, zombies[0].ZombieMs, int64(1000), "its age travels as a field")
+
+	// Never reaped, it is reported again each time its age doubles.
+	zombies = nil
+	for now := t0 + 1502*ms1; now <= t0+5000*ms1; now += 100 * ms1 {
+		for _, e := range s.step(now) {
+			if e.Kind == scenarios.EventZombie {
+				zombies = append(zombies, e)
+			}
+		}
+	}
+	require.Len(t, zombies, 2, "at about 2 s and 4 s of age")
+	assert.GreaterOrEqual(t, zombies[0].ZombieMs, int64(2000))
+	assert.GreaterOrEqual(t, zombies[1].ZombieMs, int64(4000))
+	assert.Equal(t, 40, zombies[1].PID)
 }
 
 func TestProcScannerPidReuse(t *testing.T) {

@@ -101,7 +101,7 @@ type procInfo struct {
 	recheckUntil int64
 	zombieSince  int64
 	zombieErr    int64 // how long before zombieSince it may have become one
-	zombieSent   bool
+	zombieNext   int64 // the age at which it is reported next (0: zombieAfter)
 	straySent    bool
 	foreign      bool // outside the scanner's scope: never matched nor reported
 }
@@ -686,7 +686,7 @@ func (s *procScanner) isScopeInit(argv []string) bool {
 
 // observeState handles a process's state: a job leader seen as a zombie
 // has exited (its exit code is readable until it is reaped); any zombie
-// older than zombieAfter is reported once.
+// older than zombieAfter is reported, and again each time its age doubles.
 func (s *procScanner) observeState(p *procInfo, now int64) []scenarios.Event {
 	var out []scenarios.Event
 	if p.st.State != 'Z' || p.foreign {
@@ -706,8 +706,14 @@ func (s *procScanner) observeState(p *procInfo, now int64) []scenarios.Event {
 	if p.zombieSince == 0 {
 		p.zombieSince, p.zombieErr = now, errNs
 	}
-	if !p.zombieSent && now-p.zombieSince >= s.zombieAfter {
-		p.zombieSent = true
+	if p.zombieNext == 0 {
+		p.zombieNext = s.zombieAfter
+	}
+	// Reported at zombieAfter, then each time its age doubles while it
+	// lingers: a zombie never reaped shows an age that grows past any
+	// lateness a loaded machine could explain.
+	if now-p.zombieSince >= p.zombieNext {
+		p.zombieNext = 2 * (now - p.zombieSince)
 		out = append(out, scenarios.Event{TNs: now, ErrNs: p.zombieErr, Kind: scenarios.EventZombie, PID: p.pid,
 			PGID: p.st.PGID, Cmdline: p.cmdline, ZombieMs: (now - p.zombieSince) / 1e6,
 			Detail: fmt.Sprintf("ppid=%d zombie for %d ms", p.st.PPID, (now-p.zombieSince)/1e6)})
