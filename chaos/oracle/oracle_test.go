@@ -469,6 +469,26 @@ func TestJudgeInvariants(t *testing.T) {
 			// The reference zinit reports restarts over the service's life.
 			build: loopAgainAfterStart(6, 6), endMs: 14000, verdict: P,
 			checks: map[string]scenarios.Verdict{"R7": P, "C1": P}},
+		// The soak's case: the first spawn after the start dies 8 ms
+		// later, and the errors of a spawn (one starttime tick) are wider
+		// than the gap: the start still explains that spawn only, not the
+		// next.
+		{name: "C1 a start just before a quick crash", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
+			model: limited,
+			build: func(b *tl) {
+				crashLoop(4, "failed", "restart_limit")(b)
+				b.fault(7100, scenarios.FaultStart)
+				b.err = 7 * int64(time.Millisecond)
+				at := 7103.0
+				for i := 0; i < 4; i++ {
+					p := b.spawn(at)
+					b.add(at+8, scenarios.Event{Kind: scenarios.EventExit, Job: "main", PID: p, Code: ip(1), ErrNs: 2600 * int64(time.Microsecond)})
+					at += 260
+				}
+				b.err = 0
+				b.status(at+300, "failed", 6, "restart_limit")
+			}, endMs: 14000, verdict: P,
+			checks: map[string]scenarios.Verdict{"R7": P, "C1": P}},
 		{name: "C1 lifetime count off by one across a start", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
 			model: limited,
 			build: loopAgainAfterStart(7, -1), endMs: 14000, verdict: F,

@@ -418,18 +418,23 @@ func (t *timeline) expectAfter(in *incarnation) expectKind {
 // than by the restart policy.
 func (t *timeline) manualSpawn(prev, cur *incarnation) bool {
 	for _, r := range t.requests {
-		tol := t.tolLo(r.err, cur.SpawnErr)
+		// Each bound is loosened by the errors of the two times it
+		// compares: the request's and prev's exit (or spawn) below, the
+		// request's and cur's spawn above. (With cur's spawn error below,
+		// a start that came just before a crash-looping incarnation died
+		// was taken for the cause of the next spawn too.)
+		hi := cur.Spawn + t.tolLo(r.err, cur.SpawnErr)
 		switch r.kind {
 		case "start":
-			from := prev.Spawn
+			from, fromErr := prev.Spawn, prev.SpawnErr
 			if prev.Exited && !prev.ExitUnseen {
-				from = prev.Exit
+				from, fromErr = prev.Exit, prev.ExitErr
 			}
-			if r.at >= from-tol && r.at <= cur.Spawn+tol {
+			if r.at >= from-t.tolLo(r.err, fromErr) && r.at <= hi {
 				return true
 			}
 		case "restart":
-			if r.at >= prev.Spawn-tol && r.at <= cur.Spawn+tol {
+			if r.at >= prev.Spawn-t.tolLo(r.err, prev.SpawnErr) && r.at <= hi {
 				return true
 			}
 		}
