@@ -489,6 +489,26 @@ func TestJudgeInvariants(t *testing.T) {
 				b.status(at+300, "failed", 6, "restart_limit")
 			}, endMs: 14000, verdict: P,
 			checks: map[string]scenarios.Verdict{"R7": P, "C1": P}},
+		// Soak C's case: the incarnation the start caused died 7 ms after
+		// the start, within the error bars of its exit: the start had
+		// already caused a spawn and causes no other.
+		{name: "C1 a start caused one spawn only", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
+			model: limited,
+			build: func(b *tl) {
+				crashLoop(4, "failed", "restart_limit")(b)
+				b.fault(7100, scenarios.FaultStart)
+				at := 7102.6
+				for i := 0; i < 4; i++ {
+					b.err = 3900 * int64(time.Microsecond)
+					p := b.spawn(at)
+					b.add(at+4.4, scenarios.Event{Kind: scenarios.EventExit, Job: "main", PID: p, Code: ip(1), ErrNs: 3300 * int64(time.Microsecond)})
+					b.err = 0
+					b.status(at+10, "running", 3+i, "")
+					at += 260
+				}
+				b.status(at+300, "failed", 6, "restart_limit")
+			}, endMs: 14000, verdict: P,
+			checks: map[string]scenarios.Verdict{"R7": P, "C1": P}},
 		{name: "C1 lifetime count off by one across a start", scenario: scen(false, scenarios.FaultCrashLoop, scenarios.FaultStart),
 			model: limited,
 			build: loopAgainAfterStart(7, -1), endMs: 14000, verdict: F,

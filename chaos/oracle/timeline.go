@@ -96,6 +96,7 @@ type request struct {
 
 // timeline is the observed timeline of one service, organised for judging.
 type timeline struct {
+	causedSpawn map[int]bool // index in requests → it was the cause of a manual spawn (classify)
 	in          JudgeInput
 	m           JobModel
 	p           Params
@@ -417,7 +418,16 @@ func (t *timeline) expectAfter(in *incarnation) expectKind {
 // manualSpawn says whether cur was spawned by an explicit request rather
 // than by the restart policy.
 func (t *timeline) manualSpawn(prev, cur *incarnation) bool {
-	for _, r := range t.requests {
+	if t.causedSpawn == nil {
+		t.causedSpawn = map[int]bool{}
+	}
+	for i, r := range t.requests {
+		// One request starts one incarnation: the first it can explain.
+		// (A start just before a crash-looping incarnation died was
+		// taken for the cause of the next spawn too.)
+		if t.causedSpawn[i] {
+			continue
+		}
 		// Each bound is loosened by the errors of the two times it
 		// compares: the request's and prev's exit (or spawn) below, the
 		// request's and cur's spawn above. (With cur's spawn error below,
@@ -431,10 +441,12 @@ func (t *timeline) manualSpawn(prev, cur *incarnation) bool {
 				from, fromErr = prev.Exit, prev.ExitErr
 			}
 			if r.at >= from-t.tolLo(r.err, fromErr) && r.at <= hi {
+				t.causedSpawn[i] = true
 				return true
 			}
 		case "restart":
 			if r.at >= prev.Spawn-t.tolLo(r.err, prev.SpawnErr) && r.at <= hi {
+				t.causedSpawn[i] = true
 				return true
 			}
 		}
