@@ -404,6 +404,20 @@ func TestJudgeInvariants(t *testing.T) {
 				b.status(1262, "inactive", 1, "").status(3000, "inactive", 1, "")
 				b.canary(0, 7000, 0.1)
 			}, endMs: 7000, verdict: I, checks: map[string]scenarios.Verdict{"R3": I, "C1": I}},
+		// Soak C's case: the restart came just before the late stop, after
+		// the last status poll: its count is not the stop's.
+		{name: "R3 restart between the last poll and the stop", scenario: scen(false, scenarios.FaultKill, scenarios.FaultStop),
+			model: migrated(zinit.RestartOnFailure, 250, 0),
+			build: func(b *tl) {
+				p := b.spawn(0)
+				b.status(500, "running", 0, "")
+				b.fault(1000, scenarios.FaultKill).killed(1001, p, "SIGKILL")
+				b.status(1036, "restarting", 0, "").status(1237, "restarting", 0, "")
+				p = b.spawn(1258)
+				b.fault(1260, scenarios.FaultStop).killed(1263, p, "SIGTERM")
+				b.status(1285, "inactive", 1, "").status(3000, "inactive", 1, "")
+				b.canary(0, 7000, 0.1)
+			}, endMs: 7000, verdict: P, checks: map[string]scenarios.Verdict{"R3": P, "C1": P}},
 		{name: "R3 stop in the delay, then counted", scenario: scen(false, scenarios.FaultKill, scenarios.FaultStop),
 			model: migrated(zinit.RestartOnFailure, 250, 0),
 			build: func(b *tl) {

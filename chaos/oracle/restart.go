@@ -312,18 +312,31 @@ func (t *timeline) requestDone(r request) int64 {
 	return t.end
 }
 
-// restartsBefore is zinit's last reported restart count at or before at.
+// restartsBefore is zinit's restart count at at: its last report at or
+// before at, plus the automatic respawns seen since that report's query
+// began (a report is a poll's, and a restart between it and at counts
+// before at, not after).
 func (t *timeline) restartsBefore(at int64) *int {
 	var last *int
+	var asked int64
 	for _, st := range t.statuses {
 		if st.TNs > at {
 			break
 		}
 		if st.Restarts != nil {
-			last = st.Restarts
+			last, asked = st.Restarts, st.TNs-st.ErrNs
 		}
 	}
-	return last
+	if last == nil {
+		return nil
+	}
+	n := *last
+	for _, in := range t.incs {
+		if in.idx > 0 && !in.manual && in.Spawn > asked && in.Spawn-in.SpawnErr <= at {
+			n++
+		}
+	}
+	return &n
 }
 
 // judgeR4: a stop during the restart delay cancels the pending restart.
