@@ -131,4 +131,4 @@ gate: build deps
 	$(BIN)/zchaos gate --baseline $(if $(BASE),--base $(BASE))
 
 clean:
-	rm -rf $(BIN) bench.out mutants.out soak.out soak-kill.out
+	rm -rf $(BIN) bench.out mutants.out soak.out soak-kill.out soak-out

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strconv"
@@ -61,8 +62,13 @@ func TestSoakUnderLoad(t *testing.T) {
 	})
 	t.Logf("stress-ng --cpu %s --io %s running", workers, workers)
 
+	// A run with a false alarm keeps its reports and forensics here (the
+	// temp dirs go with the test).
+	kept := filepath.Join(chaostest.ModuleRoot(t), "soak-out")
+	var lastOut string
 	zchaos := func(args ...string) (int, scenarios.Result, string) {
 		out := t.TempDir()
+		lastOut = out
 		cmd := exec.CommandContext(ctx, bins.Agent, append(args, "--out", out)...)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
@@ -113,6 +119,15 @@ func TestSoakUnderLoad(t *testing.T) {
 			}
 		}
 		pass, inconclusive, fail = pass+p, inconclusive+n, fail+f
+		if f > 0 {
+			dst := filepath.Join(kept, fmt.Sprintf("run-%d", i))
+			_ = os.RemoveAll(dst)
+			if err := os.CopyFS(dst, os.DirFS(lastOut)); err != nil {
+				t.Logf("run %d: keeping its reports: %v", i, err)
+			} else {
+				t.Logf("run %d: reports and forensics kept in %s", i, dst)
+			}
+		}
 		fmt.Fprintf(&table, "| %d | %s | %g | %d / %d / %d | %.0f / %.0f | %s |\n", i, res.Decision, res.TimeScale, p, n, f, p99, mx,
 			time.Since(start).Round(time.Second))
 		t.Logf("run %d done: %s, scale %g", i, res.Decision, res.TimeScale)
