@@ -144,15 +144,7 @@ func (w *svgWriter) rect(x, y, width, height float64, fill, extra, title string)
 	w.n1(height)
 	w.s(`" fill="`)
 	w.s(fill)
-	w.s(`"`)
-	w.s(extra)
-	if title == "" {
-		w.s(`/>`)
-		return
-	}
-	w.s(`><title>`)
-	w.e(title)
-	w.s(`</title></rect>`)
+	w.close("rect", extra, title)
 }
 
 func (w *svgWriter) vline(x, y0, y1 float64, stroke, extra, title string) {
@@ -166,6 +158,12 @@ func (w *svgWriter) vline(x, y0, y1 float64, stroke, extra, title string) {
 	w.n1(y1)
 	w.s(`" stroke="`)
 	w.s(stroke)
+	w.close("line", extra, title)
+}
+
+// close ends an element whose last attribute's value is open: the extra
+// attributes, then "/>", or a tooltip (title) and the closing tag.
+func (w *svgWriter) close(tag, extra, title string) {
 	w.s(`"`)
 	w.s(extra)
 	if title == "" {
@@ -174,7 +172,9 @@ func (w *svgWriter) vline(x, y0, y1 float64, stroke, extra, title string) {
 	}
 	w.s(`><title>`)
 	w.e(title)
-	w.s(`</title></line>`)
+	w.s(`</title></`)
+	w.s(tag)
+	w.s(`>`)
 }
 
 func (w *svgWriter) text(x, y float64, size int, fill, extra, text string) {
